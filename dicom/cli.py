@@ -1,0 +1,103 @@
+"""``yilian wsi`` (image -> DICOM WSI pyramid) and ``yilian deidentify`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from server.cli import EXTRA_COMMANDS
+
+logger = logging.getLogger(__name__)
+
+
+def _wsi_args(p: argparse.ArgumentParser) -> None:
+    p.description = "Turn an ordinary large image (TIFF, PNG, JPEG...) into a DICOM VL Whole " \
+                    "Slide Microscopy pyramid, one file per level."
+    p.add_argument("image", type=Path)
+    p.add_argument("out_dir", type=Path)
+    p.add_argument("--tile", type=int, default=256, help="tile size in pixels (256)")
+    p.add_argument("--quality", type=int, default=85, help="JPEG quality (85)")
+    p.add_argument("--pixel-spacing", type=float, default=0.00025,
+                   help="base level pixel spacing in mm (0.00025 = 40x)")
+    p.add_argument("--patient-name", default="Anonymous")
+    p.add_argument("--patient-id", default="0")
+    p.add_argument("--study-uid")
+
+
+def _wsi_run(args: argparse.Namespace) -> int:
+    from dicom.wsi import convert_file
+
+    try:
+        paths = convert_file(args.image, args.out_dir, tile=args.tile, quality=args.quality,
+                             spacing_mm=args.pixel_spacing, patient_name=args.patient_name,
+                             patient_id=args.patient_id, study_uid=args.study_uid)
+    except (OSError, ValueError) as exc:
+        print(f"yilian wsi: {exc}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _deid_args(p: argparse.ArgumentParser) -> None:
+    p.description = "De-identify DICOM files (PS3.15 basic profile) with consistent UIDs."
+    p.add_argument("inputs", type=Path, nargs="+", help="files or directories")
+    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--retain-dates", action="store_true")
+    p.add_argument("--retain-uids", action="store_true")
+    p.add_argument("--patient-id", default="ANON")
+
+
+def _deid_run(args: argparse.Namespace) -> int:
+    from dicom.deid import Deidentifier
+
+    files = [f for p in args.inputs for f in (sorted(p.rglob("*")) if p.is_dir() else [p])
+             if f.is_file()]
+    deid = Deidentifier(retain_dates=args.retain_dates, retain_uids=args.retain_uids,
+                        patient_id=args.patient_id)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for n, f in enumerate(files):
+        try:
+            data = deid.deidentify_bytes(f.read_bytes())
+        except ValueError as exc:
+            print(f"yilian deidentify: {f}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        (args.out_dir / f"{n:05d}.dcm").write_bytes(data)
+    return 1 if failed else 0
+
+
+def _modality_args(p: argparse.ArgumentParser) -> None:
+    p.description = "List, add or remove the modalities (calling AE titles) allowed to C-STORE."
+    p.add_argument("action", choices=("list", "add", "remove"))
+    p.add_argument("ae_title", nargs="?")
+    p.add_argument("--institution-id", type=int, help="the institution the modality sends for")
+    p.add_argument("--description", default="")
+    p.add_argument("--data-dir", help="the data directory (YILIAN_DATA_DIR)")
+    p.add_argument("--database-url", help="SQLAlchemy URL (YILIAN_DATABASE_URL)")
+
+
+def _modality_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from dicom.modalities import manage_modalities
+    from server.settings import settings_from_env
+
+    settings = settings_from_env(data_dir=args.data_dir, database_url=args.database_url)
+    try:
+        lines = asyncio.run(manage_modalities(settings, args.action, args.ae_title,
+                                              args.institution_id, args.description))
+    except ValueError as exc:
+        print(f"yilian modality: {exc}", file=sys.stderr)
+        return 2
+    for line in lines:
+        print(line)
+    return 0
+
+
+EXTRA_COMMANDS["wsi"] = (_wsi_args, _wsi_run)
+EXTRA_COMMANDS["modality"] = (_modality_args, _modality_run)
+EXTRA_COMMANDS["deidentify"] = (_deid_args, _deid_run)

@@ -1,0 +1,34 @@
+"""Helpers shared by the DICOMweb handlers: DICOM JSON answers, URLs, auditing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from server import keys
+from server.models import User
+
+PREFIX = "/dicomweb"
+DICOM_JSON = "application/dicom+json"
+
+
+def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> web.Response:
+    """A DICOM JSON answer."""
+    return web.Response(body=json.dumps(doc, separators=(",", ":")).encode(), status=status,
+                        content_type=DICOM_JSON, headers=headers)
+
+
+def base_url(request: web.Request) -> str:
+    """The absolute /dicomweb URL as the client reached it."""
+    return f"{request.scheme}://{request.host}{PREFIX}"
+
+
+def audit(request: web.Request, user: User, action: str, study_uid: str | None,
+          detail: dict[str, Any] | None = None) -> None:
+    """Record one access to image data (written by the audit buffer within a moment)."""
+    request.app[keys.DICOM_AUDIT].add(user.id, user.institution_id, action,
+                                      "study" if study_uid else "dicom_query", study_uid,
+                                      request.remote, detail)

@@ -1,0 +1,240 @@
+"""Reading a received DICOM Part 10 file into what storage and the index need, and refusing
+the ones that are broken, with a reason and a DICOM failure code."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydicom
+from pydicom import Dataset
+from pydicom.dataelem import RawDataElement
+from pydicom.errors import InvalidDicomError
+
+from dicom import frames as framemod
+from dicom.pixels import DEFLATED_LE, DecodeError, decode_frame, frame_length, is_encapsulated
+
+# Failure reasons of PS3.18 STOW-RS (Table 10.5.3-2) and PS3.4.
+PROCESSING_FAILURE = 0x0110
+NOT_AUTHORIZED = 0x0124
+DATASET_MISMATCH = 0xA900
+CANNOT_UNDERSTAND = 0xC000
+TS_NOT_SUPPORTED = 0xC122
+
+UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+PIXEL_DATA = 0x7FE00010
+BULK_VRS = ("OB", "OW", "OF", "OD", "OL", "OV", "UN")
+
+
+class InstanceRejected(ValueError):
+    """A received instance that cannot be stored; ``reason`` is a DICOM failure code."""
+
+    def __init__(self, message: str, reason: int = CANNOT_UNDERSTAND,
+                 sop_class_uid: str = "", sop_instance_uid: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.sop_class_uid = sop_class_uid
+        self.sop_instance_uid = sop_instance_uid
+
+
+@dataclass
+class PreparedInstance:
+    """A parsed, validated instance ready to be written and indexed."""
+
+    data: bytes
+    sha256: str
+    transfer_syntax: str
+    sop_class_uid: str
+    sop_uid: str
+    study_uid: str
+    series_uid: str
+    patient: dict[str, str]
+    study: dict[str, str]
+    series: dict[str, Any]
+    instance_number: int | None
+    rows: int | None
+    columns: int | None
+    number_of_frames: int
+    frames: framemod.FrameRanges | None
+    metadata_json: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _text(ds: Dataset, keyword: str, limit: int = 200) -> str:
+    try:
+        value = ds.get(keyword)
+    except Exception:  # a malformed value is indexed as empty, the file keeps it
+        return ""
+    if value is None:
+        return ""
+    if isinstance(value, pydicom.multival.MultiValue):
+        value = "\\".join(str(v) for v in value)
+    return str(value).strip()[:limit]
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    try:
+        value = ds.get(keyword)
+        return None if value in (None, "") else int(value)
+    except Exception:
+        return None
+
+
+def _uid(ds: Dataset, keyword: str, sop_class: str, sop: str) -> str:
+    value = _text(ds, keyword, 100).rstrip("\x00")
+    if not value:
+        raise InstanceRejected(f"{keyword} is missing", DATASET_MISMATCH, sop_class, sop)
+    if len(value) > 64 or not UID_RE.match(value):
+        raise InstanceRejected(f"{keyword} {value!r} is not a valid UID", DATASET_MISMATCH,
+                               sop_class, sop)
+    return value
+
+
+def _strip_bulk(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_bulk(v) for k, v in node.items()
+                if not (isinstance(v, dict) and "BulkDataURI" in v)}
+    if isinstance(node, list):
+        return [_strip_bulk(v) for v in node]
+    return node
+
+
+def metadata_of(ds: Dataset) -> dict[str, Any]:
+    """The DICOM JSON model of a dataset, pixel and other bulk data left out.
+
+    Converting every value also validates them: truncated or malformed elements raise here.
+    """
+    doc = ds.to_json_dict(bulk_data_threshold=1024, bulk_data_element_handler=lambda _: "-",
+                          suppress_invalid_tags=False)
+    return dict(_strip_bulk(doc))
+
+
+def read_dataset(data: bytes) -> tuple[Dataset, RawDataElement | None]:
+    """Parse a Part 10 file, keeping the raw pixel data element (it knows its file offset)."""
+    if len(data) < 132 or data[128:132] != b"DICM":
+        raise InstanceRejected("not a DICOM Part 10 file (no 'DICM' prefix after the preamble)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(io.BytesIO(data))
+            raw = ds.get_item(PIXEL_DATA)
+    except (InvalidDicomError, EOFError) as exc:
+        raise InstanceRejected(f"the file cannot be read: {exc}") from None
+    except Exception as exc:  # pydicom raises assorted types on corrupt input
+        raise InstanceRejected(f"the file cannot be parsed: {type(exc).__name__}: {exc}") from None
+    ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or "")
+    if not ts:
+        raise InstanceRejected("the file meta information names no Transfer Syntax UID",
+                               TS_NOT_SUPPORTED)
+    return ds, raw if isinstance(raw, RawDataElement) else None
+
+
+def prepare_instance(data: bytes) -> PreparedInstance:
+    """Parse and validate one received file (runs in a worker thread)."""
+    with warnings.catch_warnings():
+        # Invalid values are kept as sent and indexed leniently; they are not our log's job.
+        warnings.simplefilter("ignore")
+        return _prepare(data)
+
+
+def _prepare(data: bytes) -> PreparedInstance:
+    ds, raw = read_dataset(data)
+    sop_class = _text(ds, "SOPClassUID", 64) or str(
+        getattr(ds.file_meta, "MediaStorageSOPClassUID", "") or "")
+    sop = _text(ds, "SOPInstanceUID", 64)
+    sop_class = _uid(ds, "SOPClassUID", sop_class, sop)
+    sop = _uid(ds, "SOPInstanceUID", sop_class, sop)
+    study_uid = _uid(ds, "StudyInstanceUID", sop_class, sop)
+    series_uid = _uid(ds, "SeriesInstanceUID", sop_class, sop)
+    ts = str(ds.file_meta.TransferSyntaxUID)
+    frames, n_frames, rows, cols = _index_pixels(ds, raw, ts, sop_class, sop)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid values are kept as sent; not our log's job
+            meta = metadata_of(ds)
+    except Exception as exc:
+        raise InstanceRejected(f"the dataset cannot be expressed as DICOM JSON: {exc}",
+                               PROCESSING_FAILURE, sop_class, sop) from None
+    return PreparedInstance(
+        data=data, sha256=hashlib.sha256(data).hexdigest(), transfer_syntax=ts,
+        sop_class_uid=sop_class, sop_uid=sop, study_uid=study_uid, series_uid=series_uid,
+        patient={"patient_id": _text(ds, "PatientID", 64),
+                 "patient_name": _text(ds, "PatientName"),
+                 "birth_date": _text(ds, "PatientBirthDate", 8),
+                 "sex": _text(ds, "PatientSex", 16)},
+        study={"study_date": _text(ds, "StudyDate", 8), "study_time": _text(ds, "StudyTime", 16),
+               "accession_number": _text(ds, "AccessionNumber", 16),
+               "study_id": _text(ds, "StudyID", 16),
+               "study_description": _text(ds, "StudyDescription"),
+               "referring_physician_name": _text(ds, "ReferringPhysicianName")},
+        series={"modality": _text(ds, "Modality", 16),
+                "series_number": _int(ds, "SeriesNumber"),
+                "series_description": _text(ds, "SeriesDescription"),
+                "body_part": _text(ds, "BodyPartExamined", 16),
+                "series_date": _text(ds, "SeriesDate", 8)},
+        instance_number=_int(ds, "InstanceNumber"), rows=rows, columns=cols,
+        number_of_frames=n_frames, frames=frames, metadata_json=json.dumps(meta),
+    )
+
+
+def _index_pixels(ds: Dataset, raw: RawDataElement | None, ts: str, sop_class: str, sop: str
+                  ) -> tuple[framemod.FrameRanges | None, int, int | None, int | None]:
+    """Frame ranges of the pixel data, after checking the first frame decodes."""
+    if raw is None:
+        if PIXEL_DATA in ds:
+            raise InstanceRejected("the pixel data cannot be located in the file",
+                                   PROCESSING_FAILURE, sop_class, sop)
+        return None, 0, _int(ds, "Rows"), _int(ds, "Columns")
+    if raw.value_tell is None or raw.value is None:
+        raise InstanceRejected("the pixel data cannot be located in the file", PROCESSING_FAILURE,
+                               sop_class, sop)
+    n_frames = _int(ds, "NumberOfFrames") or 1
+    if n_frames < 1:
+        raise InstanceRejected(f"NumberOfFrames is {n_frames}", DATASET_MISMATCH, sop_class, sop)
+    try:
+        if is_encapsulated(ts):
+            if raw.length != 0xFFFFFFFF:
+                raise framemod.FrameIndexError("compressed pixel data must be encapsulated")
+            ext = ds.get("ExtendedOffsetTable")
+            ext_offsets = None
+            if ext:
+                ext_offsets = list(memoryview(bytes(ext)).cast("Q"))
+            ranges = framemod.encapsulated_ranges(raw.value, raw.value_tell, n_frames,
+                                                  ext_offsets)
+        else:
+            length = None if ts == DEFLATED_LE else frame_length(ds)
+            if length is None:  # bit-packed frames do not start on byte boundaries
+                ranges = None
+            else:
+                ranges = framemod.native_ranges(raw.value_tell, len(raw.value), length, n_frames)
+        if ranges is not None:
+            decode_frame(frame_bytes(raw, ranges[0]), ts, ds)
+        else:
+            _decode_whole(ds)
+    except (framemod.FrameIndexError, DecodeError) as exc:
+        raise InstanceRejected(str(exc), TS_NOT_SUPPORTED if isinstance(exc, DecodeError)
+                               else DATASET_MISMATCH, sop_class, sop) from None
+    return ranges, n_frames, _int(ds, "Rows"), _int(ds, "Columns")
+
+
+def frame_bytes(raw: RawDataElement, ranges: list[list[int]]) -> bytes:
+    """One frame's bytes taken from the in-memory pixel data value."""
+    assert raw.value is not None and raw.value_tell is not None
+    base = raw.value_tell
+    return b"".join(bytes(raw.value[o - base: o - base + n]) for o, n in ranges)
+
+
+def _decode_whole(ds: Dataset) -> None:
+    """Check pixel data that is not frame-addressable (deflated, bit-packed) decodes."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds.pixel_array  # noqa: B018
+    except Exception as exc:
+        raise DecodeError(f"the pixel data cannot be decoded: {exc}") from None

@@ -1,0 +1,75 @@
+"""Teaching cases: a de-identified copy (PS3.15 basic profile) of a study shared with a
+consultation, owned by the requesting user's institution."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from dicom.deid import Deidentifier
+from dicom.models import DicomInstance, DicomStudy
+from server import audit, keys
+from server.access import get_visible_consultation
+from server.api import ApiRequest, ApiRouter
+from server.errors import NotFound, ValidationFailed
+from server.models import ConsultationStudy
+from server.schemas import Input, Uid
+
+router = ApiRouter()
+
+
+class TeachingCopyIn(Input):
+    study_uid: Uid
+    retain_dates: bool = False
+
+
+class TeachingCopyOut(BaseModel):
+    study_uid: str
+    source_study_uid: str
+    instances: int
+    retain_dates: bool
+
+
+def _deidentify_files(paths: list[Path], retain_dates: bool, case_id: int) -> list[bytes]:
+    deid = Deidentifier(retain_dates=retain_dates, patient_id=f"TEACHING-{case_id}")
+    return [deid.deidentify_bytes(p.read_bytes()) for p in paths]
+
+
+@router.route("POST", "/api/consultations/{id}/teaching-copies", summary="Make a de-identified "
+              "teaching copy of a study shared with the consultation", tag="consultations",
+              body=TeachingCopyIn, response=TeachingCopyOut, status=201)
+async def teaching_copy(req: ApiRequest) -> TeachingCopyOut:
+    body: TeachingCopyIn = req.body
+    case_id = req.path_id()
+    async with req.db.read() as session:
+        case = await get_visible_consultation(session, req.user, case_id)
+        linked = await session.scalar(select(ConsultationStudy.study_instance_uid).where(
+            ConsultationStudy.consultation_id == case.id,
+            ConsultationStudy.study_instance_uid == body.study_uid))
+        rows = (await session.execute(
+            select(DicomInstance.path).join(DicomStudy, DicomStudy.id == DicomInstance.study_ref)
+            .where(DicomStudy.study_uid == body.study_uid))).scalars().all()
+    if linked is None or not rows:
+        raise NotFound(f"study {body.study_uid} is not shared with consultation {case_id}",
+                       code="study_not_found")
+    storage = req.request.app[keys.DICOM_STORAGE]
+    try:
+        files = await asyncio.to_thread(_deidentify_files, [storage.path_of(r) for r in rows],
+                                        body.retain_dates, case_id)
+    except ValueError as exc:
+        raise ValidationFailed(f"the study cannot be de-identified: {exc}") from None
+    outcomes = await storage.ingest(files, req.user.institution_id, source="teaching",
+                                    user_id=req.user.id, ip=req.ip)
+    stored = [o for o in outcomes if o.ok]
+    if not stored:
+        raise ValidationFailed("no instance of the study could be stored de-identified",
+                               details={"reasons": sorted({o.message for o in outcomes})})
+    async with req.db.write() as session:
+        audit.record(session, req.user, "teaching_copy", "study", body.study_uid,
+                     patient_id=case.patient_id, ip=req.ip,
+                     detail={"copy": stored[0].study_uid, "consultation_id": case_id})
+    return TeachingCopyOut(study_uid=stored[0].study_uid, source_study_uid=body.study_uid,
+                           instances=len(stored), retain_dates=body.retain_dates)

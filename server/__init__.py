@@ -1,0 +1,1 @@
+"""Yilian server: the aiohttp application, clinical workflows and their persistence."""

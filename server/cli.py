@@ -1,0 +1,126 @@
+"""The ``yilian`` command: ``serve`` and ``demo`` (and subcommands other packages add)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from server.settings import Settings, settings_from_env
+
+logger = logging.getLogger("yilian")
+
+# Subcommands contributed by other packages: name -> (configure parser, run(args) -> exit code)
+EXTRA_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None],
+                                Callable[[argparse.Namespace], int]]] = {}
+
+
+def _server_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="address to listen on (YILIAN_HOST; default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="HTTP port, 0 = any free port (YILIAN_PORT; 8080)")
+    p.add_argument("--data-dir", help="where files and the SQLite database live (YILIAN_DATA_DIR)")
+    p.add_argument("--database-url", help="SQLAlchemy URL, e.g. postgresql+asyncpg://… "
+                   "(YILIAN_DATABASE_URL; default SQLite in the data directory)")
+    p.add_argument("--dicom-port", help="DICOM SCP port, 0 = any free port, 'off' to disable "
+                   "(YILIAN_DICOM_PORT; 11112)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="yilian", description="Yilian telemedicine server")
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _server_args(sub.add_parser("serve", help="run the server"))
+    demo = sub.add_parser("demo", help="load the demo alliance into the data directory and serve")
+    _server_args(demo)
+    demo.add_argument("--reset", action="store_true",
+                      help="wipe the data directory's database first")
+    for name, (configure, _) in sorted(EXTRA_COMMANDS.items()):
+        configure(sub.add_parser(name))
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
+    """Settings from the environment with the command-line flags on top."""
+    return settings_from_env(
+        host=args.host, port=args.port, data_dir=args.data_dir,
+        database_url=args.database_url, dicom_port=args.dicom_port, **extra,
+    )
+
+
+async def run_server(settings: Settings, *, on_ready: Callable[[web.Application], Any] | None
+                     = None) -> None:
+    """Serve until cancelled; print the ready line once listening."""
+    from server import keys
+    from server.app import create_app
+
+    app = create_app(settings)
+    if on_ready is not None:
+        app.on_startup.append(on_ready)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    site = web.SockSite(runner, sock)
+    await site.start()
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"Yilian listening on http://{shown}:{port}", flush=True)
+    dicom_port = app.get(keys.DICOM_PORT) if hasattr(keys, "DICOM_PORT") else None
+    if dicom_port:
+        print(f"DICOM SCP {settings.dicom_ae_title} on port {dicom_port}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``yilian`` console script."""
+    _load_extra_commands()
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command in EXTRA_COMMANDS:
+        return EXTRA_COMMANDS[args.command][1](args)
+    try:
+        if args.command == "demo":
+            settings = settings_from_args(args, demo=True)
+            if args.data_dir is None and not settings.database_url:
+                settings = settings.with_overrides(data_dir=Path("yilian-data"))
+            from server.demo import prepare_demo
+
+            asyncio.run(prepare_demo(settings, reset=args.reset))
+        else:
+            settings = settings_from_args(args)
+        asyncio.run(run_server(settings))
+    except KeyboardInterrupt:
+        return 0
+    except (ValueError, OSError) as exc:
+        print(f"yilian: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _load_extra_commands() -> None:
+    """Let other packages register subcommands (e.g. ``dicom`` adds ``wsi``)."""
+    import importlib
+
+    for name in ("dicom.cli", "signaling.cli"):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""Consultation service: moving a consultation through its states and shaping its view."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db import Database, utcnow
+from server.models import Consultation, ConsultationEvent, Patient, ReportVersion, Slot, User
+from server.scheduling import release_slot
+from server.schemas import ConsultationOut, HistoryOut, PatientSummary, SlotOut
+from server.workflow import next_state
+
+
+def apply_transition(
+    c: Consultation, action: str, actor: User | None, note: str | None = None
+) -> ConsultationEvent:
+    """Move ``c`` by ``action`` (raising InvalidTransition) and record who and when."""
+    new = next_state(c.status, action)
+    event = ConsultationEvent(
+        from_status=c.status, to_status=new, actor_id=actor.id if actor else None,
+        at=utcnow(), note=note,
+    )
+    c.status = new
+    c.updated_at = event.at
+    c.events.append(event)
+    return event
+
+
+async def end_early(session: AsyncSession, c: Consultation) -> None:
+    """A consultation that will not take place gives its slot back."""
+    await release_slot(session, c.slot_id)
+
+
+async def expire_overdue(db: Database) -> int:
+    """Expire requests nobody accepted before their deadline; returns how many."""
+    now = utcnow()
+    async with db.write() as session:
+        overdue = (
+            await session.execute(
+                select(Consultation).where(
+                    Consultation.status == "requested", Consultation.deadline < now
+                )
+            )
+        ).scalars().all()
+        for c in overdue:
+            apply_transition(c, "expire", None, "nobody accepted before the deadline")
+            await end_early(session, c)
+    return len(overdue)
+
+
+async def report_states(session: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
+    """consultation id -> "draft" | "signed" for its newest report version."""
+    if not ids:
+        return {}
+    newest = (
+        select(ReportVersion.consultation_id, func.max(ReportVersion.version).label("v"))
+        .where(ReportVersion.consultation_id.in_(ids))
+        .group_by(ReportVersion.consultation_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(ReportVersion.consultation_id, ReportVersion.signed_at).join(
+            newest,
+            (newest.c.consultation_id == ReportVersion.consultation_id)
+            & (newest.c.v == ReportVersion.version),
+        )
+    )
+    return {cid: ("signed" if signed else "draft") for cid, signed in rows}
+
+
+async def consultation_views(
+    session: AsyncSession, consultations: Sequence[Consultation]
+) -> list[ConsultationOut]:
+    """Views of several consultations with their patients, slots and report state batched."""
+    ids = [c.id for c in consultations]
+    patients = {
+        p.id: p
+        for p in (
+            await session.execute(
+                select(Patient).where(Patient.id.in_({c.patient_id for c in consultations}))
+            )
+        ).scalars()
+    }
+    slot_ids = {c.slot_id for c in consultations if c.slot_id}
+    slots = {
+        s.id: s
+        for s in (await session.execute(select(Slot).where(Slot.id.in_(slot_ids)))).scalars()
+    } if slot_ids else {}
+    reports = await report_states(session, ids)
+    out = []
+    for c in consultations:
+        p = patients[c.patient_id]
+        s = slots.get(c.slot_id) if c.slot_id else None
+        out.append(
+            ConsultationOut(
+                id=c.id, status=c.status, kind=c.kind, urgency=c.urgency,  # type: ignore[arg-type]
+                question=c.question, patient_id=c.patient_id,
+                patient=PatientSummary(id=p.id, name=p.name, sex=p.sex, birth_date=p.birth_date),
+                requester_id=c.requester_id,
+                requester_institution_id=c.requester_institution_id, expert_id=c.expert_id,
+                slot=SlotOut(id=s.id, start=s.start, end=s.end, status=s.status)  # type: ignore[arg-type]
+                if s else None,
+                specialty=c.specialty, target_institution_id=c.target_institution_id,
+                deadline=c.deadline, reason=c.reason,
+                study_uids=[st.study_instance_uid for st in c.studies],
+                report_status=reports.get(c.id, "none"),  # type: ignore[arg-type]
+                history=[HistoryOut(from_status=e.from_status, to_status=e.to_status,
+                                    actor_id=e.actor_id, at=e.at, note=e.note)
+                         for e in c.events],
+                created_at=c.created_at, updated_at=c.updated_at,
+            )
+        )
+    return out

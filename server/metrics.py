@@ -1,0 +1,43 @@
+"""Prometheus metrics, one registry per application (tests build many apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """The counters the server exposes at ``/metrics``."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "yilian_http_requests_total", "HTTP requests", ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "yilian_http_request_seconds", "HTTP request latency", ["method", "route"],
+            registry=self.registry,
+        )
+        self.expired = Counter(
+            "yilian_consultations_expired_total", "Consultation requests that expired",
+            registry=self.registry,
+        )
+        self.gauges: dict[str, Gauge] = {}
+
+    def gauge(self, name: str, doc: str) -> Gauge:
+        """A named gauge other subsystems (signalling, DICOM) can set."""
+        if name not in self.gauges:
+            self.gauges[name] = Gauge(name, doc, registry=self.registry)
+        return self.gauges[name]
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Record one finished request."""
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)

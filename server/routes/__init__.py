@@ -1,0 +1,1 @@
+"""HTTP routes of the JSON API, one module per area."""

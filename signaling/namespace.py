@@ -1,0 +1,373 @@
+"""The ``/rtc`` socket.io namespace: auth at connect, rooms, lobby, signal and chat relay."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import socketio
+
+from signaling import protocol, rooms
+from signaling.errors import NotAvailable, NotInRoom, SignalingError, UnknownEvent, UnknownPeer
+from signaling.rooms import Identity, Peer, RoomRef
+from signaling.store import RoomStore
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE = "/rtc"
+OK: dict[str, Any] = {"ok": True}
+# Reasons after which the client meant to go: no grace period, the others see peer-left at once.
+_DELIBERATE = {
+    socketio.AsyncServer.reason.CLIENT_DISCONNECT,
+    socketio.AsyncServer.reason.SERVER_DISCONNECT,
+}
+
+
+@dataclass(frozen=True)
+class RtcUser:
+    """The authenticated user behind a socket."""
+
+    user_id: int | str
+    display_name: str
+    role: str
+
+
+class Gate(Protocol):
+    """What the namespace needs from the rest of the server (auth, access, chat storage)."""
+
+    async def authenticate(self, token: str) -> RtcUser | None:
+        """The user for a bearer token, or ``None`` when it is bad, revoked or expired."""
+
+    async def admission(self, user: RtcUser, room: RoomRef) -> bool:
+        """Raise ``Forbidden`` unless ``user`` may join ``room``; return whether they host it."""
+
+    async def record_chat(
+        self, user: RtcUser, room: RoomRef, peer_id: str, text: str, at: datetime
+    ) -> None:
+        """Keep a chat line with the consultation or teaching session."""
+
+
+@dataclass
+class Session:
+    """Per-socket state, local to the process that holds the socket."""
+
+    user: RtcUser
+    rooms: dict[str, str] = field(default_factory=dict)  # room name -> own peer id
+
+
+def peer_channel(peer_id: str) -> str:
+    """The socket.io room that reaches exactly one peer, on whichever process holds it."""
+    return f"peer:{peer_id}"
+
+
+def host_channel(room: str) -> str:
+    return f"hosts:{room}"
+
+
+class RtcNamespace(socketio.AsyncNamespace):
+    """Handlers for ``/rtc``; every event answers with an ack, errors included."""
+
+    def __init__(self, gate: Gate, store: RoomStore, *, grace_seconds: float) -> None:
+        super().__init__(NAMESPACE)
+        self.gate = gate
+        self.store = store
+        self.grace_seconds = grace_seconds
+        self.sessions: dict[str, Session] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._handlers: dict[str, Callable[[str, Any], Awaitable[dict[str, Any]]]] = {
+            "join": self._join,
+            "leave": self._leave,
+            "signal": self._signal,
+            "chat": self._chat,
+            "lobby": self._lobby,
+            "admit": self._admit,
+            "refuse": self._refuse,
+        }
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        """Route every event, so unknown ones and crashes still get an error ack."""
+        sid = args[0]
+        # A client may also *send* events named "connect"/"disconnect"; only the server's own
+        # lifecycle calls are real: a connect before the session exists, a disconnect once
+        # the manager no longer counts the socket as connected.
+        if event == "connect" and sid not in self.sessions:
+            return await self._connect(*args)
+        if event == "disconnect" and not self.server.manager.is_connected(sid, NAMESPACE):
+            return await self._disconnect(sid, args[1] if len(args) > 1 else "")
+        data = args[1] if len(args) > 1 else None
+        try:
+            if sid not in self.sessions:
+                raise NotInRoom("not connected")
+            handler = self._handlers.get(event)
+            if handler is None:
+                raise UnknownEvent(f'unknown event "{str(event)[:80]}"')
+            if len(args) > 2:
+                raise protocol.InvalidPayload(f'"{event}" takes a single argument')
+            return await handler(sid, data)
+        except SignalingError as exc:
+            return exc.ack()
+        except Exception:
+            logger.exception("rtc event %r failed", event, extra={"sid": sid})
+            return {
+                "ok": False,
+                "error": {
+                    "code": "internal_error",
+                    "message": "the server could not handle this event",
+                },
+            }
+
+    # connection lifecycle
+
+    async def _connect(self, sid: str, environ: Any, auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        user = await self.gate.authenticate(token) if isinstance(token, str) and token else None
+        if user is None:
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+        self.sessions[sid] = Session(user)
+
+    async def _disconnect(self, sid: str, reason: str) -> None:
+        logger.debug("rtc socket %s disconnected: %s", sid, reason)
+        session = self.sessions.pop(sid, None)
+        if session is None:
+            return
+        for room_name in list(session.rooms):
+            if reason in _DELIBERATE:
+                await self._remove(sid, room_name)
+            else:
+                await self._suspend(sid, room_name)
+
+    async def _suspend(self, sid: str, room_name: str) -> None:
+        until = time.time() + self.grace_seconds
+        async with self.store.room(room_name) as state:
+            peer = rooms.suspend(state, sid, until)
+        if peer is not None:
+            logger.info(
+                "peer %s dropped from %s; held for %.0f s",
+                peer.peer_id,
+                room_name,
+                self.grace_seconds,
+            )
+            self._spawn(self._expire_later(room_name, self.grace_seconds))
+
+    async def _expire_later(self, room_name: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self.sweep(room_name)
+
+    async def sweep(self, room_name: str) -> None:
+        """Drop peers of ``room_name`` whose grace period is over and tell the room."""
+        async with self.store.room(room_name) as state:
+            gone = rooms.expire_suspended(state, time.time())
+        await self._announce_gone(room_name, gone)
+
+    async def _announce_gone(self, room_name: str, gone: list[Peer]) -> None:
+        for peer in gone:
+            if peer.admitted:
+                await self.emit("peer-left", {"peer_id": peer.peer_id}, room=room_name)
+            else:
+                await self.emit(
+                    "lobby-left",
+                    {"room": room_name, "peer_id": peer.peer_id},
+                    room=host_channel(room_name),
+                )
+
+    async def _remove(self, sid: str, room_name: str) -> Peer | None:
+        async with self.store.room(room_name) as state:
+            peer = rooms.leave(state, sid)
+        session = self.sessions.get(sid)
+        if session is not None:
+            session.rooms.pop(room_name, None)
+            for channel in (room_name, host_channel(room_name)):
+                await self.leave_room(sid, channel)
+            if peer is not None:
+                await self.leave_room(sid, peer_channel(peer.peer_id))
+        if peer is not None:
+            await self._announce_gone(room_name, [peer])
+        return peer
+
+    # events
+
+    async def _join(self, sid: str, data: Any) -> dict[str, Any]:
+        request = protocol.parse_join(data)
+        session = self.sessions[sid]
+        room = request.room
+        if room.name in session.rooms:
+            raise protocol.InvalidPayload(f"this connection has already joined {room.name}")
+        user = session.user
+        host = await self.gate.admission(user, room)
+        who = Identity(user.user_id, user.display_name, user.role, host)
+        async with self.store.room(room.name) as state:
+            outcome = rooms.join(state, room.capacity, who, sid, time.time(), request.resume)
+            waiting = [p.public() for p in state.waiting()] if host else []
+        if sid not in self.sessions:  # the socket went away while we waited for the lock
+            await self._suspend(sid, room.name)
+            return OK
+        await self._announce_gone(room.name, outcome.expired)
+        peer = outcome.peer
+        session.rooms[room.name] = peer.peer_id
+        await self.enter_room(sid, peer_channel(peer.peer_id))
+        if host:
+            await self.enter_room(sid, host_channel(room.name))
+        if outcome.waiting:
+            if not outcome.resumed:
+                await self.emit(
+                    "lobby-waiting",
+                    {"room": room.name, **peer.public()},
+                    room=host_channel(room.name),
+                )
+            return {
+                "ok": True,
+                "peer_id": peer.peer_id,
+                "waiting": True,
+                "peers": [],
+                "resumed": outcome.resumed,
+            }
+        await self.enter_room(sid, room.name)
+        if not outcome.resumed:
+            await self.emit(
+                "peer-joined", {**peer.public(), "polite": False}, room=room.name, skip_sid=sid
+            )
+        ack: dict[str, Any] = {
+            "ok": True,
+            "peer_id": peer.peer_id,
+            "peers": [p.public_for(peer) for p in outcome.peers],
+            "resumed": outcome.resumed,
+            "host": host,
+        }
+        if host:
+            ack["lobby"] = waiting
+        return ack
+
+    async def _leave(self, sid: str, data: Any) -> dict[str, Any]:
+        room = protocol.parse_room_only(data, "leave")
+        if room.name not in self.sessions[sid].rooms:
+            raise NotInRoom(f"you have not joined {room.name}")
+        await self._remove(sid, room.name)
+        return OK
+
+    async def _signal(self, sid: str, data: Any) -> dict[str, Any]:
+        request = protocol.parse_signal(data)
+        session = self.sessions[sid]
+        for room_name, own_id in session.rooms.items():
+            state = await self.store.peek(room_name)
+            if state is None:
+                continue
+            target = state.peers.get(request.to)
+            sender = state.peers.get(own_id)
+            if target is None or not target.admitted or sender is None or not sender.admitted:
+                continue
+            message = {"from": own_id, **request.payload}
+            if target.sid is None or not await self._send_local(target.sid, "signal", message):
+                # On another process (the manager carries it), or within its grace period
+                # (dropped: a resumed peer renegotiates anyway).
+                await self.emit("signal", message, room=peer_channel(request.to))
+            return OK
+        if request.to == rooms.SFU_PEER_ID:
+            raise NotAvailable("the broadcast relay is not available for this room")
+        raise UnknownPeer(f'no peer "{request.to}" shares a room with you')
+
+    async def _send_local(self, sid: str, event: str, data: Any) -> bool:
+        """Send one event to a socket of this process; False when it is not held here.
+
+        Signals are the hot path (every SDP and ICE candidate): writing the socket.io frame
+        (``2/rtc,["signal",{...}]``) straight to engine.io skips the manager's room lookup
+        and python-socketio's recursive binary scan, about half of the relay's cost.
+        """
+        manager = self.server.manager
+        eio_sid = manager.eio_sid_from_sid(sid, NAMESPACE)
+        if eio_sid is None or not manager.is_connected(sid, NAMESPACE):
+            return False
+        frame = f"2{NAMESPACE}," + json.dumps([event, data], separators=(",", ":"))
+        await self.server.eio.send(eio_sid, frame)
+        return True
+
+    async def _chat(self, sid: str, data: Any) -> dict[str, Any]:
+        room, text = protocol.parse_chat(data)
+        session = self.sessions[sid]
+        own_id = session.rooms.get(room.name)
+        state = await self.store.peek(room.name)
+        if (
+            own_id is None
+            or state is None
+            or own_id not in state.peers
+            or not state.peers[own_id].admitted
+        ):
+            raise NotInRoom(f"you have not joined {room.name}")
+        at = datetime.now(UTC)
+        await self.gate.record_chat(session.user, room, own_id, text, at)
+        message = {
+            "room": room.name,
+            "from": own_id,
+            "user_id": session.user.user_id,
+            "text": text,
+            "at": at.isoformat(),
+        }
+        await self.emit("chat", message, room=room.name)
+        return {"ok": True, "at": message["at"]}
+
+    async def _lobby(self, sid: str, data: Any) -> dict[str, Any]:
+        room, enabled = protocol.parse_lobby(data)
+        async with self.store.room(room.name) as state:
+            admitted = rooms.set_lobby(state, room.capacity, sid, enabled)
+            views = [
+                (p, [m.public_for(p) for m in state.members() if m.peer_id != p.peer_id])
+                for p in admitted
+            ]
+        for peer, peers in views:
+            await self._let_in(room.name, peer, peers)
+        return {"ok": True, "lobby": enabled, "admitted": [p.peer_id for p in admitted]}
+
+    async def _admit(self, sid: str, data: Any) -> dict[str, Any]:
+        room, peer_id = protocol.parse_room_peer(data, "admit")
+        async with self.store.room(room.name) as state:
+            peer, others = rooms.admit(state, room.capacity, sid, peer_id)
+            peers = [m.public_for(peer) for m in others]
+        await self._let_in(room.name, peer, peers)
+        return OK
+
+    async def _let_in(self, room_name: str, peer: Peer, peers: list[dict[str, Any]]) -> None:
+        channel = peer_channel(peer.peer_id)
+        # enter_room by room name reaches the waiting socket on any process via the manager.
+        if peer.sid is not None:
+            await self.enter_room(peer.sid, room_name)
+        await self.emit(
+            "peer-joined", {**peer.public(), "polite": False}, room=room_name, skip_sid=peer.sid
+        )
+        await self.emit(
+            "admitted", {"room": room_name, "peer_id": peer.peer_id, "peers": peers}, room=channel
+        )
+
+    async def _refuse(self, sid: str, data: Any) -> dict[str, Any]:
+        room, peer_id = protocol.parse_room_peer(data, "refuse")
+        async with self.store.room(room.name) as state:
+            peer = rooms.refuse(state, sid, peer_id)
+        await self.emit(
+            "refused", {"room": room.name, "peer_id": peer.peer_id}, room=peer_channel(peer.peer_id)
+        )
+        if peer.sid is not None:
+            session = self.sessions.get(peer.sid)
+            if session is not None:
+                session.rooms.pop(room.name, None)
+            await self.leave_room(peer.sid, peer_channel(peer.peer_id))
+        return OK
+
+    # background tasks
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Cancel grace timers; idempotent."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self.sessions.clear()

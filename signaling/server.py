@@ -1,0 +1,123 @@
+"""Builds the socket.io server for ``/rtc`` (with the Redis manager when a URL is set)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from collections.abc import AsyncIterator
+
+import socketio
+from aiohttp import web
+
+from signaling.namespace import Gate, RtcNamespace
+from signaling.store import MemoryRoomStore, RedisRoomStore, RoomStore
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHANNEL = "yilian-rtc"
+
+
+class RtcServer:
+    """The socket.io server, its ``/rtc`` namespace and the room store, closed together."""
+
+    def __init__(
+        self,
+        gate: Gate,
+        *,
+        grace_seconds: float,
+        redis_url: str = "",
+        channel: str = DEFAULT_CHANNEL,
+    ) -> None:
+        manager: socketio.AsyncManager | None = None
+        store: RoomStore
+        if redis_url:
+            # Events for a room or a peer reach whichever process holds the socket.
+            manager = socketio.AsyncRedisManager(redis_url, channel=channel)
+            store = RedisRoomStore(redis_url, prefix=f"{channel}:room:")
+        else:
+            store = MemoryRoomStore()
+        self.store = store
+        self._manager = manager
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            client_manager=manager,
+            async_handlers=False,
+            # Notice a dead network within ~15 s, so the resume grace period starts early.
+            ping_interval=10,
+            ping_timeout=5,
+            logger=False,
+            engineio_logger=False,
+            # Same-origin only: the web client is served by the same app.
+            cors_allowed_origins=None,
+        )
+        self.namespace = RtcNamespace(gate, store, grace_seconds=grace_seconds)
+        self.sio.register_namespace(self.namespace)
+        self._closed = False
+
+    def attach(self, app: web.Application) -> None:
+        """Serve socket.io at ``/socket.io`` on ``app``."""
+        self.sio.attach(app, socketio_path="socket.io")
+
+    async def close(self) -> None:
+        """Disconnect every client, stop timers and release the store; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for sid in list(self.namespace.sessions):
+            await self.sio.disconnect(sid, namespace=self.namespace.namespace)
+        await self.sio.shutdown()
+        await self.namespace.close()
+        await self._close_manager()
+        await self.store.close()
+
+    async def _close_manager(self) -> None:
+        # python-socketio starts the Redis listener task on the first connection and has no
+        # call that stops it; cancel it and close its connections ourselves.
+        manager = self._manager
+        if manager is None:
+            return
+        listener = getattr(manager, "thread", None)
+        if isinstance(listener, asyncio.Future) and not listener.done():
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+        for name in ("pubsub", "redis"):
+            conn = getattr(manager, name, None)
+            if conn is not None:
+                await conn.aclose()
+
+
+def setup_rtc(app: web.Application) -> RtcServer:
+    """Serve ``/rtc`` on ``app`` from its settings; register after the database context."""
+    from server import keys
+    from signaling.gate import DatabaseGate
+
+    settings = app[keys.SETTINGS]
+    rtc = RtcServer(
+        DatabaseGate(lambda: app[keys.DATABASE]),
+        grace_seconds=settings.rtc_resume_grace_seconds,
+        redis_url=settings.redis_url,
+        channel=settings.rtc_redis_channel,
+    )
+    app[keys.RTC] = rtc
+    rtc.attach(app)
+    app.cleanup_ctx.append(_rtc_ctx)
+    return rtc
+
+
+async def _rtc_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Close the signalling server before the database it authenticates against."""
+    # Signalling allocates a few short-lived objects per relayed message; with the default
+    # collector settings, full passes over the app's long-lived heap (ORM registry, schemas,
+    # a thousand sockets) took half the relay's CPU at 1,000 clients (bench/signalling_bench.py:
+    # 6.1k -> 10.4k msg/s). So: freeze what exists at startup and collect the young
+    # generation less often. Undone at shutdown, so frozen objects can be freed again.
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(thresholds[0], 50_000), 20, 100)
+    yield
+    from server import keys
+
+    await app[keys.RTC].close()
+    gc.set_threshold(*thresholds)
+    gc.unfreeze()

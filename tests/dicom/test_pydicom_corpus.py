@@ -1,0 +1,62 @@
+"""Every test file pydicom ships (those present on disk) sent by STOW-RS: valid ones are
+stored and render, broken ones are refused with a reason, never a 500, nothing half-stored."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from aiohttp.test_utils import TestServer
+from pydicom.data import get_testdata_files
+from sqlalchemy import func, select
+
+from dicom.models import DicomInstance
+from server import keys
+from tests.conftest import Api
+from tests.dicom.conftest import dget, failed, stored, stow
+
+
+def corpus() -> list[Path]:
+    """pydicom's test data files that are on disk (the others would need a download)."""
+    return sorted(Path(f) for f in get_testdata_files() if os.path.isfile(f))
+
+
+async def test_every_pydicom_test_file(api: Api, server: TestServer) -> None:
+    township = await api.login("township")
+    files = corpus()
+    assert len(files) > 100
+    accepted, refused = [], []
+    for path in files:
+        status, doc = await stow(township, [path.read_bytes()])
+        assert status in (200, 409), (path.name, status, doc)
+        if status == 409:
+            (item,) = failed(doc)
+            assert item["00081197"]["Value"][0] > 0
+            assert item["00000902"]["Value"][0]
+            refused.append(path.name)
+            continue
+        (item,) = stored(doc)
+        url = item["00081190"]["Value"][0].split("/dicomweb", 1)[1]
+        status, meta = await dget(township, f"/dicomweb{url}/metadata")
+        assert status == 200, (path.name, meta)
+        accepted.append(path.name)
+        if "00280010" not in meta[0]:
+            continue  # no image (structured report, RT plan, waveform...)
+        status, body = await dget(township, f"/dicomweb{url}/rendered")
+        assert status == 200, (path.name, body)
+        assert body[:2] == b"\xff\xd8", path.name
+    # a sample of both outcomes, so the corpus keeps meaning what we think
+    assert {"CT_small.dcm", "MR_small_RLE.dcm", "SC_rgb_jpeg_dcmtk.dcm",
+            "JPEG2000.dcm", "image_dfl.dcm", "MR_small_bigendian.dcm"} <= set(accepted)
+    assert {"no_meta.dcm", "MR_truncated.dcm", "README.txt",
+            "meta_missing_tsyntax.dcm"} <= set(refused)
+    storage = server.app[keys.DICOM_STORAGE]
+    assert not list(storage.root.rglob("*.tmp"))
+    async with server.app[keys.DATABASE].read() as session:
+        rows = (await session.execute(select(DicomInstance.path))).scalars().all()
+        count = await session.scalar(select(func.count()).select_from(DicomInstance))
+    assert count == len(rows)
+    for rel in rows:
+        assert storage.path_of(rel).is_file()
+    on_disk = {p.relative_to(storage.root).as_posix() for p in storage.root.rglob("*.dcm")}
+    assert on_disk == set(rows)

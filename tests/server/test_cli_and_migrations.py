@@ -1,0 +1,92 @@
+"""The command line as a user runs it, and the migrations against the models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from server.db import Database, import_all_models
+from server.settings import settings_from_env
+from tests.server.live import live_server, wait_ready
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _get(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.load(resp)
+
+
+def test_yilian_demo_prints_ready_line_and_serves(tmp_path: Path) -> None:
+    data = tmp_path / "demo-data"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "demo", "--host", "127.0.0.1", "--port", "0",
+         "--data-dir", str(data), "--dicom-port", "off"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    try:
+        assert proc.stdout is not None
+        base = wait_ready(proc.stdout, proc)
+        assert base.startswith("http://127.0.0.1:")
+        assert _get(base + "/healthz") == {"status": "ok"}
+        req = urllib.request.Request(base + "/api/auth/login", method="POST",
+                                     data=b'{"username":"guilin_doctor","password":"yilian-demo"}',
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert json.load(resp)["user"]["role"] == "township_doctor"
+        assert (data / "yilian.sqlite3").exists() and (data / "secret_key").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def test_serve_takes_settings_from_the_environment(settings) -> None:
+    with live_server(settings, env={"YILIAN_TOKEN_TTL_SECONDS": "5"}) as base:
+        assert _get(base + "/healthz") == {"status": "ok"}
+        doc = _get(base + "/api/openapi.json")
+        assert isinstance(doc, dict) and doc["openapi"].startswith("3.")
+
+
+def test_settings_from_env_and_overrides(tmp_path: Path) -> None:
+    s = settings_from_env({"YILIAN_PORT": "9000", "YILIAN_DICOM_PORT": "off",
+                           "YILIAN_DATA_DIR": str(tmp_path),
+                           "YILIAN_TURN_URLS": "turn:a:3478?transport=udp, turns:a:443"},
+                          port=0)
+    assert s.port == 0 and s.dicom_port is None and s.data_dir == tmp_path
+    assert s.turn_urls == ["turn:a:3478?transport=udp", "turns:a:443"]
+    assert len(s.secret_key) > 40
+    assert settings_from_env({"YILIAN_DATA_DIR": str(tmp_path)}).secret_key == s.secret_key
+
+
+def test_bad_command_line_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "server.cli", "serve", "--port", "abc"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and "invalid int value" in result.stderr
+
+
+async def test_migrations_match_the_models(settings) -> None:
+    db = Database(settings.resolved_database_url)
+    metadata = import_all_models()
+
+    def diff(conn: object) -> list[object]:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})  # type: ignore[arg-type]
+        return compare_metadata(ctx, metadata)
+
+    async with db.engine.connect() as conn:
+        differences = await conn.run_sync(diff)
+    await db.close()
+    assert differences == [], differences
+
+
+@pytest.mark.slow
+def test_api_bench_smoke() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "api_bench.py"), "--quick"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ratio Yilian/bare" in result.stdout

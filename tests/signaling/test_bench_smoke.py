@@ -1,0 +1,30 @@
+"""The signalling benchmark runs end to end in its smoke mode (figures are not asserted)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_signalling_bench_smoke() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "signalling_bench.py"), "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert re.search(
+        r"yilian /rtc \(socket\.io\) :\s+\d+ msg/s\s+p50\s+[\d.]+ ms\s+p99\s+[\d.]+ ms", out
+    ), out
+    assert re.search(r"bare aiohttp WebSocket\s+:\s+\d+ msg/s", out), out
+    assert re.search(r"throughput yilian/bare = [\d.]+", out), out
+    assert re.search(r"through yilian\s+:\s+[\d.]+ ms", out), out
+    assert re.search(r"direct, in-process\s+:\s+[\d.]+ ms", out), out
+    assert re.search(r"setup yilian/direct = [\d.]+", out), out

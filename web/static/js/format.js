@@ -1,0 +1,119 @@
+// Display formats and bilingual labels. Times are shown in Asia/Shanghai (China Standard Time).
+
+export const TZ = "Asia/Shanghai";
+export const TZ_OFFSET = "+08:00"; // China has no daylight saving time
+
+const dtf = (opts) => new Intl.DateTimeFormat("en-GB", { timeZone: TZ, ...opts });
+const F = {
+  dateTime: dtf({ weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
+  dateTimeYear: dtf({ day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
+  date: dtf({ weekday: "short", day: "numeric", month: "short" }),
+  time: dtf({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
+  key: new Intl.DateTimeFormat("en-CA", { timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit" }),
+  parts: new Intl.DateTimeFormat("en-CA", { timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
+};
+const rtf = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+
+const d = (v) => (v instanceof Date ? v : new Date(v));
+export const fmtDateTime = (v) => (v ? F.dateTime.format(d(v)) : "—");
+export const fmtDateTimeYear = (v) => (v ? F.dateTimeYear.format(d(v)) : "—");
+export const fmtDate = (v) => (v ? F.date.format(d(v)) : "—");
+export const fmtTime = (v) => (v ? F.time.format(d(v)) : "—");
+/** "YYYY-MM-DD" of the instant in Shanghai. */
+export const dayKey = (v) => F.key.format(d(v));
+export const fmtSlot = (slot) => (slot ? `${fmtDateTime(slot.start)}–${fmtTime(slot.end)}` : "—");
+
+/** "2026-11-23T09:30" (a datetime-local value) for the instant, in Shanghai time. */
+export function toLocalInput(v) {
+  const p = Object.fromEntries(F.parts.formatToParts(d(v)).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`;
+}
+
+/** A datetime-local value read as Shanghai time -> ISO 8601 with offset. */
+export function fromLocalInput(value) {
+  if (!value) return null;
+  return `${value.length === 16 ? `${value}:00` : value}${TZ_OFFSET}`;
+}
+
+export function relative(v) {
+  const diff = (d(v).getTime() - Date.now()) / 1000;
+  const abs = Math.abs(diff);
+  if (abs < 60) return rtf.format(Math.round(diff), "second");
+  if (abs < 3600) return rtf.format(Math.round(diff / 60), "minute");
+  if (abs < 86400 * 2) return rtf.format(Math.round(diff / 3600), "hour");
+  return rtf.format(Math.round(diff / 86400), "day");
+}
+
+export function age(birthDate) {
+  if (!birthDate) return null;
+  const b = new Date(`${birthDate}T00:00:00${TZ_OFFSET}`);
+  const now = new Date();
+  let years = now.getUTCFullYear() - b.getUTCFullYear();
+  const m = now.getUTCMonth() - b.getUTCMonth();
+  if (m < 0 || (m === 0 && now.getUTCDate() < b.getUTCDate())) years -= 1;
+  return years;
+}
+
+export const STATUS = {
+  requested: ["Requested", "已申请"],
+  accepted: ["Accepted", "已接诊"],
+  in_progress: ["In progress", "进行中"],
+  completed: ["Completed", "已完成"],
+  declined: ["Declined", "已拒绝"],
+  cancelled: ["Cancelled", "已取消"],
+  no_show: ["No-show", "未到诊"],
+  expired: ["Expired", "已过期"],
+};
+export const KIND = {
+  video: ["Video consultation", "视频会诊"],
+  outpatient: ["Remote outpatient", "远程门诊"],
+  imaging: ["Imaging read", "影像诊断"],
+  pathology: ["Pathology read", "病理诊断"],
+};
+export const URGENCY = {
+  routine: ["Routine", "常规"],
+  urgent: ["Urgent", "加急"],
+  emergency: ["Emergency", "急诊"],
+};
+export const ROLE = {
+  village_doctor: ["Village doctor", "村医"],
+  township_doctor: ["Township doctor", "乡镇医生"],
+  specialist: ["Specialist", "上级专家"],
+  coordinator: ["Coordinator", "医联体管理员"],
+  admin: ["Administrator", "系统管理员"],
+};
+export const LEVEL = {
+  province: ["Provincial", "省级"],
+  city: ["City", "市级"],
+  county: ["County / district", "县区级"],
+  township: ["Township", "乡镇"],
+  village: ["Village", "村"],
+};
+export const SEX = { male: ["Male", "男"], female: ["Female", "女"], other: ["Other", "其他"], unknown: ["Unknown", "未知"] };
+const SPECIALTY_ZH = {
+  cardiology: "心血管内科", neurosurgery: "神经外科", orthopaedics: "骨科", radiology: "放射科",
+  pathology: "病理科", neurology: "神经内科", internal_medicine: "内科", emergency: "急诊科",
+  general_practice: "全科", oncology: "肿瘤科", paediatrics: "儿科", obstetrics: "产科",
+  ent: "耳鼻喉科", urology: "泌尿外科", ultrasound: "超声科",
+};
+export const WEEKDAYS = [["Monday", "周一"], ["Tuesday", "周二"], ["Wednesday", "周三"],
+  ["Thursday", "周四"], ["Friday", "周五"], ["Saturday", "周六"], ["Sunday", "周日"]];
+
+export const bi = (pair) => (pair ? `${pair[0]} ${pair[1]}` : "");
+export const en = (table, key) => (table[key] ? table[key][0] : key);
+
+export function specialtyLabel(s) {
+  if (!s) return "";
+  const english = s.split("_").map((w) => w[0].toUpperCase() + w.slice(1)).join(" ");
+  return SPECIALTY_ZH[s] ? `${english} ${SPECIALTY_ZH[s]}` : english;
+}
+
+export function patientLine(p) {
+  if (!p) return "";
+  const bits = [p.name];
+  const sex = SEX[p.sex];
+  if (sex) bits.push(sex[0]);
+  const a = age(p.birth_date);
+  if (a !== null) bits.push(`${a} y`);
+  return bits.join(" · ");
+}

@@ -1,0 +1,105 @@
+// Reference data shared by the screens: institutions, alliances, experts and known patients.
+
+import { api, session } from "./api.js";
+
+const PATIENTS_KEY = "yilian.patients";
+
+export const store = {
+  institutions: new Map(),
+  alliances: [],
+  experts: [],
+  expertsById: new Map(),
+  loaded: false,
+
+  async load() {
+    const [institutions, alliances, experts] = await Promise.all([
+      api.get("/api/institutions"), api.get("/api/alliances"), api.get("/api/experts"),
+    ]);
+    this.institutions = new Map(institutions.map((i) => [i.id, i]));
+    this.alliances = alliances;
+    this.setExperts(experts);
+    this.loaded = true;
+  },
+
+  reset() {
+    this.institutions = new Map();
+    this.alliances = [];
+    this.setExperts([]);
+    this.loaded = false;
+  },
+
+  setExperts(experts) {
+    this.experts = experts;
+    this.expertsById = new Map(experts.map((e) => [e.id, e]));
+  },
+
+  institutionName(id) {
+    const i = this.institutions.get(id);
+    return i ? i.name : `Institution #${id}`;
+  },
+
+  institutionLocalName(id) {
+    const i = this.institutions.get(id);
+    return i && i.local_name ? i.local_name : "";
+  },
+
+  /** Institutions sharing an alliance with mine (mine included). */
+  partnerIds() {
+    const mine = session.user && session.user.institution_id;
+    const ids = new Set([mine]);
+    for (const a of this.alliances) if (a.member_ids.includes(mine)) a.member_ids.forEach((m) => ids.add(m));
+    return ids;
+  },
+
+  myAlliances() {
+    const mine = session.user && session.user.institution_id;
+    return this.alliances.filter((a) => a.member_ids.includes(mine));
+  },
+
+  /** Every specialty any institution or expert offers. */
+  specialties() {
+    const all = new Set();
+    for (const i of this.institutions.values()) for (const d of i.departments || []) if (d.specialty) all.add(d.specialty);
+    for (const e of this.experts) e.specialties.forEach((s) => all.add(s));
+    return [...all].sort();
+  },
+
+  /** Name for a user id seen in a consultation (experts are known; the requester by role). */
+  personName(id, consultation) {
+    const me = session.user;
+    if (me && id === me.id) return `${me.display_name} (you)`;
+    const expert = this.expertsById.get(id);
+    if (expert) return expert.display_name;
+    if (consultation && id === consultation.requester_id) {
+      return `Requesting doctor, ${this.institutionName(consultation.requester_institution_id)}`;
+    }
+    return id ? `User #${id}` : "System 系统";
+  },
+
+  // Patients: the server registers patients per institution; the client remembers the ones it has
+  // seen (in consultations of this institution, or registered in this session) to offer them again.
+  knownPatients() {
+    try { return JSON.parse(sessionStorage.getItem(PATIENTS_KEY) || "[]"); } catch { return []; }
+  },
+
+  rememberPatients(patients) {
+    const byId = new Map(this.knownPatients().map((p) => [p.id, p]));
+    for (const p of patients) byId.set(p.id, { id: p.id, name: p.name, sex: p.sex, birth_date: p.birth_date });
+    const list = [...byId.values()].sort((a, b) => a.name.localeCompare(b.name));
+    sessionStorage.setItem(PATIENTS_KEY, JSON.stringify(list));
+    return list;
+  },
+
+  /** Patients of my institution, from its consultations plus those registered here. */
+  async loadPatients() {
+    const me = session.user;
+    const consultations = await api.get("/api/consultations");
+    return this.rememberPatients(consultations
+      .filter((c) => c.requester_institution_id === me.institution_id)
+      .map((c) => c.patient));
+  },
+};
+
+export const isClinical = (user) => ["village_doctor", "township_doctor", "specialist"].includes(user && user.role);
+export const isSpecialist = (user) => user && user.role === "specialist";
+export const isManager = (user) => user && ["coordinator", "admin"].includes(user.role);
