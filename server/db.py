@@ -12,7 +12,12 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -163,4 +168,4 @@ def run_migrations(sync_conn: Any) -> None:
     """Upgrade to every head on an open synchronous connection."""
     from alembic import command
 
-    command.upgrade(alembic_config(sync_conn), "heads")
+    command.upgrade(alembic_config(sync_conn), "head")
