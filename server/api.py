@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
 from aiohttp import web
@@ -91,9 +91,10 @@ async def parse_json_body(request: web.Request, model: type[BaseModel]) -> BaseM
     if not raw.strip():
         raise BadRequest("a JSON body is required", code="invalid_json")
     try:
-        json.loads(raw)
+        parsed = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    _refuse_unstorable_text(parsed, ["body"])
     try:
         return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
@@ -102,10 +103,39 @@ async def parse_json_body(request: web.Request, model: type[BaseModel]) -> BaseM
         ) from None
 
 
+def _unstorable(text: str) -> bool:
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate such as "\ud800"
+        return True
+    return False
+
+
+def _refuse_unstorable_text(value: Any, loc: list[str]) -> None:
+    """NUL characters and lone surrogates cannot be stored in PostgreSQL text: refuse them up
+    front with a 422 instead of letting the database fail the request later."""
+    if isinstance(value, str):
+        if _unstorable(value):
+            raise ValidationFailed(
+                "text may not contain NUL characters or unpaired surrogates",
+                details={"errors": [{"loc": loc, "msg": "unstorable character", "type": "string_nul"}]},
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_unstorable_text(key, loc)
+            _refuse_unstorable_text(item, [*loc, str(key)])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_unstorable_text(item, [*loc, str(index)])
+
+
 def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     """Validate query parameters (strings coerced) against ``model``; unknown ones ignored."""
     names = {f.alias or n for n, f in model.model_fields.items()}
     data = {k: v for k, v in request.query.items() if k in names}
+    _refuse_unstorable_text(data, ["query"])
     try:
         return model.model_validate(data)
     except ValidationError as exc:

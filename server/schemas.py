@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Specialty = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{1,47}$")]
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Uid = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)*$", max_length=64)]
@@ -164,11 +164,17 @@ class AvailabilityOut(BaseModel):
 
 
 class PatientIn(Input):
-    name: ShortText
+    name: Name
     sex: Literal["male", "female", "other", "unknown"]
     birth_date: date | None = None
     national_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{17}[0-9Xx]$")] | None = None
     phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 -]{5,20}$")] | None = None
+
+
+class PatientsQuery(BaseModel):
+    q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = Field(
+        default=None, description="part of the name, phone or masked national ID")
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
 
 
 class PatientOut(BaseModel):
@@ -219,6 +225,7 @@ class HistoryOut(BaseModel):
     from_status: str | None
     to_status: str
     actor_id: int | None
+    actor_name: str | None = Field(description="display name of the actor; null for the system")
     at: datetime
     note: str | None
 
@@ -239,8 +246,10 @@ class ConsultationOut(BaseModel):
     patient_id: int
     patient: PatientSummary
     requester_id: int
+    requester_name: str
     requester_institution_id: int
     expert_id: int | None
+    expert_name: str | None
     slot: SlotOut | None
     specialty: str | None
     target_institution_id: int | None

@@ -59,6 +59,14 @@ def parse_lobby(data: Any) -> tuple[RoomRef, bool]:
     return parse_room(body.get("room")), enabled
 
 
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_chat(data: Any) -> tuple[RoomRef, str]:
     body = _object(data, "chat")
     text = body.get("text")
@@ -66,6 +74,8 @@ def parse_chat(data: Any) -> tuple[RoomRef, str]:
         raise InvalidPayload('"text" must be a non-empty string')
     if len(text) > MAX_CHAT_CHARS:
         raise InvalidPayload(f'"text" is longer than {MAX_CHAT_CHARS} characters')
+    if "\x00" in text or _has_surrogate(text):
+        raise InvalidPayload('"text" may not contain NUL characters or unpaired surrogates')
     return parse_room(body.get("room")), text.strip()
 
 
