@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import select
 
-from dicom.dicomweb import dicom_storage_ctx, setup_dicomweb
 from dicom import teaching
+from dicom.dicomweb import dicom_storage_ctx, setup_dicomweb
 from dicom.scp import dicom_scp_ctx
 from server import keys
 from server.api import ApiRouter, openapi_document
@@ -28,10 +27,10 @@ from server.settings import Settings
 from server.tasks import background_tasks_ctx, every, spawn
 from signaling import routes as rtc_routes
 from signaling.server import setup_rtc
+from web import WEB_DIR
 
 logger = logging.getLogger(__name__)
 VERSION = "0.1.0"
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 def api_router() -> ApiRouter:
