@@ -90,6 +90,14 @@ async def consultation_views(
         for s in (await session.execute(select(Slot).where(Slot.id.in_(slot_ids)))).scalars()
     } if slot_ids else {}
     reports = await report_states(session, ids)
+    user_ids = {c.requester_id for c in consultations} | {
+        c.expert_id for c in consultations if c.expert_id
+    } | {e.actor_id for c in consultations for e in c.events if e.actor_id}
+    names: dict[int, str] = {
+        uid: name
+        for uid, name in await session.execute(
+            select(User.id, User.display_name).where(User.id.in_(user_ids)))
+    } if user_ids else {}
     out = []
     for c in consultations:
         p = patients[c.patient_id]
@@ -99,8 +107,9 @@ async def consultation_views(
                 id=c.id, status=c.status, kind=c.kind, urgency=c.urgency,  # type: ignore[arg-type]
                 question=c.question, patient_id=c.patient_id,
                 patient=PatientSummary(id=p.id, name=p.name, sex=p.sex, birth_date=p.birth_date),
-                requester_id=c.requester_id,
+                requester_id=c.requester_id, requester_name=names.get(c.requester_id, ""),
                 requester_institution_id=c.requester_institution_id, expert_id=c.expert_id,
+                expert_name=names.get(c.expert_id) if c.expert_id else None,
                 slot=SlotOut(id=s.id, start=s.start, end=s.end, status=s.status)  # type: ignore[arg-type]
                 if s else None,
                 specialty=c.specialty, target_institution_id=c.target_institution_id,
@@ -108,7 +117,8 @@ async def consultation_views(
                 study_uids=[st.study_instance_uid for st in c.studies],
                 report_status=reports.get(c.id, "none"),  # type: ignore[arg-type]
                 history=[HistoryOut(from_status=e.from_status, to_status=e.to_status,
-                                    actor_id=e.actor_id, at=e.at, note=e.note)
+                                    actor_id=e.actor_id, actor_name=names.get(e.actor_id)
+                                    if e.actor_id else None, at=e.at, note=e.note)
                          for e in c.events],
                 created_at=c.created_at, updated_at=c.updated_at,
             )

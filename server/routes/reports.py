@@ -97,13 +97,16 @@ async def sign_report(req: ApiRequest) -> ReportOut:
 
 
 @router.route("GET", "/api/consultations/{id}/report", summary="The report: the newest version "
-              "and every earlier one", tag="reports", response=ReportOut)
+              "and every earlier one (others than the expert see signed versions only)", tag="reports", response=ReportOut)
 async def get_report(req: ApiRequest) -> ReportOut:
     async with req.db.write() as session:
         c = await get_visible_consultation(session, req.user, req.path_id())
         versions = await _versions(session, c.id)
+        if c.expert_id != req.user.id:
+            # A draft is the expert's own until signed: others read signed versions only.
+            versions = [v for v in versions if v.signed_at is not None]
         if not versions:
-            raise NotFound(f"consultation {c.id} has no report yet")
+            raise NotFound(f"consultation {c.id} has no signed report yet")
         audit.record(session, req.user, "read_report", "consultation", c.id,
                      patient_id=c.patient_id, ip=req.ip)
         return _report_out(c, versions)

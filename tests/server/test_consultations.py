@@ -35,6 +35,8 @@ async def test_book_accept_run_sign_complete(api, settings) -> None:
     assert status == 403
     status, body = await expert.post(f"/api/consultations/{cid}/report", REPORT)
     assert status == 200 and body["current"]["version"] == 1 and not body["current"]["signed"]
+    status, body = await village.get(f"/api/consultations/{cid}/report")
+    assert status == 404  # an unsigned draft is the expert's own
     status, body = await expert.post(f"/api/consultations/{cid}/report/sign")
     assert status == 200 and body["current"]["signed"]
     status, body = await expert.post(f"/api/consultations/{cid}/report/sign")
@@ -47,6 +49,9 @@ async def test_book_accept_run_sign_complete(api, settings) -> None:
     status, body = await expert.post(f"/api/consultations/{cid}/report", fixed)
     assert status == 200 and body["current"]["version"] == 2
     assert body["versions"][0]["impression"] == "Stable angina" and body["versions"][0]["signed"]
+    status, body = await village.get(f"/api/consultations/{cid}/report")
+    assert status == 200 and [v["version"] for v in body["versions"]] == [1]
+    assert body["current"]["impression"] == "Stable angina"
     await expert.post(f"/api/consultations/{cid}/report/sign")
     status, body = await village.get(f"/api/consultations/{cid}/report")
     assert status == 200 and [v["signed"] for v in body["versions"]] == [True, True]
@@ -56,6 +61,10 @@ async def test_book_accept_run_sign_complete(api, settings) -> None:
         "requested", "accepted", "in_progress", "completed"]
     assert [h["actor_id"] for h in body["history"]] == [
         village.user["id"], eid, village.user["id"], eid]
+    assert body["requester_name"] == village.user["display_name"]
+    assert body["expert_name"] == expert.user["display_name"]
+    assert [h["actor_name"] for h in body["history"]] == [
+        village.user["display_name"], expert.user["display_name"]] * 2
 
     db = Database(settings.resolved_database_url)
     async with db.read() as session:

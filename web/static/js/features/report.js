@@ -38,11 +38,11 @@ export async function renderReport(el, c, { canWrite, onChange }) {
       if (!(err instanceof ApiError && err.status === 404)) throw err;
     }
   }
-  // Only the expert sees an unsigned draft; everyone else reads signed versions only.
-  const visible = report ? report.versions.filter((v) => canWrite || v.signed) : [];
+  // Only the expert sees an unsigned draft: the server gives everyone else signed versions only.
+  const visible = report ? report.versions : [];
   const current = visible.length ? visible[visible.length - 1] : null;
   const earlier = visible.slice(0, -1).reverse();
-  const drafting = !canWrite && report && !report.current.signed;
+  const drafting = !canWrite && c.report_status === "draft";
   const parts = [];
 
   if (current) {
