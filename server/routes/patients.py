@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from sqlalchemy import or_, select
+
 from server import audit
 from server.access import can_see_patient, require_clinical
 from server.api import ApiRequest, ApiRouter
 from server.crypto import encrypt, mask_national_id
 from server.errors import NotFound
 from server.models import Patient
-from server.schemas import PatientIn, PatientOut
+from server.schemas import PatientIn, PatientOut, PatientsQuery
 
 router = ApiRouter()
 
@@ -40,6 +42,33 @@ async def create_patient(req: ApiRequest) -> PatientOut:
         audit.record(session, req.user, "create", "patient", patient.id, patient_id=patient.id,
                      ip=req.ip)
     return patient_out(patient)
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@router.route("GET", "/api/patients", summary="Patients registered at the caller's "
+              "institution, newest first, optionally matching a name, phone or masked ID",
+              tag="patients", query=PatientsQuery, response=list[PatientOut])
+async def list_patients(req: ApiRequest) -> list[PatientOut]:
+    require_clinical(req.user, "list patients")
+    q: PatientsQuery = req.query
+    stmt = select(Patient).where(Patient.institution_id == req.user.institution_id)
+    if q.q:
+        pattern = _like(q.q)
+        stmt = stmt.where(or_(
+            Patient.name.ilike(pattern, escape="\\"),
+            Patient.phone.like(pattern, escape="\\"),
+            Patient.national_id_masked.ilike(pattern, escape="\\"),
+        ))
+    stmt = stmt.order_by(Patient.created_at.desc(), Patient.id.desc()).limit(q.limit)
+    async with req.db.write() as session:
+        patients = list((await session.execute(stmt)).scalars())
+        audit.record(session, req.user, "list", "patient", None, ip=req.ip,
+                     detail={"q": q.q, "patient_ids": [p.id for p in patients]})
+    return [patient_out(p) for p in patients]
 
 
 @router.route("GET", "/api/patients/{id}", summary="A patient of the caller's institution, or "

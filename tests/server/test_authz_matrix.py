@@ -59,6 +59,8 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/patients"): Case(
         "POST", "/api/patients", {**dict.fromkeys(CLINICAL, 201), **NOT_CLINICAL},
         body={"name": "P", "sex": "female"}),
+    ("GET", "/api/patients"): Case("GET", "/api/patients",
+                                   {**dict.fromkeys(CLINICAL, 200), **NOT_CLINICAL}),
     ("GET", "/api/patients/{id}"): Case(
         "GET", "/api/patients/{pid}", as_consultation({"village": 200, "expert": 200}),
         state="requested"),

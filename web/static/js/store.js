@@ -64,20 +64,27 @@ export const store = {
     return [...all].sort();
   },
 
-  /** Name for a user id seen in a consultation (experts are known; the requester by role). */
+  /** Name for a user id seen in a consultation (the server names its requester, expert and
+   * the actors of its history; experts of the alliance are known too). */
   personName(id, consultation) {
     const me = session.user;
     if (me && id === me.id) return `${me.display_name} (you)`;
+    if (!id) return "System 系统";
     const expert = this.expertsById.get(id);
     if (expert) return expert.display_name;
-    if (consultation && id === consultation.requester_id) {
-      return `Requesting doctor, ${this.institutionName(consultation.requester_institution_id)}`;
+    if (consultation) {
+      if (id === consultation.requester_id && consultation.requester_name) {
+        return `${consultation.requester_name}, ${this.institutionName(consultation.requester_institution_id)}`;
+      }
+      if (id === consultation.expert_id && consultation.expert_name) return consultation.expert_name;
+      const event = (consultation.history || []).find((e) => e.actor_id === id && e.actor_name);
+      if (event) return event.actor_name;
     }
-    return id ? `User #${id}` : "System 系统";
+    return `User #${id}`;
   },
 
-  // Patients: the server registers patients per institution; the client remembers the ones it has
-  // seen (in consultations of this institution, or registered in this session) to offer them again.
+  // Patients: the server registers patients per institution and lists them; the client also
+  // remembers the ones registered in this session, so a retry offers them instead of re-registering.
   knownPatients() {
     try { return JSON.parse(sessionStorage.getItem(PATIENTS_KEY) || "[]"); } catch { return []; }
   },
@@ -90,13 +97,9 @@ export const store = {
     return list;
   },
 
-  /** Patients of my institution, from its consultations plus those registered here. */
+  /** Patients registered at my institution (newest first, up to 200), plus those seen here. */
   async loadPatients() {
-    const me = session.user;
-    const consultations = await api.get("/api/consultations");
-    return this.rememberPatients(consultations
-      .filter((c) => c.requester_institution_id === me.institution_id)
-      .map((c) => c.patient));
+    return this.rememberPatients(await api.get("/api/patients?limit=200"));
   },
 };
 

@@ -28,12 +28,12 @@ function patientSection(patients) {
   const mode = patients.length ? "existing" : "new";
   const existing = select({ name: "patient_id" }, [["", "Choose a patient… 选择患者"],
     ...patients.map((p) => [p.id, patientLine(p)])]);
-  const name = h("input", { name: "patient_name", maxlength: 200, autocomplete: "off" });
+  const name = h("input", { name: "patient_name", maxlength: 120, autocomplete: "off" });
   const sex = select({ name: "patient_sex" }, [["", "Choose… 请选择"], ...Object.entries(SEX).map(([v, [e, z]]) => [v, `${e} ${z}`])]);
   const birth = h("input", { type: "date", name: "patient_birth_date", max: new Date().toISOString().slice(0, 10) });
   const nid = h("input", { name: "patient_national_id", inputmode: "numeric", pattern: "[0-9]{17}[0-9Xx]", maxlength: 18, autocomplete: "off" });
   const phone = h("input", { type: "tel", name: "patient_phone", pattern: "\\+?[0-9 \\-]{5,20}", autocomplete: "off" });
-  const existingBox = h("div", { class: "patient-existing" }, field("Patient 患者", existing, { hint: "Patients of your institution seen in earlier consultations or registered today." }));
+  const existingBox = h("div", { class: "patient-existing" }, field("Patient 患者", existing, { hint: "Patients registered at your institution, newest first." }));
   const newBox = h("div", { class: "form-grid patient-new" },
     field("Full name 姓名", name), field("Sex 性别", sex), field("Date of birth 出生日期", birth),
     field("National ID 身份证号 (optional)", nid, { hint: "Stored encrypted; others see it masked." }),
