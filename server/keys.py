@@ -6,18 +6,17 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-
 if TYPE_CHECKING:
-    from server.auth import LoginLimiter, TokenCache
-    from server.db import Database
-    from server.metrics import Metrics
-    from server.settings import Settings
     from dicom.access import GrantCache
     from dicom.auditlog import AuditBuffer
     from dicom.reads import Reads
     from dicom.scp import StoreSCP
     from dicom.store import Storage
     from dicom.wado import Reader
+    from server.auth import LoginLimiter, TokenCache
+    from server.db import Database
+    from server.metrics import Metrics
+    from server.settings import Settings
     from signaling.server import RtcServer
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from server.access import alliance_partner_ids, require_role, shares_alliance
+from server.access import alliance_partner_ids, shares_alliance
 from server.api import ApiRequest, ApiRouter
 from server.db import utcnow
 from server.errors import Forbidden, NotFound, ValidationFailed

@@ -18,7 +18,14 @@ from server.db import utcnow
 from server.errors import Conflict, Forbidden, NotFound, SlotTaken, ValidationFailed
 from server.models import Consultation, ConsultationEvent, Institution, Patient, Slot, User
 from server.scheduling import book_slot, release_slot
-from server.schemas import AcceptIn, ConsultationIn, ConsultationOut, ConsultationsQuery, ReasonIn, StudyIn
+from server.schemas import (
+    AcceptIn,
+    ConsultationIn,
+    ConsultationOut,
+    ConsultationsQuery,
+    ReasonIn,
+    StudyIn,
+)
 from server.sharing import share_studies
 from server.workflow import deadline_for, next_state
 from signaling.routes import consultation_chat

@@ -12,7 +12,6 @@ from alembic import op
 
 import server.db
 
-
 revision = 'dicom_0001_index'
 down_revision = '0001_core'
 branch_labels = None
