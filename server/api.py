@@ -245,7 +245,7 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in get_args(annotation) for m in _models_in(arg)]
 
 
-def _schema_for(annotation: Any, refs: dict[tuple[type[BaseModel], str], Any], mode: str) -> Any:
+def _schema_for(annotation: Any, refs: dict[Any, Any], mode: str) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return refs[(annotation, mode)]
     if get_origin(annotation) is list:

@@ -11,7 +11,7 @@ import shutil
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth import hash_password
@@ -324,7 +324,7 @@ async def _consultations(session: AsyncSession, users: dict[str, User], patients
     apply_transition(declined, "decline", users["county"],
                      "Orthopaedics question: please book Dr. Xu Ming (orthopaedics) instead.")
     declined.reason = "Orthopaedics question: please book Dr. Xu Ming (orthopaedics) instead."
-    await session.execute(Slot.__table__.update().where(Slot.id == declined.slot_id)
+    await session.execute(update(Slot).where(Slot.id == declined.slot_id)
                           .values(status="free", consultation_id=None))
     await make("guilin_queue", users["guilin_doctor"], patients[4], "video", "emergency",
                "Sudden right-sided weakness and slurred speech 90 minutes ago. NIHSS 9. "

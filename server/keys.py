@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -23,7 +24,7 @@ SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 LOGIN_LIMITER: web.AppKey[LoginLimiter] = web.AppKey("login_limiter")
 TOKEN_CACHE: web.AppKey[TokenCache] = web.AppKey("token_cache")
-BACKGROUND_TASKS: web.AppKey[set[Any]] = web.AppKey("background_tasks")
+BACKGROUND_TASKS: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("background_tasks")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 RTC: web.AppKey[RtcServer] = web.AppKey("rtc")

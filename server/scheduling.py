@@ -154,7 +154,7 @@ async def book_slot(session: AsyncSession, slot_id: int, expert_id: int) -> bool
         )
         .values(status="booked")
     )
-    return result.rowcount == 1
+    return result.rowcount == 1  # type: ignore[attr-defined]  # a CursorResult for UPDATE
 
 
 async def release_slot(session: AsyncSession, slot_id: int | None) -> None:

@@ -39,7 +39,8 @@ async def background_tasks_ctx(app: web.Application) -> AsyncIterator[None]:
     """Own the set of background tasks; cancel and await them at shutdown."""
     app[keys.BACKGROUND_TASKS] = set()
     yield
-    tasks = list(app[keys.BACKGROUND_TASKS])
+    running = app[keys.BACKGROUND_TASKS]
+    tasks = list(running)
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

@@ -265,7 +265,7 @@ async def put_availability(req: ApiRequest) -> AvailabilityOut:
                                       institution_id=x.institution_id,
                                       slot_minutes=x.slot_minutes, note=x.note)
                 for x in body.exceptions]
-        session.add_all(rules + excs)
+        session.add_all([*rules, *excs])
         await session.flush()
         now = utcnow().replace(second=0, microsecond=0)
         await materialize_slots(session, expert_id, now,

@@ -85,7 +85,8 @@ async def create_consultation(req: ApiRequest) -> ConsultationOut:
         ) is None:
             raise ValidationFailed(f"no institution {body.target_institution_id}",
                                    details={"field": "target_institution_id"})
-        slot = await _take_slot(session, body.slot_id, body.expert_id) if body.slot_id else None
+        slot = (await _take_slot(session, body.slot_id, body.expert_id)
+                if body.slot_id and body.expert_id else None)
         now = utcnow()
         c = Consultation(
             patient_id=patient.id, requester_id=req.user.id,
