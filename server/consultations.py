@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from server.db import Database, utcnow
 from server.models import Consultation, ConsultationEvent, Patient, ReportVersion, Slot, User
 from server.scheduling import release_slot
 from server.schemas import ConsultationOut, HistoryOut, PatientSummary, SlotOut
 from server.workflow import next_state
+
+_M = TypeVar("_M")
 
 
 def apply_transition(
@@ -71,33 +75,40 @@ async def report_states(session: AsyncSession, ids: Sequence[int]) -> dict[int, 
     return {cid: ("signed" if signed else "draft") for cid, signed in rows}
 
 
+async def _by_id(session: AsyncSession, model: type[_M], ids: set[int]) -> dict[int, _M]:
+    """Rows by primary key: those the session already holds cost no SQL, the rest one query."""
+    found: dict[int, _M] = {}
+    for key in ids:
+        obj = session.identity_map.get(identity_key(model, key))
+        if obj is not None:
+            found[key] = obj  # type: ignore[assignment]
+    missing = ids - found.keys()
+    if missing:
+        pk = inspect(model).primary_key[0]
+        for obj in (await session.execute(select(model).where(pk.in_(missing)))).scalars():
+            found[obj.id] = obj  # type: ignore[attr-defined]
+    return found
+
+
 async def consultation_views(
-    session: AsyncSession, consultations: Sequence[Consultation]
+    session: AsyncSession, consultations: Sequence[Consultation], viewer: User, *,
+    new: bool = False,
 ) -> list[ConsultationOut]:
-    """Views of several consultations with their patients, slots and report state batched."""
+    """Views of several consultations with their patients, slots and report state batched.
+
+    ``viewer`` is the user asking (whose name needs no query); ``new``: the consultations were
+    created in this transaction, so they have no report yet.
+    """
     ids = [c.id for c in consultations]
-    patients = {
-        p.id: p
-        for p in (
-            await session.execute(
-                select(Patient).where(Patient.id.in_({c.patient_id for c in consultations}))
-            )
-        ).scalars()
-    }
-    slot_ids = {c.slot_id for c in consultations if c.slot_id}
-    slots = {
-        s.id: s
-        for s in (await session.execute(select(Slot).where(Slot.id.in_(slot_ids)))).scalars()
-    } if slot_ids else {}
-    reports = await report_states(session, ids)
+    patients = await _by_id(session, Patient, {c.patient_id for c in consultations})
+    slots = await _by_id(session, Slot, {c.slot_id for c in consultations if c.slot_id})
+    reports = {} if new else await report_states(session, ids)
     user_ids = {c.requester_id for c in consultations} | {
         c.expert_id for c in consultations if c.expert_id
     } | {e.actor_id for c in consultations for e in c.events if e.actor_id}
-    names: dict[int, str] = {
-        uid: name
-        for uid, name in await session.execute(
-            select(User.id, User.display_name).where(User.id.in_(user_ids)))
-    } if user_ids else {}
+    names = {viewer.id: viewer.display_name}
+    for uid, u in (await _by_id(session, User, user_ids - {viewer.id})).items():
+        names[uid] = u.display_name
     out = []
     for c in consultations:
         p = patients[c.patient_id]

@@ -35,8 +35,8 @@ router = ApiRouter()
 SLOT_REQUIRED_KINDS = ("video", "outpatient")
 
 
-async def _view(session: AsyncSession, c: Consultation) -> ConsultationOut:
-    return (await consultation_views(session, [c]))[0]
+async def _view(session: AsyncSession, c: Consultation, viewer: User) -> ConsultationOut:
+    return (await consultation_views(session, [c], viewer))[0]
 
 
 async def _take_slot(session: AsyncSession, slot_id: int, expert_id: int) -> Slot:
@@ -107,7 +107,7 @@ async def create_consultation(req: ApiRequest) -> ConsultationOut:
             await session.refresh(c, ["studies"])
         audit.record(session, req.user, "create", "consultation", c.id, patient_id=c.patient_id,
                      ip=req.ip)
-        return await _view(session, c)
+        return (await consultation_views(session, [c], req.user, new=True))[0]
 
 
 def _created_event(user: User) -> ConsultationEvent:
@@ -138,7 +138,7 @@ async def list_consultations(req: ApiRequest) -> list[ConsultationOut]:
         rows = (await session.execute(stmt)).scalars().all()
         audit.record(session, req.user, "list", "consultation", None, ip=req.ip,
                      detail={"ids": [c.id for c in rows]})
-        return await consultation_views(session, rows)
+        return await consultation_views(session, rows, req.user)
 
 
 @router.route("GET", "/api/consultations/{id}", summary="One consultation with its history "
@@ -149,7 +149,7 @@ async def get_consultation(req: ApiRequest) -> ConsultationWithChatOut:
         c = await get_visible_consultation(session, req.user, req.path_id())
         audit.record(session, req.user, "read", "consultation", c.id, patient_id=c.patient_id,
                      ip=req.ip)
-        view = await _view(session, c)
+        view = await _view(session, c, req.user)
         # Chat said in the video room (signaling/) is kept with the consultation.
         chat = await consultation_chat(session, c.id)
         return ConsultationWithChatOut(**dict(view), chat=chat)
@@ -193,7 +193,7 @@ async def _transition(req: ApiRequest, action: str) -> ConsultationOut:
             await end_early(session, c)
         audit.record(session, req.user, action, "consultation", c.id, patient_id=c.patient_id,
                      ip=req.ip)
-        return await _view(session, c)
+        return await _view(session, c, req.user)
 
 
 async def _accept(session: AsyncSession, req: ApiRequest, c: Consultation) -> None:
@@ -247,4 +247,4 @@ async def share_study(req: ApiRequest) -> ConsultationOut:
         await session.refresh(c, ["studies"])
         audit.record(session, req.user, "share_study", "consultation", c.id,
                      patient_id=c.patient_id, ip=req.ip, detail={"study_uid": body.study_uid})
-        return await _view(session, c)
+        return await _view(session, c, req.user)
