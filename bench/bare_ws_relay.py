@@ -2,16 +2,18 @@
 
 Clients connect to ``/ws?room=<room>&peer=<peer id>`` and send ``{"to": <peer id>, ...}``;
 the relay forwards the message with ``"from"`` added to the named peer of the same room.
-No auth, no validation beyond JSON, no rooms beyond a dict: the least a relay can do.
+No auth, no validation beyond JSON, no rooms beyond a dict: the least a relay can do. It
+parses and writes JSON with orjson, the codec the /rtc server uses, so the two compare like
+for like.
 
     python bench/bare_ws_relay.py      # prints "listening on http://127.0.0.1:PORT"
 """
 
 from __future__ import annotations
 
-import json
 import socket
 
+import orjson
 from aiohttp import WSMsgType, web
 
 PEERS: web.AppKey[dict[str, tuple[str, web.WebSocketResponse]]] = web.AppKey("peers")
@@ -28,14 +30,14 @@ async def relay(request: web.Request) -> web.WebSocketResponse:
             if msg.type != WSMsgType.TEXT:
                 break
             try:
-                data = json.loads(msg.data)
+                data = orjson.loads(msg.data)
             except ValueError:
                 continue
             to = data.pop("to", None) if isinstance(data, dict) else None
             target = peers.get(to) if isinstance(to, str) else None
             if target is not None and target[0] == room:
                 data["from"] = peer
-                await target[1].send_str(json.dumps(data))
+                await target[1].send_str(orjson.dumps(data).decode())
     finally:
         peers.pop(peer, None)
     return ws

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -13,7 +12,7 @@ from typing import Any, Protocol
 
 import socketio
 
-from signaling import protocol, rooms
+from signaling import protocol, rooms, wirejson
 from signaling.errors import NotAvailable, NotInRoom, SignalingError, UnknownEvent, UnknownPeer
 from signaling.rooms import Identity, Peer, RoomRef
 from signaling.store import RoomStore
@@ -282,7 +281,7 @@ class RtcNamespace(socketio.AsyncNamespace):
         eio_sid = manager.eio_sid_from_sid(sid, NAMESPACE)
         if eio_sid is None or not manager.is_connected(sid, NAMESPACE):
             return False
-        frame = f"2{NAMESPACE}," + json.dumps([event, data], separators=(",", ":"))
+        frame = f"2{NAMESPACE}," + wirejson.dumps([event, data])
         await self.server.eio.send(eio_sid, frame)
         return True
 

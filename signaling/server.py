@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import socketio
 from aiohttp import web
 
+from signaling import eio, wirejson
 from signaling.namespace import Gate, RtcNamespace
 from signaling.store import MemoryRoomStore, RedisRoomStore, RoomStore
 
@@ -29,6 +30,7 @@ class RtcServer:
         redis_url: str = "",
         channel: str = DEFAULT_CHANNEL,
     ) -> None:
+        eio.install()  # one watchdog per socket instead of timers on every packet
         manager: socketio.AsyncManager | None = None
         store: RoomStore
         if redis_url:
@@ -43,6 +45,7 @@ class RtcServer:
             async_mode="aiohttp",
             client_manager=manager,
             async_handlers=False,
+            json=wirejson,
             # Notice a dead network within ~15 s, so the resume grace period starts early.
             ping_interval=10,
             ping_timeout=5,

@@ -1,0 +1,181 @@
+"""A leaner websocket loop for python-engineio's ``AsyncSocket`` (the relay's hot path).
+
+python-engineio (4.x) guards every packet with its own timer: each received frame is read
+in a new task under ``asyncio.wait_for`` and each sent frame is taken off the queue under
+another ``wait_for``, both with a timeout of ping interval + ping timeout. On Python 3.11
+``wait_for`` wraps its awaitable in a task and arms a timer handle, so a relayed ``signal``
+cost three task creations and two timer arm/cancel pairs before any of our code ran. At
+1,000 sockets that was a third of the server's CPU (bench/signalling_bench.py: 10.7k ->
+15.6k msg/s with the timers gone).
+
+The timers exist to notice a dead peer. Here one watchdog per connection does that instead:
+it wakes once per ping interval + ping timeout and closes the websocket when nothing at all
+has arrived for that long. A live client answers the server's ping every ``ping_interval``
+seconds, so it is never idle that long. Closing the websocket ends the read loop, which
+then stops the writer (a ``None`` on the queue) and closes the engine.io socket, exactly as
+the library's timeout path did. Everything else is the library's code (python-engineio
+4.15, MIT licence), unchanged.
+
+``install()`` patches the class once, only for the engine.io major version it was written
+against; with another version the library runs as shipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from importlib.metadata import version
+from typing import Any
+
+from engineio import async_socket, exceptions, packet
+
+logger = logging.getLogger(__name__)
+
+_SUPPORTED = ("4.",)
+
+
+async def _poll(self: Any) -> list[Any]:
+    """Wait for packets to send to the client (``[]`` once the socket is closing).
+
+    The library's version waits under a timeout; the writer is always released by the
+    ``None`` the read loop queues when it ends, so no timer is needed here.
+    """
+    try:
+        first = await self.queue.get()
+        self.queue.task_done()
+    except asyncio.CancelledError:
+        raise exceptions.QueueEmpty() from None
+    if first is None:
+        return []
+    packets = [first]
+    while True:
+        try:
+            pkt = self.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            break
+        self.queue.task_done()
+        if pkt is None:
+            self.queue.put_nowait(None)
+            break
+        packets.append(pkt)
+    return packets
+
+
+async def _websocket_handler(self: Any, ws: Any) -> None:
+    """Engine.IO handler for the websocket transport, with one watchdog per connection."""
+    loop = asyncio.get_running_loop()
+    limit = self.server.ping_interval + self.server.ping_timeout
+    last_seen = loop.time()
+
+    async def websocket_wait() -> Any:
+        nonlocal last_seen
+        data = await ws.wait()
+        last_seen = loop.time()
+        if data and len(data) > self.server.max_http_buffer_size:
+            raise ValueError("packet is too large")
+        return data
+
+    if self.connected:
+        # the socket was already connected, so this is an upgrade from polling
+        self.upgrading = True  # hold packet sends during the upgrade
+        try:
+            pkt = await websocket_wait()
+        except OSError:
+            return
+        decoded_pkt = packet.Packet(encoded_packet=pkt)
+        if decoded_pkt.packet_type != packet.PING or decoded_pkt.data != "probe":
+            self.server.logger.info("%s: Failed websocket upgrade, no PING packet", self.sid)
+            self.upgrading = False
+            return
+        await ws.send(packet.Packet(packet.PONG, data="probe").encode())
+        await self.queue.put(packet.Packet(packet.NOOP))  # end poll
+        try:
+            pkt = await websocket_wait()
+        except OSError:
+            self.upgrading = False
+            return
+        decoded_pkt = packet.Packet(encoded_packet=pkt)
+        if decoded_pkt.packet_type != packet.UPGRADE:
+            self.upgraded = False
+            self.server.logger.info(
+                "%s: Failed websocket upgrade, expected UPGRADE packet, received %s instead.",
+                self.sid, pkt,
+            )
+            self.upgrading = False
+            return
+        self.upgraded = True
+        self.upgrading = False
+    else:
+        self.connected = True
+        self.upgraded = True
+
+    async def writer() -> None:
+        while True:
+            try:
+                packets = await self.poll()
+            except exceptions.QueueEmpty:
+                break
+            if not packets:
+                break  # the connection is closing
+            try:
+                for pkt in packets:
+                    await ws.send(pkt.encode())
+            except Exception:
+                break
+        await ws.close()
+
+    async def watchdog() -> None:
+        while True:
+            idle = loop.time() - last_seen
+            if idle >= limit:
+                self.server.logger.info("%s: nothing received for %.0f s, closing", self.sid,
+                                        idle)
+                await ws.close()
+                return
+            await asyncio.sleep(limit - idle)
+
+    writer_task = asyncio.ensure_future(writer())
+    watchdog_task = asyncio.ensure_future(watchdog())
+    self.server.logger.info("%s: Upgrade to websocket successful", self.sid)
+    try:
+        while True:
+            try:
+                p = await websocket_wait()
+            except asyncio.CancelledError:
+                break
+            except Exception:
+                break
+            if p is None:
+                break  # connection closed by client
+            pkt = packet.Packet(encoded_packet=p)
+            try:
+                await self.receive(pkt)
+            except exceptions.UnknownPacketError:
+                pass
+            except exceptions.SocketIsClosedError:
+                self.server.logger.info("Receive error -- socket is closed")
+                break
+            except Exception:
+                # an unexpected error: log it and close the connection properly
+                self.server.logger.exception("Unknown receive error")
+    finally:
+        watchdog_task.cancel()
+    await self.queue.put(None)  # unlock the writer task so it can exit
+    await writer_task
+    await asyncio.gather(watchdog_task, return_exceptions=True)
+    await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+
+
+def install() -> bool:
+    """Use the leaner loop in python-engineio's AsyncSocket; False when the version differs."""
+    cls = async_socket.AsyncSocket
+    if getattr(cls, "_yilian_lean_loop", False):
+        return True
+    installed = version("python-engineio")
+    if not installed.startswith(_SUPPORTED):
+        logger.warning("python-engineio %s: keeping its own websocket loop", installed)
+        return False
+    cls.poll = _poll  # type: ignore[method-assign]
+    cls._websocket_handler = _websocket_handler  # type: ignore[method-assign]
+    cls._yilian_lean_loop = True  # type: ignore[attr-defined]
+    return True

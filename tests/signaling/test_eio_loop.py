@@ -1,0 +1,116 @@
+"""signaling/eio.py: engine.io's websocket loop with one watchdog per socket.
+
+A real python-socketio server on loopback with short ping settings; raw websocket clients
+speak engine.io v4 by hand so the test controls exactly what the server receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import socketio
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from signaling import eio, wirejson
+
+PING_INTERVAL, PING_TIMEOUT = 0.4, 0.4
+
+
+async def _server() -> tuple[TestServer, socketio.AsyncServer, list[str]]:
+    assert eio.install()
+    sio = socketio.AsyncServer(async_mode="aiohttp", ping_interval=PING_INTERVAL,
+                               ping_timeout=PING_TIMEOUT, json=wirejson)
+    disconnects: list[str] = []
+
+    @sio.on("echo")
+    async def echo(sid: str, data: object) -> object:
+        return data
+
+    @sio.event
+    async def disconnect(sid: str, reason: object = None) -> None:
+        disconnects.append(sid)
+
+    app = web.Application()
+    sio.attach(app)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server, sio, disconnects
+
+
+async def _open(http: aiohttp.ClientSession, server: TestServer) -> aiohttp.ClientWebSocketResponse:
+    ws = await http.ws_connect(server.make_url("/socket.io/?EIO=4&transport=websocket"))
+    opening = await ws.receive_str()
+    assert opening.startswith("0{"), opening
+    await ws.send_str("40")
+    assert (await ws.receive_str()).startswith("40")
+    return ws
+
+
+async def test_a_silent_client_is_closed_and_a_live_one_kept() -> None:
+    server, sio, disconnects = await _server()
+    limit = PING_INTERVAL + PING_TIMEOUT
+    try:
+        async with aiohttp.ClientSession() as http:
+            silent = await _open(http, server)
+            live = await _open(http, server)
+
+            async def answer_pings() -> None:
+                async for msg in live:
+                    if msg.type == aiohttp.WSMsgType.TEXT and msg.data == "2":
+                        await live.send_str("3")
+
+            pinger = asyncio.create_task(answer_pings())
+            started = time.monotonic()
+            while not silent.closed:  # the silent client reads but never answers a ping
+                msg = await asyncio.wait_for(silent.receive(), 5 * limit)
+                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                aiohttp.WSMsgType.CLOSING):
+                    break
+            assert time.monotonic() - started < 4 * limit
+            await asyncio.sleep(2 * limit)
+            assert not live.closed and len(disconnects) == 1
+
+            # The live socket still carries events both ways, acks included.
+            await live.send_str('421["echo",{"n":1,"text":"你好"}]')
+            await asyncio.sleep(0.2)
+            pinger.cancel()
+            await asyncio.gather(pinger, return_exceptions=True)
+            await live.close()
+        for _ in range(50):
+            if len(disconnects) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(disconnects) == 2
+    finally:
+        await sio.shutdown()
+        await server.close()
+
+
+async def test_events_and_acks_round_trip_through_the_lean_loop() -> None:
+    server, sio, _ = await _server()
+    try:
+        async with aiohttp.ClientSession() as http:
+            ws = await _open(http, server)
+            await ws.send_str('427["echo",{"n":7,"text":"你好","big":12345678901234567890123}]')
+            await ws.send_str('428["echo",[1,2.5,null,true]]')
+            replies = []
+            while len(replies) < 2:
+                text = await asyncio.wait_for(ws.receive_str(), 5)
+                if text.startswith("43"):
+                    replies.append(text)
+            # Integers beyond 64 bits are read as floats (as a browser's JSON.parse would).
+            assert replies == ['437[{"n":7,"text":"你好","big":1.2345678901234568e+22}]',
+                               "438[[1,2.5,null,true]]"]
+            await ws.send_str('429["echo","again"]')
+            while True:
+                text = await asyncio.wait_for(ws.receive_str(), 5)
+                if text.startswith("43"):
+                    break
+            assert text == '439["again"]'
+            await ws.close()
+    finally:
+        await sio.shutdown()
+        await server.close()
