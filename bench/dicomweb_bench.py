@@ -84,7 +84,26 @@ class Target:
     headers: dict[str, str]
     dicom_port: int
     calling_ae: str
+    pid: int
     results: dict[str, str] = field(default_factory=dict)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def until_quiet(targets: list[Target], limit: float = 60.0) -> None:
+    """Wait until no server under test is still busy with earlier work (below 5% of a core
+    for half a second), so neither pays for the other's after-work (Orthanc, for one, goes
+    on writing its index for seconds after a STOW has been answered)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = [_cpu_seconds(t.pid) for t in targets]
+        await asyncio.sleep(0.5)
+        busy = [(_cpu_seconds(t.pid) - b) / 0.5 for t, b in zip(targets, before, strict=True)]
+        if max(busy) < 0.05:
+            return
 
 
 def pct(values: list[float], q: float) -> float:
@@ -167,6 +186,7 @@ async def measure_ingest(targets: list[Target], c: Corpus, args: argparse.Namesp
             # its own post-ingest housekeeping.
             await asyncio.to_thread(os.sync)
             await asyncio.sleep(args.settle)
+            await until_quiet(targets)
             rate = await stow_all(t, files, args.batch, 4)
             stow_time[t.name] += len(files) / rate
             cstore_time[t.name] += len(extra) / await asyncio.to_thread(cstore_all, t, extra)
@@ -291,12 +311,13 @@ async def run(args: argparse.Namespace) -> int:
         try:
             token = await login(url)
             y = Target("Yilian", f"{url}/dicomweb", {"Authorization": f"Bearer {token}"}, port,
-                       "SHALANG_DR")
+                       "SHALANG_DR", proc.pid)
             targets.append(y)
             if orthanc is not None:
                 orthanc.start()
+                assert orthanc.proc is not None
                 targets.append(Target("Orthanc", f"{orthanc.url}/dicom-web", {},
-                                      orthanc.dicom_port, "BENCH"))
+                                      orthanc.dicom_port, "BENCH", orthanc.proc.pid))
             elif args.orthanc:
                 print("Orthanc or its DICOMweb plugin is not installed; Yilian only", flush=True)
             await measure_ingest(targets, corpus, args)
