@@ -16,6 +16,21 @@ then stops the writer (a ``None`` on the queue) and closes the engine.io socket,
 the library's timeout path did. Everything else is the library's code (python-engineio
 4.15, MIT licence), unchanged.
 
+Two more shortcuts, each doing what the library does with less machinery in between:
+
+- A received text ``MESSAGE`` packet goes straight to the server's ``message`` handler
+  (python-socketio) when handlers run inline (``async_handlers=False``), instead of through
+  ``Packet`` decoding, a log call and a closure built per packet by ``_trigger_event``.
+- A small packet (an ICE candidate, an ack) sent while nothing is waiting to go out is
+  written to the websocket at once instead of queued for the writer task to pick up in a
+  later loop turn. "Nothing waiting" means the queue is empty, the writer is not part-way
+  through a batch (a per-socket lock it holds while writing) and the connection's own send
+  buffer is empty, so the write goes straight to the kernel: it neither reorders packets
+  nor makes the sender wait on a slow receiver (that would stall the sender's read loop;
+  a queued packet never does). Larger packets and any other case take the queue, as do
+  packets whose direct write fails; the writer's own failure then closes the connection
+  as before.
+
 ``install()`` patches the class once, only for the engine.io major version it was written
 against; with another version the library runs as shipped.
 """
@@ -23,6 +38,7 @@ against; with another version the library runs as shipped.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from importlib.metadata import version
 from typing import Any
@@ -32,6 +48,10 @@ from engineio import async_socket, exceptions, packet
 logger = logging.getLogger(__name__)
 
 _SUPPORTED = ("4.",)
+# Largest packet written directly (characters): at most 12 KiB of UTF-8, under aiohttp's
+# threshold for compressing in a thread (16 KiB) and asyncio's default high-water mark
+# (64 KiB), so a direct write into an empty send buffer never waits.
+DIRECT_MAX_CHARS = 4096
 
 
 async def _poll(self: Any) -> list[Any]:
@@ -59,6 +79,25 @@ async def _poll(self: Any) -> list[Any]:
             break
         packets.append(pkt)
     return packets
+
+
+async def _send(self: Any, pkt: Any) -> None:
+    """Send a packet to the client: written at once when nothing is ahead of it."""
+    if not await self.check_ping_timeout():
+        return
+    direct = self._yilian_direct
+    if direct is not None and self.queue.empty():
+        ws, transport, lock = direct
+        if not lock.locked() and not transport.get_write_buffer_size():
+            encoded = pkt.encode()
+            if len(encoded) <= DIRECT_MAX_CHARS:
+                async with lock:
+                    try:
+                        await ws.send(encoded)
+                        return
+                    except Exception:
+                        pass  # the writer tries again and, failing too, closes the connection
+    await self.queue.put(pkt)
 
 
 async def _websocket_handler(self: Any, ws: Any) -> None:
@@ -118,8 +157,9 @@ async def _websocket_handler(self: Any, ws: Any) -> None:
             if not packets:
                 break  # the connection is closing
             try:
-                for pkt in packets:
-                    await ws.send(pkt.encode())
+                async with send_lock:
+                    for pkt in packets:
+                        await ws.send(pkt.encode())
             except Exception:
                 break
         await ws.close()
@@ -134,9 +174,15 @@ async def _websocket_handler(self: Any, ws: Any) -> None:
                 return
             await asyncio.sleep(limit - idle)
 
+    send_lock = asyncio.Lock()  # held by whoever is writing to the websocket
     writer_task = asyncio.ensure_future(writer())
     watchdog_task = asyncio.ensure_future(watchdog())
     self.server.logger.info("%s: Upgrade to websocket successful", self.sid)
+    on_message = _inline_message_handler(self.server)
+    request = getattr(ws, "environ", {}).get("aiohttp.request")
+    transport = getattr(request, "transport", None)
+    if transport is not None:
+        self._yilian_direct = (ws, transport, send_lock)
     try:
         while True:
             try:
@@ -147,6 +193,16 @@ async def _websocket_handler(self: Any, ws: Any) -> None:
                 break
             if p is None:
                 break  # connection closed by client
+            if on_message is not None and type(p) is str and p[:1] == "4" and p[1:2].isnumeric():
+                # A text MESSAGE the library would not read as JSON (socket.io packets all
+                # start with their type digit): what receive() and _trigger_event do with it.
+                try:
+                    await on_message(self.sid, p[1:])
+                except asyncio.CancelledError:
+                    break
+                except Exception:
+                    self.server.logger.exception("message async handler error")
+                continue
             pkt = packet.Packet(encoded_packet=p)
             try:
                 await self.receive(pkt)
@@ -159,11 +215,20 @@ async def _websocket_handler(self: Any, ws: Any) -> None:
                 # an unexpected error: log it and close the connection properly
                 self.server.logger.exception("Unknown receive error")
     finally:
+        self._yilian_direct = None
         watchdog_task.cancel()
     await self.queue.put(None)  # unlock the writer task so it can exit
     await writer_task
     await asyncio.gather(watchdog_task, return_exceptions=True)
     await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+
+
+def _inline_message_handler(server: Any) -> Any:
+    """The server's ``message`` coroutine handler when it runs inline, else ``None``."""
+    handler = server.handlers.get("message")
+    if server.async_handlers or not inspect.iscoroutinefunction(handler):
+        return None
+    return handler
 
 
 def install() -> bool:
@@ -176,6 +241,9 @@ def install() -> bool:
         logger.warning("python-engineio %s: keeping its own websocket loop", installed)
         return False
     cls.poll = _poll  # type: ignore[method-assign]
+    cls.send = _send  # type: ignore[method-assign]
     cls._websocket_handler = _websocket_handler  # type: ignore[method-assign]
+    # Class defaults: no direct writes until a websocket loop runs for the socket.
+    cls._yilian_direct = None  # type: ignore[attr-defined]
     cls._yilian_lean_loop = True  # type: ignore[attr-defined]
     return True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import aiohttp
 import socketio
@@ -28,6 +29,16 @@ async def _server() -> tuple[TestServer, socketio.AsyncServer, list[str]]:
     @sio.on("echo")
     async def echo(sid: str, data: object) -> object:
         return data
+
+    @sio.on("burst")
+    async def burst(sid: str, data: dict[str, Any]) -> int:
+        # Small packets are written directly, large ones queued: the order must hold. Sent
+        # straight to engine.io (as the relay does), so nothing yields between packets.
+        eio_sid = sio.manager.eio_sid_from_sid(sid, "/")
+        for n, size in enumerate(data["sizes"]):
+            event = ["n", {"b": data["b"], "n": n, "pad": "x" * size}]
+            await sio.eio.send(eio_sid, "2" + wirejson.dumps(event))
+        return len(data["sizes"])
 
     @sio.event
     async def disconnect(sid: str, reason: object = None) -> None:
@@ -110,6 +121,30 @@ async def test_events_and_acks_round_trip_through_the_lean_loop() -> None:
                 if text.startswith("43"):
                     break
             assert text == '439["again"]'
+            await ws.close()
+    finally:
+        await sio.shutdown()
+        await server.close()
+
+
+async def test_direct_and_queued_writes_keep_their_order() -> None:
+    server, sio, _ = await _server()
+    sizes = [10, eio.DIRECT_MAX_CHARS + 100, 10, 10, 50_000, 20, 10] * 30
+    try:
+        async with aiohttp.ClientSession() as http:
+            ws = await _open(http, server)
+            for b in range(3):  # three bursts at once (handlers run concurrently), read after
+                await ws.send_str(f"421{wirejson.dumps(['burst', {'b': b, 'sizes': sizes}])}")
+            seen: dict[int, list[int]] = {0: [], 1: [], 2: []}
+            acks = 0
+            while acks < 3:
+                text = await asyncio.wait_for(ws.receive_str(), 5)
+                if text.startswith('42["n"'):
+                    event = wirejson.loads(text[2:])[1]
+                    seen[event["b"]].append(event["n"])
+                elif text.startswith("431["):
+                    acks += 1
+            assert seen == {b: list(range(len(sizes))) for b in range(3)}
             await ws.close()
     finally:
         await sio.shutdown()
