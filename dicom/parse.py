@@ -11,8 +11,10 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pydicom
 from pydicom import Dataset, config
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.jsonrep import convert_to_python_number
@@ -196,26 +198,56 @@ def _prepare(data: bytes) -> PreparedInstance:
     except Exception as exc:
         raise InstanceRejected(f"the dataset cannot be expressed as DICOM JSON: {exc}",
                                PROCESSING_FAILURE, sop_class, sop) from None
+    text, number = _fields(meta, ds)
     return PreparedInstance(
         data=data, sha256=hashlib.sha256(data).hexdigest(), transfer_syntax=ts,
         sop_class_uid=sop_class, sop_uid=sop, study_uid=study_uid, series_uid=series_uid,
-        patient={"patient_id": _text(ds, "PatientID", 64),
-                 "patient_name": _text(ds, "PatientName"),
-                 "birth_date": _text(ds, "PatientBirthDate", 8),
-                 "sex": _text(ds, "PatientSex", 16)},
-        study={"study_date": _text(ds, "StudyDate", 8), "study_time": _text(ds, "StudyTime", 16),
-               "accession_number": _text(ds, "AccessionNumber", 16),
-               "study_id": _text(ds, "StudyID", 16),
-               "study_description": _text(ds, "StudyDescription"),
-               "referring_physician_name": _text(ds, "ReferringPhysicianName")},
-        series={"modality": _text(ds, "Modality", 16),
-                "series_number": _int(ds, "SeriesNumber"),
-                "series_description": _text(ds, "SeriesDescription"),
-                "body_part": _text(ds, "BodyPartExamined", 16),
-                "series_date": _text(ds, "SeriesDate", 8)},
-        instance_number=_int(ds, "InstanceNumber"), rows=rows, columns=cols,
-        number_of_frames=n_frames, frames=frames, metadata_json=json.dumps(meta),
+        patient={"patient_id": text("PatientID", 64),
+                 "patient_name": text("PatientName"),
+                 "birth_date": text("PatientBirthDate", 8),
+                 "sex": text("PatientSex", 16)},
+        study={"study_date": text("StudyDate", 8), "study_time": text("StudyTime", 16),
+               "accession_number": text("AccessionNumber", 16),
+               "study_id": text("StudyID", 16),
+               "study_description": text("StudyDescription"),
+               "referring_physician_name": text("ReferringPhysicianName")},
+        series={"modality": text("Modality", 16),
+                "series_number": number("SeriesNumber"),
+                "series_description": text("SeriesDescription"),
+                "body_part": text("BodyPartExamined", 16),
+                "series_date": text("SeriesDate", 8)},
+        instance_number=number("InstanceNumber"), rows=rows, columns=cols,
+        number_of_frames=n_frames, frames=frames, metadata_json=_dumps(meta),
     )
+
+
+def _dumps(doc: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(doc).decode()
+    except TypeError:  # an integer beyond 64 bits, say
+        return json.dumps(doc)
+
+
+def _fields(meta: dict[str, Any], ds: Dataset) -> tuple[Any, Any]:
+    """Readers of index attributes from the JSON model already built (each value converted
+    once), as ``_text`` and ``_int`` would read them from the dataset; names go through the
+    dataset (their JSON form is split into component groups)."""
+
+    def text(keyword: str, limit: int = 200) -> str:
+        element = meta.get(f"{tag_for_keyword(keyword):08X}")
+        if element is None or element.get("vr") == "PN":
+            return _text(ds, keyword, limit)
+        values = element.get("Value") or []
+        return "\\".join("" if v is None else str(v) for v in values).strip()[:limit]
+
+    def number(keyword: str) -> int | None:
+        element = meta.get(f"{tag_for_keyword(keyword):08X}")
+        if element is None or element.get("vr") not in ("IS", "US", "UL", "SS", "SL"):
+            return _int(ds, keyword)
+        values = element.get("Value") or []
+        return values[0] if len(values) == 1 and isinstance(values[0], int) else None
+
+    return text, number
 
 
 def _index_pixels(ds: Dataset, raw: RawDataElement | None, ts: str, sop_class: str, sop: str

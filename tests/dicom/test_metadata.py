@@ -66,3 +66,41 @@ def test_metadata_matches_pydicom_on_ct_with_chinese_names(charset: str) -> None
         buf = io.BytesIO()
         ds.save_as(buf, enforce_file_format=True)
         assert _outcome(metadata_of, buf.getvalue()) == _outcome(_reference, buf.getvalue())
+
+
+def _index_fields_from_dataset(data: bytes) -> tuple[Any, ...]:
+    from dicom.parse import _int, _text
+
+    ds = pydicom.dcmread(io.BytesIO(data))
+    return (
+        {k: _text(ds, kw, n) for k, kw, n in (
+            ("patient_id", "PatientID", 64), ("patient_name", "PatientName", 200),
+            ("birth_date", "PatientBirthDate", 8), ("sex", "PatientSex", 16))},
+        {k: _text(ds, kw, n) for k, kw, n in (
+            ("study_date", "StudyDate", 8), ("study_time", "StudyTime", 16),
+            ("accession_number", "AccessionNumber", 16), ("study_id", "StudyID", 16),
+            ("study_description", "StudyDescription", 200),
+            ("referring_physician_name", "ReferringPhysicianName", 200))},
+        {"modality": _text(ds, "Modality", 16), "series_number": _int(ds, "SeriesNumber"),
+         "series_description": _text(ds, "SeriesDescription"),
+         "body_part": _text(ds, "BodyPartExamined", 16), "series_date": _text(ds, "SeriesDate", 8)},
+        _int(ds, "InstanceNumber"),
+    )
+
+
+def test_index_attributes_read_from_the_json_model_match_the_dataset() -> None:
+    from dicom.parse import InstanceRejected, prepare_instance
+
+    checked = 0
+    for path in _files():
+        data = path.read_bytes()
+        try:
+            p = prepare_instance(data)
+        except InstanceRejected:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = _index_fields_from_dataset(data)
+        assert (p.patient, p.study, p.series, p.instance_number) == expected, path.name
+        checked += 1
+    assert checked > 30
