@@ -66,14 +66,17 @@ async def load_demo_studies(db: Database, settings: Settings, consultations: dic
                                   description="Shalang Town Central Health Centre DR"))
     storage = Storage(settings.data_dir / "dicom", db)
     shared: dict[str, str] = {}
-    for key, case in (("ct", ct_case), ("dr", dr_case), ("wsi", ct_case)):
-        source = f"cstore:{DEMO_AE}" if key == "dr" else "stow"
-        outcomes = await storage.ingest(files[key], case.requester_institution_id,
-                                        source=source, user_id=case.requester_id)
-        failed = [o.message for o in outcomes if not o.ok]
-        if failed:
-            raise RuntimeError(f"demo {key} images were refused: {failed}")
-        shared[key] = outcomes[0].study_uid
+    try:
+        for key, case in (("ct", ct_case), ("dr", dr_case), ("wsi", ct_case)):
+            source = f"cstore:{DEMO_AE}" if key == "dr" else "stow"
+            outcomes = await storage.ingest(files[key], case.requester_institution_id,
+                                            source=source, user_id=case.requester_id)
+            failed = [o.message for o in outcomes if not o.ok]
+            if failed:
+                raise RuntimeError(f"demo {key} images were refused: {failed}")
+            shared[key] = outcomes[0].study_uid
+    finally:
+        storage.close()
     async with db.write() as session:
         for key, case in (("ct", ct_case), ("dr", dr_case), ("wsi", ct_case)):
             session.add(ConsultationStudy(consultation_id=case.id,

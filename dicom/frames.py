@@ -38,7 +38,7 @@ def native_ranges(value_offset: int, value_length: int, frame_length: int,
     return [[[value_offset + i * frame_length, frame_length]] for i in range(number_of_frames)]
 
 
-def _items(value: bytes, value_offset: int) -> list[tuple[int, int]]:
+def _items(value: bytes | memoryview, value_offset: int) -> list[tuple[int, int]]:
     """(file offset of item data, length) of every item of an encapsulated value."""
     out: list[tuple[int, int]] = []
     pos, end = 0, len(value)
@@ -57,7 +57,7 @@ def _items(value: bytes, value_offset: int) -> list[tuple[int, int]]:
     return out
 
 
-def encapsulated_ranges(value: bytes, value_offset: int, number_of_frames: int,
+def encapsulated_ranges(value: bytes | memoryview, value_offset: int, number_of_frames: int,
                         extended_offsets: Sequence[int] | None = None) -> FrameRanges:
     """Frame ranges of encapsulated pixel data read from ``value`` at ``value_offset``."""
     items = _items(value, value_offset)
@@ -99,8 +99,8 @@ def _starts_from_offsets(rel: list[int], offsets: list[int]) -> list[int] | None
     return [s for s in starts if s is not None]
 
 
-def _opens_frame(value: bytes, pos: int, length: int) -> bool:
-    head = value[pos: pos + min(length, 12)]
+def _opens_frame(value: bytes | memoryview, pos: int, length: int) -> bool:
+    head = bytes(value[pos: pos + min(length, 12)])
     return head.startswith(_FRAME_STARTS)
 
 

@@ -15,7 +15,7 @@ class MultipartError(ValueError):
 @dataclass
 class Part:
     headers: dict[str, str]
-    body: bytes
+    body: bytes | memoryview  # parsed parts are views into the request body, not copies
 
     @property
     def content_type(self) -> str:
@@ -51,38 +51,122 @@ def split_unquoted(text: str, sep: str) -> list[str]:
 
 
 def parse_multipart(body: bytes, boundary: str) -> list[Part]:
-    """The parts of a complete multipart body; a truncated or malformed one raises."""
-    if not boundary or len(boundary) > 70:
-        raise MultipartError("the multipart boundary is missing or longer than 70 characters")
-    delim = b"--" + boundary.encode("latin-1")
-    start = body.find(delim)
-    if start < 0:
-        raise MultipartError("the body contains no multipart boundary")
-    parts: list[Part] = []
-    pos = start + len(delim)
-    while True:
-        if body.startswith(b"--", pos):
-            return parts
-        eol = body.find(b"\r\n", pos)
-        if eol < 0:
-            raise MultipartError("the body ends inside a boundary line (truncated upload?)")
-        pos = eol + 2
-        head_end = body.find(b"\r\n\r\n", pos)
-        if body.startswith(b"\r\n", pos):
-            head_end = pos - 2
-        if head_end < 0:
-            raise MultipartError("a part has no end of headers (truncated upload?)")
-        headers = _headers(body[pos:head_end])
-        data_start = head_end + 4
-        nxt = body.find(b"\r\n" + delim, data_start)
-        if nxt < 0:
-            raise MultipartError("the body ends before the closing boundary (truncated upload?)")
-        parts.append(Part(headers, body[data_start:nxt]))
-        pos = nxt + 2 + len(delim)
-        if pos >= len(body):
-            raise MultipartError("the body ends without the closing boundary (truncated?)")
-        if not body.startswith((b"--", b"\r\n", b" ", b"\t"), pos):
-            raise MultipartError("a boundary line is followed by unexpected bytes")
+    """The parts of a complete multipart body; a truncated or malformed one raises.
+
+    Each part's body is a read-only ``memoryview`` into ``body``: an upload is tens of
+    megabytes, and copying it part by part cost as much as parsing the DICOM headers.
+    """
+    reader = MultipartReader(boundary, body)
+    return reader.advance(final=True)
+
+
+class MultipartReader:
+    """Parts of a multipart body while it arrives (or all at once, ``parse_multipart``).
+
+    The body goes into one buffer of its declared size; each part is handed out, as a
+    read-only view into it, once its closing delimiter has arrived, so a server can work
+    on the first parts of an upload while the rest is still on the wire. A malformed body
+    raises ``MultipartError`` as soon as the bytes that make it so are in; ``finish`` raises
+    the truncation errors.
+    """
+
+    def __init__(self, boundary: str, body: bytes | None = None, size: int = 0,
+                 buffer: bytearray | None = None) -> None:
+        if not boundary or len(boundary) > 70:
+            raise MultipartError(
+                "the multipart boundary is missing or longer than 70 characters")
+        self._delim = b"--" + boundary.encode("latin-1")
+        self._sep = b"\r\n" + self._delim
+        if body is not None:
+            self._buf: bytes | bytearray = body
+            self._size = self._filled = len(body)
+        else:  # the body arrives into ``buffer`` (at least ``size`` bytes) or a new one
+            self._buf = buffer if buffer is not None and len(buffer) >= size else \
+                bytearray(size)
+            self._size, self._filled = size, 0
+        self._view = memoryview(self._buf).toreadonly()
+        self._pos = -1  # just after the last delimiter; -1 before the first one
+        self._scan = 0  # where the search for the next delimiter resumes
+        self._part: tuple[dict[str, str], int] | None = None  # headers, data start
+        self._pending_check = False  # a delimiter whose following bytes are not checked
+        self.done = False
+
+    def feed(self, chunk: bytes) -> list[Part]:
+        """Add the next bytes of the body; the parts they complete."""
+        end = self._filled + len(chunk)
+        if end > self._size:
+            raise MultipartError("the body is longer than its declared length")
+        assert isinstance(self._buf, bytearray)
+        self._buf[self._filled:end] = chunk
+        self._filled = end
+        return self.advance(final=False)
+
+    def finish(self) -> list[Part]:
+        """The parts left once the whole body is in; raises if it is truncated."""
+        return self.advance(final=True)
+
+    def advance(self, final: bool) -> list[Part]:
+        """Parts completed by the bytes in so far. Where more bytes could still make the body
+        well-formed, wait for them unless ``final``, then the body is truncated."""
+        body, end, delim = self._buf, self._filled, self._delim
+        parts: list[Part] = []
+        while not self.done:
+            if self._pos < 0:
+                start = body.find(delim, self._scan, end)
+                if start < 0:
+                    if final:
+                        raise MultipartError("the body contains no multipart boundary")
+                    self._scan = max(0, end - len(delim) + 1)
+                    return parts
+                self._pos = self._scan = start + len(delim)
+                continue
+            pos = self._pos
+            if self._pending_check:
+                if end - pos < 2 and not final:
+                    return parts
+                if not body.startswith((b"--", b"\r\n", b" ", b"\t"), pos, end):
+                    raise MultipartError("a boundary line is followed by unexpected bytes")
+                self._pending_check = False
+            if self._part is None:
+                if end - pos < 2 and not final:
+                    return parts
+                if body.startswith(b"--", pos, end):
+                    self.done = True
+                    return parts
+                eol = body.find(b"\r\n", pos, end)
+                if eol < 0:
+                    if final:
+                        raise MultipartError(
+                            "the body ends inside a boundary line (truncated upload?)")
+                    return parts
+                head = eol + 2
+                if end - head < 2 and not final:
+                    return parts
+                head_end = body.find(b"\r\n\r\n", head, end)
+                if body.startswith(b"\r\n", head, end):
+                    head_end = head - 2
+                if head_end < 0:
+                    if final:
+                        raise MultipartError("a part has no end of headers (truncated upload?)")
+                    return parts
+                headers = _headers(bytes(body[head:head_end]))
+                self._part = (headers, head_end + 4)
+                self._scan = head_end + 4
+            headers, data_start = self._part
+            nxt = body.find(self._sep, self._scan, end)
+            if nxt < 0:
+                if final:
+                    raise MultipartError(
+                        "the body ends before the closing boundary (truncated upload?)")
+                self._scan = max(data_start, end - len(self._sep) + 1)
+                return parts
+            parts.append(Part(headers, self._view[data_start:nxt]))
+            self._part = None
+            self._pos = self._scan = nxt + len(self._sep)
+            if self._pos >= end and final:
+                raise MultipartError("the body ends without the closing boundary (truncated?)")
+            self._pending_check = True
+        return parts
 
 
 def _headers(raw: bytes) -> dict[str, str]:

@@ -19,6 +19,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.jsonrep import convert_to_python_number
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 from pydicom.values import convert_value
 
 from dicom import frames as framemod
@@ -33,7 +34,15 @@ TS_NOT_SUPPORTED = 0xC122
 
 UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 PIXEL_DATA = 0x7FE00010
+_PIXEL_TAG = BaseTag(PIXEL_DATA)
 BULK_VRS = ("OB", "OW", "OF", "OD", "OL", "OV", "UN")
+# Values longer than this are located in the file but not read (pydicom's ``defer_size``):
+# the pixel data of a received instance is never copied or decoded as a whole on ingest.
+DEFER_SIZE = 8192
+# Binary values pydicom's to_json_dict turns into a BulkDataURI at a 1,024-byte threshold
+# (the base64 length, so more than 768 raw bytes): left out of the stored document.
+_BYTES_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW"})
+_INLINE_BINARY_MAX = (1024 // 4) * 3
 
 # pydicom checks every value it reads against its VR and, by default, only warns. Received
 # values are kept as sent and the warnings were discarded anyway (see prepare_instance), so
@@ -54,11 +63,43 @@ class InstanceRejected(ValueError):
         self.sop_instance_uid = sop_instance_uid
 
 
+class BufferFile:
+    """A read-only, seekable file over a bytes-like object (a part of an upload), for pydicom:
+    a read copies only the bytes read, so the deferred pixel data is never copied."""
+
+    __slots__ = ("_view", "_pos", "_size", "name")
+
+    def __init__(self, data: bytes | memoryview) -> None:
+        self._view = memoryview(data)
+        self._pos = 0
+        self._size = self._view.nbytes
+        self.name = None
+
+    def read(self, size: int | None = -1) -> bytes:
+        start = self._pos
+        end = self._size if size is None or size < 0 else min(start + size, self._size)
+        if end <= start:
+            return b""
+        self._pos = end
+        return self._view[start:end].tobytes()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = 0 if whence == 0 else self._pos if whence == 1 else self._size
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        """Nothing to release; the view belongs to the upload."""
+
+
 @dataclass
 class PreparedInstance:
     """A parsed, validated instance ready to be written and indexed."""
 
-    data: bytes
+    data: bytes | memoryview
     sha256: str
     transfer_syntax: str
     sop_class_uid: str
@@ -145,22 +186,38 @@ def metadata_of(ds: Dataset) -> dict[str, Any]:
     doc: dict[str, Any] = {}
     for tag, elem in ds._dict.items():
         vr = elem.VR
-        if isinstance(elem, RawDataElement) and vr in _PLAIN_VRS and elem.value is not None:
-            doc[f"{tag:08X}"] = _plain_json(vr, elem, encodings)
-        else:
-            doc[f"{tag:08X}"] = ds[tag].to_json_dict(lambda _: "-", 1024)
-    return dict(_strip_bulk(doc))
+        if isinstance(elem, RawDataElement):
+            if elem.value is None and elem.length and (vr in _BYTES_VRS or tag == PIXEL_DATA):
+                continue  # deferred bulk data (binary however implicit VR resolves it)
+            if vr in _BYTES_VRS and elem.value is not None and \
+                    len(elem.value) > _INLINE_BINARY_MAX:
+                continue  # bulk data, left out without reading it
+            if vr in _PLAIN_VRS and elem.value is not None:
+                doc[f"{tag:08X}"] = _plain_json(vr, elem, encodings)
+                continue
+        element = ds[tag].to_json_dict(lambda _: "-", 1024)
+        if "BulkDataURI" in element:
+            continue
+        if element.get("vr") == "SQ" and "Value" in element:
+            element["Value"] = _strip_bulk(element["Value"])
+        doc[f"{tag:08X}"] = element
+    return doc
 
 
-def read_dataset(data: bytes) -> tuple[Dataset, RawDataElement | None]:
-    """Parse a Part 10 file, keeping the raw pixel data element (it knows its file offset)."""
-    if len(data) < 132 or data[128:132] != b"DICM":
+def read_dataset(data: bytes | memoryview) -> tuple[Dataset, RawDataElement | None]:
+    """Parse a Part 10 file, keeping the raw pixel data element (it knows its file offset).
+
+    Values over ``DEFER_SIZE`` bytes (native pixel data above all) are located, not read;
+    reading one later (``ds[tag]``) goes back to ``data``.
+    """
+    if len(data) < 132 or bytes(data[128:132]) != b"DICM":
         raise InstanceRejected("not a DICOM Part 10 file (no 'DICM' prefix after the preamble)")
+    fp: Any = io.BytesIO(data) if isinstance(data, bytes) else BufferFile(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(io.BytesIO(data))
-            raw = ds.get_item(PIXEL_DATA)
+            ds = pydicom.dcmread(fp, defer_size=DEFER_SIZE)
+            raw = ds._dict.get(_PIXEL_TAG)
     except (InvalidDicomError, EOFError) as exc:
         raise InstanceRejected(f"the file cannot be read: {exc}") from None
     except Exception as exc:  # pydicom raises assorted types on corrupt input
@@ -172,7 +229,7 @@ def read_dataset(data: bytes) -> tuple[Dataset, RawDataElement | None]:
     return ds, raw if isinstance(raw, RawDataElement) else None
 
 
-def prepare_instance(data: bytes) -> PreparedInstance:
+def prepare_instance(data: bytes | memoryview) -> PreparedInstance:
     """Parse and validate one received file (runs in a worker thread)."""
     with warnings.catch_warnings():
         # Invalid values are kept as sent and indexed leniently; they are not our log's job.
@@ -180,7 +237,7 @@ def prepare_instance(data: bytes) -> PreparedInstance:
         return _prepare(data)
 
 
-def _prepare(data: bytes) -> PreparedInstance:
+def _prepare(data: bytes | memoryview) -> PreparedInstance:
     ds, raw = read_dataset(data)
     sop_class = _text(ds, "SOPClassUID", 64) or str(
         getattr(ds.file_meta, "MediaStorageSOPClassUID", "") or "")
@@ -190,7 +247,7 @@ def _prepare(data: bytes) -> PreparedInstance:
     study_uid = _uid(ds, "StudyInstanceUID", sop_class, sop)
     series_uid = _uid(ds, "SeriesInstanceUID", sop_class, sop)
     ts = str(ds.file_meta.TransferSyntaxUID)
-    frames, n_frames, rows, cols = _index_pixels(ds, raw, ts, sop_class, sop)
+    frames, n_frames, rows, cols = _index_pixels(ds, raw, data, ts, sop_class, sop)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid values are kept as sent; not our log's job
@@ -250,7 +307,8 @@ def _fields(meta: dict[str, Any], ds: Dataset) -> tuple[Any, Any]:
     return text, number
 
 
-def _index_pixels(ds: Dataset, raw: RawDataElement | None, ts: str, sop_class: str, sop: str
+def _index_pixels(ds: Dataset, raw: RawDataElement | None, data: bytes | memoryview, ts: str,
+                  sop_class: str, sop: str
                   ) -> tuple[framemod.FrameRanges | None, int, int | None, int | None]:
     """Frame ranges of the pixel data, after checking the first frame decodes."""
     if raw is None:
@@ -258,7 +316,8 @@ def _index_pixels(ds: Dataset, raw: RawDataElement | None, ts: str, sop_class: s
             raise InstanceRejected("the pixel data cannot be located in the file",
                                    PROCESSING_FAILURE, sop_class, sop)
         return None, 0, _int(ds, "Rows"), _int(ds, "Columns")
-    if raw.value_tell is None or raw.value is None:
+    deflated = ts == DEFLATED_LE  # offsets are into the inflated dataset, not the file
+    if raw.value_tell is None:
         raise InstanceRejected("the pixel data cannot be located in the file", PROCESSING_FAILURE,
                                sop_class, sop)
     n_frames = _int(ds, "NumberOfFrames") or 1
@@ -272,16 +331,21 @@ def _index_pixels(ds: Dataset, raw: RawDataElement | None, ts: str, sop_class: s
             ext_offsets = None
             if ext:
                 ext_offsets = list(memoryview(bytes(ext)).cast("Q"))
-            ranges = framemod.encapsulated_ranges(raw.value, raw.value_tell, n_frames,
-                                                  ext_offsets)
+            # A deferred value ends at its sequence delimiter, where the walk stops.
+            value = raw.value if raw.value is not None else \
+                memoryview(data)[raw.value_tell:]
+            ranges = framemod.encapsulated_ranges(value, raw.value_tell, n_frames, ext_offsets)
         else:
-            length = None if ts == DEFLATED_LE else frame_length(ds)
+            length = None if deflated else frame_length(ds)
             if length is None:  # bit-packed frames do not start on byte boundaries
                 ranges = None
             else:
-                ranges = framemod.native_ranges(raw.value_tell, len(raw.value), length, n_frames)
+                # What the file holds of the value (a truncated file holds less than declared).
+                held = len(raw.value) if raw.value is not None else \
+                    max(0, min(raw.length, len(data) - raw.value_tell))
+                ranges = framemod.native_ranges(raw.value_tell, held, length, n_frames)
         if ranges is not None:
-            decode_frame(frame_bytes(raw, ranges[0]), ts, ds)
+            decode_frame(frame_bytes(data, ranges[0]), ts, ds)
         else:
             _decode_whole(ds)
     except (framemod.FrameIndexError, DecodeError) as exc:
@@ -290,11 +354,13 @@ def _index_pixels(ds: Dataset, raw: RawDataElement | None, ts: str, sop_class: s
     return ranges, n_frames, _int(ds, "Rows"), _int(ds, "Columns")
 
 
-def frame_bytes(raw: RawDataElement, ranges: list[list[int]]) -> bytes:
-    """One frame's bytes taken from the in-memory pixel data value."""
-    assert raw.value is not None and raw.value_tell is not None
-    base = raw.value_tell
-    return b"".join(bytes(raw.value[o - base: o - base + n]) for o, n in ranges)
+def frame_bytes(data: bytes | memoryview, ranges: list[list[int]]) -> bytes | memoryview:
+    """One frame's bytes taken from the file in memory (a view when it is one fragment)."""
+    if len(ranges) == 1:
+        offset, length = ranges[0]
+        return memoryview(data)[offset:offset + length]
+    view = memoryview(data)
+    return b"".join(view[o:o + n] for o, n in ranges)
 
 
 def _decode_whole(ds: Dataset) -> None:

@@ -50,13 +50,14 @@ def pixel_options(header: Dataset) -> dict[str, Any]:
     return opts
 
 
-def decode_frame(frame: bytes, transfer_syntax: str, header: Dataset, *, as_rgb: bool = True
-                 ) -> np.ndarray:
+def decode_frame(frame: bytes | memoryview, transfer_syntax: str, header: Dataset, *,
+                 as_rgb: bool = True) -> np.ndarray:
     """Decode one frame's bytes (as stored) into an array (rows, cols[, samples])."""
     opts = pixel_options(header)
     fast = _native_monochrome(frame, transfer_syntax, opts)
     if fast is not None:
         return fast
+    frame = bytes(frame)  # the codecs take bytes (a no-op for bytes)
     src = encapsulate([frame]) if is_encapsulated(transfer_syntax) else frame
     try:
         decoder = get_decoder(UID(transfer_syntax))
@@ -70,7 +71,7 @@ def decode_frame(frame: bytes, transfer_syntax: str, header: Dataset, *, as_rgb:
     return arr
 
 
-def _native_monochrome(frame: bytes, transfer_syntax: str, opts: dict[str, Any]
+def _native_monochrome(frame: bytes | memoryview, transfer_syntax: str, opts: dict[str, Any]
                        ) -> np.ndarray | None:
     """Little-endian single-sample frames are a plain array view; no decoder needed.
 

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import Future
 from typing import Any
 
 from aiohttp import web
 
 from dicom import common
-from dicom.multipart import MultipartError, parse_content_type, parse_multipart
+from dicom.multipart import (
+    MultipartError,
+    MultipartReader,
+    Part,
+    parse_content_type,
+    parse_multipart,
+)
 from dicom.qido import retrieve_url
-from dicom.store import Outcome
+from dicom.store import Outcome, Staged, Storage, discard_staged
 from server import keys
 from server.access import require_clinical
 from server.auth import authenticate
@@ -19,6 +26,8 @@ from server.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 logger = logging.getLogger(__name__)
 PART_TYPES = ("application/dicom", "application/octet-stream")
+_BIG_READ = 1 << 20
+_GRAIN = 4 << 20
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:
@@ -86,28 +95,119 @@ def stow_response(outcomes: list[Outcome], base: str) -> tuple[int, dict[str, An
     return status, doc
 
 
+class _Buffers:
+    """Receive buffers kept for the next uploads. A new buffer of tens of megabytes is zeroed
+    and faulted in page by page, a cost of its own next to parsing what it holds; a few are
+    kept (up to ``largest`` bytes each) and handed out again."""
+
+    def __init__(self, keep: int = 4, largest: int = 64 << 20) -> None:
+        self.keep = keep
+        self.largest = largest
+        self.free: list[bytearray] = []
+
+    def take(self, size: int) -> bytearray:
+        fits = [b for b in self.free if len(b) >= size]
+        if not fits:  # rounded up, so the next upload of about this size fits too
+            return bytearray(-(-size // _GRAIN) * _GRAIN)
+        buf = min(fits, key=len)
+        self.free.remove(buf)
+        return buf
+
+    def give(self, buf: bytearray) -> None:
+        if len(buf) <= self.largest:
+            self.free.append(buf)
+            if len(self.free) > self.keep:
+                self.free.remove(min(self.free, key=len))
+
+
+_BUFFERS = _Buffers()
+
+
+class _Upload:
+    """The parts of one STOW request, each staged (parsed and written) on the storage's
+    threads as soon as it has arrived, while the rest of the body is still coming in."""
+
+    def __init__(self, storage: Storage, expected_study: str | None) -> None:
+        self.storage = storage
+        self.expected_study = expected_study
+        self.jobs: list[Future[Staged]] = []
+        self.buffer: bytearray | None = None
+
+    def release(self) -> None:
+        """Return the receive buffer for reuse, once nothing reads it any more."""
+        if self.buffer is not None and all(j.done() for j in self.jobs):
+            _BUFFERS.give(self.buffer)
+        self.buffer = None
+
+    def add(self, n: int, part: Part) -> None:
+        if part.content_type and part.content_type not in PART_TYPES:
+            raise UnsupportedMediaType(
+                f"part {n} is {part.content_type!r}; only application/dicom is accepted",
+                details={"part": n, "content_type": part.content_type})
+        self.jobs.append(self.storage.executor.submit(
+            self.storage.stage, part.body, self.expected_study))
+
+    async def staged(self) -> list[Staged]:
+        """Every part's staging result, in order (raises the first failure)."""
+        return list(await asyncio.gather(*(asyncio.wrap_future(j) for j in self.jobs)))
+
+    async def abort(self) -> None:
+        """Drop the parts not started, wait for those being staged, remove what was written."""
+        running = [j for j in self.jobs if not j.cancel()]
+        if running:
+            await asyncio.wait([asyncio.wrap_future(j) for j in running])
+        await discard_staged([j.result() for j in running
+                              if not j.cancelled() and j.exception() is None])
+
+
+async def _receive(request: web.Request, boundary: str, limit: int, upload: _Upload) -> None:
+    """Read the body, handing each part to ``upload`` as soon as it is complete."""
+    declared = request.content_length
+    if declared is None:  # chunked: read it all, then split
+        body = await read_limited(request, limit)
+        parts = await asyncio.to_thread(parse_multipart, body, boundary)
+        for n, part in enumerate(parts, 1):
+            upload.add(n, part)
+        return
+    if declared > limit:
+        raise PayloadTooLarge(f"the upload is {declared} bytes; the limit is {limit}",
+                              details={"limit": limit})
+    upload.buffer = _BUFFERS.take(declared)
+    reader = MultipartReader(boundary, size=declared, buffer=upload.buffer)
+    if declared > _BIG_READ and getattr(request.transport, "max_size", None) == 256 * 1024:
+        request.transport.max_size = _BIG_READ  # type: ignore[union-attr]
+    n = 0
+    async for chunk in request.content.iter_any():
+        for part in reader.feed(chunk):
+            n += 1
+            upload.add(n, part)
+    for part in reader.finish():
+        n += 1
+        upload.add(n, part)
+
+
 async def stow(request: web.Request) -> web.Response:
     """Store the instances of a multipart/related upload."""
     user = await authenticate(request)
     require_clinical(user, "upload images")
     boundary = _check_content_type(request.headers.get("Content-Type", ""))
     settings = request.app[keys.SETTINGS]
-    body = await read_limited(request, settings.max_upload_bytes)
+    storage: Storage = request.app[keys.DICOM_STORAGE]
+    upload = _Upload(storage, request.match_info.get("study"))
     try:
-        parts = await asyncio.to_thread(parse_multipart, body, boundary)
-    except MultipartError as exc:
-        raise BadRequest(str(exc), code="invalid_multipart") from None
-    if not parts:
-        raise BadRequest("the multipart body holds no parts", code="invalid_multipart")
-    for n, part in enumerate(parts):
-        if part.content_type and part.content_type not in PART_TYPES:
-            raise UnsupportedMediaType(
-                f"part {n + 1} is {part.content_type!r}; only application/dicom is accepted",
-                details={"part": n + 1, "content_type": part.content_type})
-    storage = request.app[keys.DICOM_STORAGE]
-    outcomes = await storage.ingest([p.body for p in parts], user.institution_id,
-                                    source="stow", user_id=user.id,
-                                    expected_study=request.match_info.get("study"),
-                                    ip=request.remote)
+        try:
+            await _receive(request, boundary, settings.max_upload_bytes, upload)
+        except MultipartError as exc:
+            raise BadRequest(str(exc), code="invalid_multipart") from None
+        if not upload.jobs:
+            raise BadRequest("the multipart body holds no parts", code="invalid_multipart")
+        staged = await upload.staged()
+        outcomes = await storage.commit(staged, user.institution_id, source="stow",
+                                        user_id=user.id, ip=request.remote)
+    except BaseException:
+        await upload.abort()
+        raise
+    finally:
+        upload.release()
     status, doc = stow_response(outcomes, common.base_url(request))
     return common.json_response(doc, status)
