@@ -41,7 +41,9 @@ async def dicom_storage_ctx(app: web.Application) -> AsyncIterator[None]:
     """The file store and its index (needs the database, so it follows database_ctx)."""
     settings = app[keys.SETTINGS]
     db: Database = app[keys.DATABASE]
-    storage = app[keys.DICOM_STORAGE] = Storage(settings.data_dir / "dicom", db)
+    storage = app[keys.DICOM_STORAGE] = Storage(settings.data_dir / "dicom", db,
+                                                settings.dicom_workers)
+    await storage.parsers.start()
     app[keys.DICOM_READER] = Reader(settings.dicom_tile_cache_mb * 1024 * 1024)
     app[keys.DICOM_GRANTS] = GrantCache()
     reads = app[keys.DICOM_READS] = Reads(db)

@@ -8,7 +8,9 @@ import io
 import json
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -62,6 +64,10 @@ class InstanceRejected(ValueError):
         self.sop_class_uid = sop_class_uid
         self.sop_instance_uid = sop_instance_uid
 
+    def __reduce__(self) -> tuple[Any, ...]:  # keeps the reason across processes
+        return (type(self), (self.message, self.reason, self.sop_class_uid,
+                             self.sop_instance_uid))
+
 
 class BufferFile:
     """A read-only, seekable file over a bytes-like object (a part of an upload), for pydicom:
@@ -99,7 +105,8 @@ class BufferFile:
 class PreparedInstance:
     """A parsed, validated instance ready to be written and indexed."""
 
-    data: bytes | memoryview
+    data: bytes | memoryview | None  # None once written and parsed in a worker
+    size: int
     sha256: str
     transfer_syntax: str
     sop_class_uid: str
@@ -138,8 +145,8 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return None
 
 
-def _uid(ds: Dataset, keyword: str, sop_class: str, sop: str) -> str:
-    value = _text(ds, keyword, 100).rstrip("\x00")
+def _uid(text: Callable[[str, int], str], keyword: str, sop_class: str, sop: str) -> str:
+    value = text(keyword, 100).rstrip("\x00")
     if not value:
         raise InstanceRejected(f"{keyword} is missing", DATASET_MISMATCH, sop_class, sop)
     if len(value) > 64 or not UID_RE.match(value):
@@ -239,25 +246,36 @@ def prepare_instance(data: bytes | memoryview) -> PreparedInstance:
 
 def _prepare(data: bytes | memoryview) -> PreparedInstance:
     ds, raw = read_dataset(data)
-    sop_class = _text(ds, "SOPClassUID", 64) or str(
-        getattr(ds.file_meta, "MediaStorageSOPClassUID", "") or "")
-    sop = _text(ds, "SOPInstanceUID", 64)
-    sop_class = _uid(ds, "SOPClassUID", sop_class, sop)
-    sop = _uid(ds, "SOPInstanceUID", sop_class, sop)
-    study_uid = _uid(ds, "StudyInstanceUID", sop_class, sop)
-    series_uid = _uid(ds, "SeriesInstanceUID", sop_class, sop)
-    ts = str(ds.file_meta.TransferSyntaxUID)
-    frames, n_frames, rows, cols = _index_pixels(ds, raw, data, ts, sop_class, sop)
+    meta: dict[str, Any] | None = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid values are kept as sent; not our log's job
             meta = metadata_of(ds)
-    except Exception as exc:
-        raise InstanceRejected(f"the dataset cannot be expressed as DICOM JSON: {exc}",
+        meta_error = None
+    except Exception as exc:  # refused below, once the UIDs that name it are known
+        meta_error = exc
+    # Index attributes are read from the JSON model (each value converted once); a dataset
+    # that has none is read directly, far enough to name it in the refusal.
+    if meta is not None:
+        text, number = _fields(meta, ds)
+        header: Any = _MetaHeader(meta, ds)
+    else:
+        text, number, header = partial(_text, ds), partial(_int, ds), ds
+    sop_class = text("SOPClassUID", 64) or str(
+        getattr(ds.file_meta, "MediaStorageSOPClassUID", "") or "")
+    sop = text("SOPInstanceUID", 64)
+    sop_class = _uid(text, "SOPClassUID", sop_class, sop)
+    sop = _uid(text, "SOPInstanceUID", sop_class, sop)
+    study_uid = _uid(text, "StudyInstanceUID", sop_class, sop)
+    series_uid = _uid(text, "SeriesInstanceUID", sop_class, sop)
+    ts = str(ds.file_meta.TransferSyntaxUID)
+    frames, n_frames = _index_pixels(ds, header, number, raw, data, ts, sop_class, sop)
+    if meta is None:
+        raise InstanceRejected(f"the dataset cannot be expressed as DICOM JSON: {meta_error}",
                                PROCESSING_FAILURE, sop_class, sop) from None
-    text, number = _fields(meta, ds)
+    rows, cols = number("Rows"), number("Columns")
     return PreparedInstance(
-        data=data, sha256=hashlib.sha256(data).hexdigest(), transfer_syntax=ts,
+        data=data, size=len(data), sha256=hashlib.sha256(data).hexdigest(), transfer_syntax=ts,
         sop_class_uid=sop_class, sop_uid=sop, study_uid=study_uid, series_uid=series_uid,
         patient={"patient_id": text("PatientID", 64),
                  "patient_name": text("PatientName"),
@@ -285,6 +303,36 @@ def _dumps(doc: dict[str, Any]) -> str:
         return json.dumps(doc)
 
 
+_MISSING = object()
+
+
+class _MetaHeader:
+    """Header attributes read from the JSON model, as a dataset would answer them (one
+    value, a list of several, None when empty); what the model does not hold as a plain
+    value (person names, sequences, bulk data) is read from the dataset."""
+
+    __slots__ = ("_meta", "_ds")
+
+    def __init__(self, meta: dict[str, Any], ds: Dataset) -> None:
+        self._meta = meta
+        self._ds = ds
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        element = self._meta.get(f"{tag_for_keyword(keyword):08X}")
+        if element is None or element.get("vr") not in _PLAIN_VRS:
+            return self._ds.get(keyword, default)
+        values = element.get("Value")
+        if not values:
+            return None
+        return values[0] if len(values) == 1 else list(values)
+
+    def __getattr__(self, keyword: str) -> Any:
+        value = self.get(keyword, _MISSING)
+        if value is _MISSING:
+            raise AttributeError(keyword)
+        return value
+
+
 def _fields(meta: dict[str, Any], ds: Dataset) -> tuple[Any, Any]:
     """Readers of index attributes from the JSON model already built (each value converted
     once), as ``_text`` and ``_int`` would read them from the dataset; names go through the
@@ -307,20 +355,22 @@ def _fields(meta: dict[str, Any], ds: Dataset) -> tuple[Any, Any]:
     return text, number
 
 
-def _index_pixels(ds: Dataset, raw: RawDataElement | None, data: bytes | memoryview, ts: str,
-                  sop_class: str, sop: str
-                  ) -> tuple[framemod.FrameRanges | None, int, int | None, int | None]:
-    """Frame ranges of the pixel data, after checking the first frame decodes."""
+def _index_pixels(ds: Dataset, header: Any, number: Callable[[str], int | None],
+                  raw: RawDataElement | None, data: bytes | memoryview, ts: str,
+                  sop_class: str, sop: str) -> tuple[framemod.FrameRanges | None, int]:
+    """Frame ranges of the pixel data and the number of frames, after checking the first
+    frame decodes. ``header`` answers the image pixel attributes (the dataset, or the JSON
+    model read through :class:`_MetaHeader`)."""
     if raw is None:
         if PIXEL_DATA in ds:
             raise InstanceRejected("the pixel data cannot be located in the file",
                                    PROCESSING_FAILURE, sop_class, sop)
-        return None, 0, _int(ds, "Rows"), _int(ds, "Columns")
+        return None, 0
     deflated = ts == DEFLATED_LE  # offsets are into the inflated dataset, not the file
     if raw.value_tell is None:
         raise InstanceRejected("the pixel data cannot be located in the file", PROCESSING_FAILURE,
                                sop_class, sop)
-    n_frames = _int(ds, "NumberOfFrames") or 1
+    n_frames = number("NumberOfFrames") or 1
     if n_frames < 1:
         raise InstanceRejected(f"NumberOfFrames is {n_frames}", DATASET_MISMATCH, sop_class, sop)
     try:
@@ -336,7 +386,7 @@ def _index_pixels(ds: Dataset, raw: RawDataElement | None, data: bytes | memoryv
                 memoryview(data)[raw.value_tell:]
             ranges = framemod.encapsulated_ranges(value, raw.value_tell, n_frames, ext_offsets)
         else:
-            length = None if deflated else frame_length(ds)
+            length = None if deflated else frame_length(header)
             if length is None:  # bit-packed frames do not start on byte boundaries
                 ranges = None
             else:
@@ -345,13 +395,13 @@ def _index_pixels(ds: Dataset, raw: RawDataElement | None, data: bytes | memoryv
                     max(0, min(raw.length, len(data) - raw.value_tell))
                 ranges = framemod.native_ranges(raw.value_tell, held, length, n_frames)
         if ranges is not None:
-            decode_frame(frame_bytes(data, ranges[0]), ts, ds)
+            decode_frame(frame_bytes(data, ranges[0]), ts, header)
         else:
             _decode_whole(ds)
     except (framemod.FrameIndexError, DecodeError) as exc:
         raise InstanceRejected(str(exc), TS_NOT_SUPPORTED if isinstance(exc, DecodeError)
                                else DATASET_MISMATCH, sop_class, sop) from None
-    return ranges, n_frames, _int(ds, "Rows"), _int(ds, "Columns")
+    return ranges, n_frames
 
 
 def frame_bytes(data: bytes | memoryview, ranges: list[list[int]]) -> bytes | memoryview:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,10 +23,11 @@ from dicom.parse import (
     NOT_AUTHORIZED,
     InstanceRejected,
     PreparedInstance,
-    prepare_instance,
 )
+from dicom.workers import parser_pool
 from server.db import Database, utcnow
 from server.models import AuditEntry
+from server.settings import default_dicom_workers
 
 logger = logging.getLogger(__name__)
 
@@ -48,29 +50,42 @@ class Outcome:
 
 
 STAGING = ".staging"  # under the storage root: files written, not yet indexed
-# Threads parsing and writing received files. Parsing holds the GIL, writing and fsync do
-# not: a few threads keep the disk busy while one parses.
-STAGE_WORKERS = 4
+# Threads writing received files to the staging directory (os.write releases the GIL).
+WRITE_THREADS = 4
+# A staged file older than this belongs to no upload still running (a part waits in staging
+# until its whole upload has arrived, which over a slow link can take an hour or more).
+STALE_STAGING_SECONDS = 24 * 3600
 
 
 def _write_temp(staging: Path, data: bytes | memoryview) -> Path:
-    """Write ``data`` under a temporary name in the staging directory, flushed to the disk
-    (``fsync``) before it is renamed into place and indexed, as Orthanc does by default
-    (``SyncStorageArea``): an indexed instance survives a power cut. Runs in a worker
-    thread; ``os.write`` and ``fsync`` release the GIL."""
+    """Write ``data`` under a temporary name in the staging directory (the parsing worker
+    flushes it to the disk). Runs in a writer thread; ``os.write`` releases the GIL."""
     tmp = staging / f"{uuid.uuid4().hex}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        os.fsync(fd)
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)
         raise
     os.close(fd)
     return tmp
+
+
+def sweep_staging(staging: Path, older_than: float = STALE_STAGING_SECONDS) -> int:
+    """Remove staged files left behind by a crash; returns how many were removed."""
+    cutoff = time.time() - older_than
+    removed = 0
+    for entry in os.scandir(staging):
+        try:
+            if entry.name.endswith(".tmp") and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:
+            continue  # another process's sweep got there first
+    return removed
 
 
 def _publish(pairs: list[tuple[Path, Path]]) -> None:
@@ -105,59 +120,60 @@ def instance_path(p: PreparedInstance) -> str:
 class Storage:
     """The DICOM file store and its index."""
 
-    def __init__(self, root: Path, db: Database) -> None:
+    def __init__(self, root: Path, db: Database, workers: int | None = None) -> None:
         self.root = root
         self.db = db
         self.staging = root / STAGING
         self.staging.mkdir(parents=True, exist_ok=True)
-        # Parsing and writing received files, apart from the default executor: an upload
-        # over a slow link holds its part of this pool for as long as its parts trickle in,
-        # and must not hold up the file reads and renders of everyone else.
-        self.executor = ThreadPoolExecutor(STAGE_WORKERS, thread_name_prefix="dicom-stage")
+        swept = sweep_staging(self.staging)
+        if swept:
+            logger.warning("removed %d abandoned staged file(s) from %s", swept, self.staging)
+        # Writing received files, apart from the default executor: a burst of uploads must
+        # not hold up the file reads and renders of everyone else.
+        self.io = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="dicom-write")
+        self.parsers = parser_pool(default_dicom_workers() if workers is None else workers)
 
     def close(self) -> None:
-        """Stop the staging threads (after the server has stopped taking uploads)."""
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the writer threads (after the server has stopped taking uploads). The
+        parsing workers are shared by the process and stop with it."""
+        self.io.shutdown(wait=True, cancel_futures=True)
 
     def path_of(self, rel: str) -> Path:
         """Absolute path of a stored file."""
         return self.root / rel
 
-    def stage(self, data: bytes | memoryview, expected_study: str | None = None) -> Staged:
-        """Parse one received file and, if it can be stored, write it to the staging
-        directory (blocking: runs in a worker thread). Writing before the index is checked
-        lets the write overlap the rest of the upload; a file that turns out to be a
-        duplicate or refused is discarded by ``commit``."""
-        p = _prepare_or_refuse(data)
-        if not isinstance(p, PreparedInstance):
-            return Staged(p)
-        if expected_study and p.study_uid != expected_study:
-            return Staged(Outcome(p.sop_class_uid, p.sop_uid, p.study_uid, p.series_uid,
-                                  DATASET_MISMATCH, f"StudyInstanceUID {p.study_uid} differs "
-                                  f"from the study {expected_study} in the request path"))
-        return Staged(p, _write_temp(self.staging, p.data))
-
-    def stage_all(self, files: list[bytes] | list[memoryview],
-                  expected_study: str | None = None) -> list[Staged]:
-        """``stage`` every file; on an error the files staged so far are removed."""
-        staged: list[Staged] = []
+    async def stage(self, data: bytes | memoryview, expected_study: str | None = None
+                    ) -> Staged:
+        """Write one received file to the staging directory and parse it in a worker.
+        Writing before the index is checked lets the work overlap the rest of the upload; a
+        file that turns out to be a duplicate or refused is discarded by ``commit``. Once
+        ``data`` has been written it is not read again (the caller may reuse its buffer
+        when this has returned or raised)."""
+        loop = asyncio.get_running_loop()
+        tmp = await loop.run_in_executor(self.io, _write_temp, self.staging, data)
         try:
-            for data in files:
-                staged.append(self.stage(data, expected_study))
+            p = await self.parsers.parse(str(tmp), expected_study)
+        except InstanceRejected as exc:
+            await loop.run_in_executor(self.io, _discard, [tmp])
+            return Staged(Outcome(exc.sop_class_uid, exc.sop_instance_uid,
+                                  failure=exc.reason, message=exc.message))
         except BaseException:
-            _discard([s.temp for s in staged if s.temp is not None])
+            await asyncio.shield(loop.run_in_executor(self.io, _discard, [tmp]))
             raise
-        return staged
+        return Staged(p, tmp)
 
     async def ingest(self, files: list[bytes] | list[memoryview], institution_id: int, *,
                      source: str, user_id: int | None = None,
                      expected_study: str | None = None, ip: str | None = None
                      ) -> list[Outcome]:
         """Store and index files for an institution; one outcome per file, in order."""
-        # A process pool measured slower here: the bytes cost more to ship than to parse.
-        loop = asyncio.get_running_loop()
-        staged = await loop.run_in_executor(self.executor, self.stage_all, files,
-                                            expected_study)
+        results = await asyncio.gather(*(self.stage(d, expected_study) for d in files),
+                                       return_exceptions=True)
+        staged = [r for r in results if isinstance(r, Staged)]
+        for r in results:
+            if isinstance(r, BaseException):
+                await discard_staged(staged)
+                raise r
         return await self.commit(staged, institution_id, source=source, user_id=user_id, ip=ip)
 
     async def commit(self, staged: list[Staged], institution_id: int, *, source: str,
@@ -278,14 +294,6 @@ async def discard_staged(staged: list[Staged]) -> None:
         s.temp = None
 
 
-def _prepare_or_refuse(data: bytes | memoryview) -> PreparedInstance | Outcome:
-    try:
-        return prepare_instance(data)
-    except InstanceRejected as exc:
-        return Outcome(exc.sop_class_uid, exc.sop_instance_uid, failure=exc.reason,
-                       message=exc.message)
-
-
 def _per_study(items: list[tuple[PreparedInstance, str]], out: dict[int, Outcome]
                ) -> dict[str, int]:
     counts: dict[str, int] = {}
@@ -372,7 +380,7 @@ def _instance_row(p: PreparedInstance, rel: str, study_id: int, series_id: int, 
         sop_uid=p.sop_uid, series_ref=series_id, study_ref=study_id,
         sop_class_uid=p.sop_class_uid, instance_number=p.instance_number,
         transfer_syntax=p.transfer_syntax, rows=p.rows, columns=p.columns,
-        number_of_frames=p.number_of_frames, path=rel, size=len(p.data), sha256=p.sha256,
+        number_of_frames=p.number_of_frames, path=rel, size=p.size, sha256=p.sha256,
         frames=p.frames, metadata_json=p.metadata_json, received_from=source[:32],
         created_at=utcnow())
 

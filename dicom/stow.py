@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import Future
 from typing import Any
 
 from aiohttp import web
@@ -124,13 +123,13 @@ _BUFFERS = _Buffers()
 
 
 class _Upload:
-    """The parts of one STOW request, each staged (parsed and written) on the storage's
-    threads as soon as it has arrived, while the rest of the body is still coming in."""
+    """The parts of one STOW request, each staged (written, then parsed in a worker) as soon
+    as it has arrived, while the rest of the body is still coming in."""
 
     def __init__(self, storage: Storage, expected_study: str | None) -> None:
         self.storage = storage
         self.expected_study = expected_study
-        self.jobs: list[Future[Staged]] = []
+        self.jobs: list[asyncio.Task[Staged]] = []
         self.buffer: bytearray | None = None
 
     def release(self) -> None:
@@ -144,21 +143,20 @@ class _Upload:
             raise UnsupportedMediaType(
                 f"part {n} is {part.content_type!r}; only application/dicom is accepted",
                 details={"part": n, "content_type": part.content_type})
-        self.jobs.append(self.storage.executor.submit(
-            self.storage.stage, part.body, self.expected_study))
+        self.jobs.append(asyncio.ensure_future(
+            self.storage.stage(part.body, self.expected_study)))
 
     async def staged(self) -> list[Staged]:
         """Every part's staging result, in order (raises the first failure)."""
-        return list(await asyncio.gather(*(asyncio.wrap_future(j) for j in self.jobs)))
+        return list(await asyncio.gather(*self.jobs))
 
     async def abort(self) -> None:
-        """Drop the parts not started, wait for those being staged, remove what was written."""
-        running = [j for j in self.jobs if not j.cancel()]
-        if running:
-            await asyncio.wait([asyncio.wrap_future(j) for j in running])
-        await discard_staged([j.result() for j in running
+        """Wait for the parts being staged (each takes milliseconds; a staged file is only
+        removed once written) and remove what was written."""
+        if self.jobs:
+            await asyncio.wait(self.jobs)
+        await discard_staged([j.result() for j in self.jobs
                               if not j.cancelled() and j.exception() is None])
-
 
 async def _receive(request: web.Request, boundary: str, limit: int, upload: _Upload) -> None:
     """Read the body, handing each part to ``upload`` as soon as it is complete."""

@@ -37,6 +37,8 @@ class Settings:
     dicom_port: int | None = 11112
     dicom_ae_title: str = "YILIAN"
     dicom_tile_cache_mb: int = 64
+    # Processes parsing received DICOM files; 0 parses on the server's own threads.
+    dicom_workers: int = field(default_factory=lambda: default_dicom_workers())
     # WebRTC: the project's own STUN/TURN; no public server is ever a default.
     stun_urls: list[str] = field(default_factory=list)
     turn_urls: list[str] = field(default_factory=list)
@@ -58,6 +60,12 @@ class Settings:
         """A copy with the given non-None fields replaced (coerced to the field's type)."""
         clean = {k: _coerce(k, v) for k, v in overrides.items() if v is not None}
         return replace(self, **clean)
+
+
+def default_dicom_workers() -> int:
+    """Processes parsing received DICOM files by default: one per core, at least four (a
+    worker waits on the disk for about as long as it parses) and at most eight."""
+    return max(4, min(8, os.cpu_count() or 1))
 
 
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
