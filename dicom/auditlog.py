@@ -32,6 +32,7 @@ class AuditBuffer:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._closing = False
 
     def add(self, user_id: int | None, institution_id: int | None, action: str,
             resource_type: str, resource_id: str | None, ip: str | None,
@@ -58,7 +59,7 @@ class AuditBuffer:
                 raise
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             except TimeoutError:
@@ -76,10 +77,15 @@ class AuditBuffer:
         self._task = asyncio.create_task(self._run(), name="yilian-dicom-audit")
 
     async def close(self) -> None:
-        """Stop the writer and flush what is left; safe to call twice."""
+        """Stop the writer and flush what is left; safe to call twice.
+
+        The writer is asked to stop, not cancelled: a cancel landing inside a flush's
+        transaction could leave its connection holding SQLite's write lock, and the final
+        flush below would then wait out the busy timeout ("database is locked")."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
+            self._closing = True
+            self._wake.set()
             await asyncio.gather(task, return_exceptions=True)
         await self.flush()
 
