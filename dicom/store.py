@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from dicom.models import DicomInstance, DicomPatient, DicomSeries, DicomStudy
 from dicom.parse import (
@@ -232,18 +233,19 @@ class Storage:
         if not to_write:
             return out
         stale: list[Path] = []
-        replaced: list[int] = []
         published: list[tuple[Path, Path]] = []
         done: list[Staged] = []
-        async with self.db.write() as session:
+
+        def index(session: Session) -> None:
+            """The index transaction (synchronous: one thread hop on SQLite)."""
             cache: dict[str, Any] = {}
             rows: list[dict[str, Any]] = []
+            replaced: list[int] = []
             touched_series: set[int] = set()
             touched_studies: set[int] = set()
             for p, rel in to_write:
                 try:
-                    study, series = await _study_and_series(session, cache, p,
-                                                            institution_id)
+                    study, series = _study_and_series(session, cache, p, institution_id)
                 except InstanceRejected as exc:
                     out[id(p)].failure, out[id(p)].message = exc.reason, exc.message
                     continue
@@ -262,22 +264,30 @@ class Storage:
                     if prior.path != rel:
                         stale.append(self.root / prior.path)
             if replaced:
-                await session.execute(delete(DicomInstance).where(
-                    DicomInstance.id.in_(replaced)))
+                session.execute(delete(DicomInstance).where(DicomInstance.id.in_(replaced)))
             if rows:
-                await session.execute(insert(DicomInstance), rows)
+                session.execute(insert(DicomInstance), rows)
             if replaced:  # instances moved or vanished: recount from the rows
-                studies = await _refresh_counts(session, touched_series, touched_studies)
+                studies = _refresh_counts(session, touched_series, touched_studies)
             else:
-                studies = await _add_counts(session, cache, rows)
+                studies = _add_counts(session, cache, rows)
             session.add_all(
                 AuditEntry(user_id=user_id, institution_id=institution_id,
                            action="dicom_store", resource_type="study", resource_id=uid,
                            ip=ip, detail={"instances": n, "source": source})
                 for uid, n in _per_study(to_write, out).items() if uid in studies)
-            await asyncio.to_thread(_publish, published)
-            for item in done:
-                item.temp = None
+            session.flush()
+            _publish(published)  # renamed into place before COMMIT: a row never lacks its file
+
+        try:
+            await self.db.write_sync(index)
+        except BaseException:
+            stale.clear()
+            published.clear()
+            done.clear()
+            raise
+        for item in done:
+            item.temp = None
         if stale:
             await asyncio.to_thread(_discard, stale)
         logger.info("stored %d instance(s) for institution %d via %s", len(published),
@@ -328,31 +338,31 @@ async def _existing(session: AsyncSession, sop_uids: list[str], study_uids: list
     return sops, owners
 
 
-async def _study_and_series(session: AsyncSession, cache: dict[str, Any], p: PreparedInstance,
+def _study_and_series(session: Session, cache: dict[str, Any], p: PreparedInstance,
                             institution_id: int) -> tuple[DicomStudy, DicomSeries]:
     study = cache.get(p.study_uid)
     if study is None:
-        study = await session.scalar(select(DicomStudy).where(
+        study = session.scalar(select(DicomStudy).where(
             DicomStudy.study_uid == p.study_uid).with_for_update())
         if study is None:
-            patient = await _patient(session, p, institution_id)
+            patient = _patient(session, p, institution_id)
             study = DicomStudy(
                 study_uid=p.study_uid, institution_id=institution_id, patient_ref=patient.id,
                 patient_id=patient.patient_id, patient_name=patient.patient_name,
                 patient_birth_date=patient.birth_date, patient_sex=patient.sex, **p.study)
             session.add(study)
-            await session.flush()
+            session.flush()
         elif study.institution_id != institution_id:
             raise InstanceRejected("this study belongs to another institution", NOT_AUTHORIZED)
         cache[p.study_uid] = study
     series = cache.get(p.series_uid)
     if series is None:
-        series = await session.scalar(select(DicomSeries).where(
+        series = session.scalar(select(DicomSeries).where(
             DicomSeries.series_uid == p.series_uid))
         if series is None:
             series = DicomSeries(series_uid=p.series_uid, study_ref=study.id, **p.series)
             session.add(series)
-            await session.flush()
+            session.flush()
             cache.setdefault(_NEW_SERIES, set()).add(series.id)
         elif series.study_ref != study.id:
             raise InstanceRejected(
@@ -362,15 +372,15 @@ async def _study_and_series(session: AsyncSession, cache: dict[str, Any], p: Pre
     return study, series
 
 
-async def _patient(session: AsyncSession, p: PreparedInstance, institution_id: int
+def _patient(session: Session, p: PreparedInstance, institution_id: int
                    ) -> DicomPatient:
-    patient = await session.scalar(select(DicomPatient).where(
+    patient = session.scalar(select(DicomPatient).where(
         DicomPatient.institution_id == institution_id,
         DicomPatient.patient_id == p.patient["patient_id"]))
     if patient is None:
         patient = DicomPatient(institution_id=institution_id, **p.patient)
         session.add(patient)
-        await session.flush()
+        session.flush()
     return patient
 
 
@@ -388,7 +398,7 @@ def _instance_row(p: PreparedInstance, rel: str, study_id: int, series_id: int, 
 _NEW_SERIES = "\x00new-series"  # cache key: ids of series created in this transaction
 
 
-async def _add_counts(session: AsyncSession, cache: dict[str, Any], rows: list[dict[str, Any]]
+def _add_counts(session: Session, cache: dict[str, Any], rows: list[dict[str, Any]]
                       ) -> set[str]:
     """Count newly inserted instances into their series and studies (two UPDATEs each).
 
@@ -401,7 +411,7 @@ async def _add_counts(session: AsyncSession, cache: dict[str, Any], rows: list[d
         per_series[r["series_ref"]] = per_series.get(r["series_ref"], 0) + 1
         per_study[r["study_ref"]] = per_study.get(r["study_ref"], 0) + 1
     for sid, n in per_series.items():
-        await session.execute(update(DicomSeries).where(DicomSeries.id == sid)
+        session.execute(update(DicomSeries).where(DicomSeries.id == sid)
                               .values(num_instances=DicomSeries.num_instances + n))
     new_series = cache.get(_NEW_SERIES, set())
     studies = {v.id: v for v in cache.values() if isinstance(v, DicomStudy)}
@@ -411,36 +421,36 @@ async def _add_counts(session: AsyncSession, cache: dict[str, Any], rows: list[d
         mods = {m for m in study.modalities.split("\\") if m}
         mods |= {s.modality for s in series if s.study_ref == sid and s.modality}
         added_series = sum(1 for s in series if s.study_ref == sid and s.id in new_series)
-        await session.execute(update(DicomStudy).where(DicomStudy.id == sid).values(
+        session.execute(update(DicomStudy).where(DicomStudy.id == sid).values(
             num_instances=DicomStudy.num_instances + n,
             num_series=DicomStudy.num_series + added_series,
             modalities="\\".join(sorted(mods))[:100], updated_at=utcnow()))
     return {studies[sid].study_uid for sid in per_study}
 
 
-async def _refresh_counts(session: AsyncSession, series_ids: set[int], study_ids: set[int]
+def _refresh_counts(session: Session, series_ids: set[int], study_ids: set[int]
                           ) -> set[str]:
     """Recount instances and series, drop emptied rows; returns the UIDs of live studies."""
     for sid in series_ids:
-        n = await session.scalar(select(func.count()).where(DicomInstance.series_ref == sid))
+        n = session.scalar(select(func.count()).where(DicomInstance.series_ref == sid))
         if n:
-            await session.execute(update(DicomSeries).where(DicomSeries.id == sid)
+            session.execute(update(DicomSeries).where(DicomSeries.id == sid)
                                   .values(num_instances=n))
         else:
-            await session.execute(delete(DicomSeries).where(DicomSeries.id == sid))
+            session.execute(delete(DicomSeries).where(DicomSeries.id == sid))
     live: set[str] = set()
     for sid in study_ids:
-        mods = (await session.execute(select(DicomSeries.modality).where(
+        mods = (session.execute(select(DicomSeries.modality).where(
             DicomSeries.study_ref == sid).distinct())).scalars().all()
-        n_series = await session.scalar(select(func.count()).where(DicomSeries.study_ref == sid))
-        n_inst = await session.scalar(select(func.count()).where(DicomInstance.study_ref == sid))
+        n_series = session.scalar(select(func.count()).where(DicomSeries.study_ref == sid))
+        n_inst = session.scalar(select(func.count()).where(DicomInstance.study_ref == sid))
         if not n_series:
-            await session.execute(delete(DicomStudy).where(DicomStudy.id == sid))
+            session.execute(delete(DicomStudy).where(DicomStudy.id == sid))
             continue
-        await session.execute(update(DicomStudy).where(DicomStudy.id == sid).values(
+        session.execute(update(DicomStudy).where(DicomStudy.id == sid).values(
             num_series=n_series, num_instances=n_inst, updated_at=utcnow(),
             modalities="\\".join(sorted(m for m in mods if m))[:100]))
-        uid = await session.scalar(select(DicomStudy.study_uid).where(DicomStudy.id == sid))
+        uid = session.scalar(select(DicomStudy.study_uid).where(DicomStudy.id == sid))
         if uid:
             live.add(uid)
     return live
