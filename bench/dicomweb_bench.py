@@ -188,14 +188,22 @@ async def timed_gets(t: Target, urls: list[str], accept: str) -> list[float]:
     return out
 
 
+ROUNDS = 4  # ingest rounds; each server gets the same files in each round
+
+
+def _split(items: list[bytes], n: int) -> list[list[bytes]]:
+    """``items`` in ``n`` consecutive parts of (nearly) equal size."""
+    return [items[i * len(items) // n:(i + 1) * len(items) // n] for i in range(n)]
+
+
 async def measure_ingest(targets: list[Target], c: Corpus, args: argparse.Namespace) -> None:
-    """STOW and C-STORE in alternating rounds (A then B, then B then A, ...), so a load change
-    on the machine during the run falls on both servers alike."""
-    halves = [c.files[: len(c.files) // 2], c.files[len(c.files) // 2:]]
-    cstores = [c.cstore[: len(c.cstore) // 2], c.cstore[len(c.cstore) // 2:]]
+    """STOW and C-STORE in four alternating rounds (A then B, then B then A, ...), so a load
+    change on the machine during the run falls on both servers alike."""
+    parts = _split(c.files, ROUNDS)
+    cstores = _split(c.cstore, ROUNDS)
     stow_time = dict.fromkeys((t.name for t in targets), 0.0)
     cstore_time = dict.fromkeys((t.name for t in targets), 0.0)
-    for n, (files, extra) in enumerate(zip(halves, cstores, strict=True)):
+    for n, (files, extra) in enumerate(zip(parts, cstores, strict=True)):
         rates = []
         for t in targets if n % 2 == 0 else targets[::-1]:
             # Neither server should pay for the other's after-work: writing back its files,
@@ -205,7 +213,9 @@ async def measure_ingest(targets: list[Target], c: Corpus, args: argparse.Namesp
             await until_quiet(targets)
             rate = await stow_all(t, files, args.batch, 4)
             stow_time[t.name] += len(files) / rate
-            cstore_time[t.name] += len(extra) / await asyncio.to_thread(cstore_all, t, extra)
+            if extra:
+                cstore_time[t.name] += len(extra) / await asyncio.to_thread(cstore_all, t,
+                                                                            extra)
             rates.append(f"{t.name} {rate:.0f}/s")
         print(f"STOW round {n + 1} ({len(files)} instances): {', '.join(rates)}", flush=True)
     for t in targets:
