@@ -7,6 +7,7 @@ import asyncio
 import ctypes
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -79,8 +80,17 @@ async def run_server(settings: Settings, *, on_ready: Callable[[web.Application]
     dicom_port = app.get(keys.DICOM_PORT) if hasattr(keys, "DICOM_PORT") else None
     if dicom_port:
         print(f"DICOM SCP {settings.dicom_ae_title} on port {dicom_port}", flush=True)
+    # SIGTERM (systemd, docker stop) and SIGINT stop the server the same way: cleanup runs,
+    # so buffered audit entries are written and connections closed before the process ends.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals
+            pass
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await runner.cleanup()
 
@@ -139,7 +149,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"yilian: {exc}", file=sys.stderr)
         return 2
+    finally:
+        _stop_workers()
     return 0
+
+
+def _stop_workers() -> None:
+    """Stop the DICOM parsing workers (shared by the process) once the server is down."""
+    workers = sys.modules.get("dicom.workers")
+    if workers is not None:
+        workers.shutdown_pools()
 
 
 def _load_extra_commands() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -39,10 +40,29 @@ def test_yilian_demo_prints_ready_line_and_serves(tmp_path: Path) -> None:
                                      data=b'{"username":"guilin_doctor","password":"yilian-demo"}',
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as resp:
-            assert json.load(resp)["user"]["role"] == "township_doctor"
+            login = json.load(resp)
+        assert login["user"]["role"] == "township_doctor"
         assert (data / "yilian.sqlite3").exists() and (data / "secret_key").exists()
-    finally:
+        # An image search is audited through a buffer written every few seconds; SIGTERM
+        # (systemd, docker stop) must still get it on disk before the process ends.
+        req = urllib.request.Request(base + "/dicomweb/studies", headers={
+            "Authorization": f"Bearer {login['token']}", "Accept": "application/dicom+json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status in (200, 204)
         proc.terminate()
+        assert proc.wait(timeout=30) == 0
+        rest = proc.stdout.read()
+        assert "leaked" not in rest and "Traceback" not in rest, rest
+        con = sqlite3.connect(data / "yilian.sqlite3")
+        try:
+            (n,) = con.execute("SELECT count(*) FROM audit_log WHERE resource_type = "
+                               "'dicom_query'").fetchone()
+        finally:
+            con.close()
+        assert n == 1
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
         proc.wait(timeout=15)
 
 
