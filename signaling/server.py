@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import socketio
@@ -18,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL = "yilian-rtc"
 _EVENT_PREFIX = f"{socketio.packet.EVENT}{NAMESPACE},"
+_MALFORMED_LOG_SECONDS = 60.0
+_GARBAGE = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 
 
 class _SocketServer(socketio.AsyncServer):
@@ -30,7 +33,31 @@ class _SocketServer(socketio.AsyncServer):
     other packet (connect, disconnect, acks, binary, other namespaces) takes the library's path.
     """
 
+    _malformed_logged_at = float("-inf")
+    _malformed_dropped = 0
+
     async def _handle_eio_message(self, eio_sid: str, data: object) -> None:
+        try:
+            await self._handle_frame(eio_sid, data)
+        except _GARBAGE as exc:  # what the protocol code raises on a client's garbage
+            self._malformed(eio_sid, data, exc)
+
+    def _malformed(self, eio_sid: str, data: object, exc: Exception) -> None:
+        """Drop a frame the protocol code could not take (invalid JSON, an event that is not
+        a list, ...), keeping the connection. Logged once a minute at most, without a
+        traceback: a client sending garbage in a loop must not flood the log."""
+        now = time.monotonic()
+        self._malformed_dropped += 1
+        if now - self._malformed_logged_at < _MALFORMED_LOG_SECONDS:
+            return
+        text = data if isinstance(data, str) else repr(data)
+        logger.warning("dropped %d malformed socket.io frame(s); the latest from %s: %s: %s "
+                       "(frame starts %r)", self._malformed_dropped, eio_sid,
+                       type(exc).__name__, exc, text[:80])
+        self._malformed_logged_at = now
+        self._malformed_dropped = 0
+
+    async def _handle_frame(self, eio_sid: str, data: object) -> None:
         if (
             type(data) is str
             and data.startswith(_EVENT_PREFIX)

@@ -8,9 +8,11 @@ that a signal still reaches only the named peer of the same room.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestServer
 
 from bench.rtc_wire import WireClient
@@ -41,7 +43,8 @@ async def _raw_ack(client: WireClient, frame_body: str, ack_id: int) -> Any:
 
 
 async def test_signals_without_ack_reach_the_named_peer_only(
-    server: TestServer, doctors: dict[str, Any], rooms: dict[str, str]
+    server: TestServer, doctors: dict[str, Any], rooms: dict[str, str],
+    caplog: pytest.LogCaptureFixture
 ) -> None:
     got: dict[str, list[tuple[str, Any]]] = {"expert": [], "village": [], "township": []}
     async with aiohttp.ClientSession() as http:
@@ -78,11 +81,16 @@ async def test_signals_without_ack_reach_the_named_peer_only(
             ack = await _raw_ack(village, '["signal",{"to":"x","candidate":null},2]', 903)
             assert ack["ok"] is False and ack["error"]["code"] == "invalid_payload"
             assert village.ws is not None
+            caplog.clear()
             for frame in ("42/rtc,[", "42/rtc,[]", "42/rtc,{}", '42/rtc,["signal",1]',
-                          "42/rtc,99999999999999999999999[\"chat\"]"):
+                          "42/rtc,99999999999999999999999[\"chat\"]", "4x", "42/rtc,[") * 20:
                 await village.ws.send_str(frame)
             ack = await village.call("chat", {"room": rooms["village"], "text": "still here"})
             assert ack["ok"], ack
+            # Garbage in a loop is one warning line a minute, without tracebacks.
+            noisy = [r for r in caplog.records if r.levelno >= logging.WARNING]
+            assert len(noisy) == 1 and "malformed socket.io frame" in noisy[0].getMessage()
+            assert noisy[0].exc_info is None
             await until(lambda: any(e == "chat" for e, _ in got["expert"]))
             await asyncio.sleep(0.1)
             assert len([e for e, _ in got["expert"] if e == "signal"]) == 50
