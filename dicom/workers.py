@@ -46,8 +46,8 @@ def parse_staged(path: str, expected_study: str | None = None) -> PreparedInstan
         p = prepare_instance(data)
         if expected_study and p.study_uid != expected_study:
             raise InstanceRejected(f"StudyInstanceUID {p.study_uid} differs from the study "
-                          f"{expected_study} in the request path", DATASET_MISMATCH,
-                          p.sop_class_uid, p.sop_uid)
+                                   f"{expected_study} in the request path", DATASET_MISMATCH,
+                                   p.sop_class_uid, p.sop_uid)
         # Flushed before it is indexed, as Orthanc does by default (SyncStorageArea): an
         # indexed instance survives a power cut. fsync applies to the file, whatever the fd.
         os.fsync(fd)
@@ -58,18 +58,15 @@ def parse_staged(path: str, expected_study: str | None = None) -> PreparedInstan
 
 
 def _read_all(fd: int, size: int) -> bytes:
-    data = os.read(fd, size) if size else b""
-    if len(data) == size:
-        return data
-    chunks = [data]
-    got = len(data)
+    chunks: list[bytes] = []
+    got = 0
     while got < size:
         chunk = os.read(fd, size - got)
         if not chunk:
             break
         chunks.append(chunk)
         got += len(chunk)
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _warm() -> int:
@@ -121,8 +118,8 @@ class ParserPool:
         """Start the workers now rather than on the first upload."""
         loop = asyncio.get_running_loop()
         ex = self._get()
-        await asyncio.gather(*(loop.run_in_executor(ex, _warm) for _ in range(max(1,
-                                                                             self.workers))))
+        count = max(1, self.workers)
+        await asyncio.gather(*(loop.run_in_executor(ex, _warm) for _ in range(count)))
 
     async def parse(self, path: str, expected_study: str | None) -> PreparedInstance:
         """Parse one staged file; raises :class:`InstanceRejected` for a refused one."""
