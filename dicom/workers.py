@@ -97,6 +97,8 @@ class ParserPool:
         self._lock = threading.Lock()
 
     def _get(self) -> Executor:
+        """The executor, started (blocking: spawning processes takes a moment, so the event
+        loop calls this through a thread)."""
         with self._lock:
             if self._executor is None:
                 if self.workers <= 0:
@@ -104,9 +106,21 @@ class ParserPool:
                 else:
                     ctx = multiprocessing.get_context("forkserver")
                     ctx.set_forkserver_preload(["dicom.workers"])
-                    self._executor = ProcessPoolExecutor(self.workers, mp_context=ctx,
-                                                         initializer=_worker_init)
+                    ex = ProcessPoolExecutor(self.workers, mp_context=ctx,
+                                             initializer=_worker_init)
+                    # The first submit spawns every worker; wait until they all answer.
+                    try:
+                        for job in [ex.submit(_warm) for _ in range(self.workers)]:
+                            job.result()
+                    except BaseException:
+                        ex.shutdown(wait=False, cancel_futures=True)
+                        raise
+                    self._executor = ex
             return self._executor
+
+    async def _ready(self) -> Executor:
+        ex = self._executor
+        return ex if ex is not None else await asyncio.to_thread(self._get)
 
     def _replace(self, broken: Executor) -> None:
         with self._lock:
@@ -116,23 +130,22 @@ class ParserPool:
 
     async def start(self) -> None:
         """Start the workers now rather than on the first upload."""
-        loop = asyncio.get_running_loop()
-        ex = self._get()
-        count = max(1, self.workers)
-        await asyncio.gather(*(loop.run_in_executor(ex, _warm) for _ in range(count)))
+        await self._ready()
 
     async def parse(self, path: str, expected_study: str | None) -> PreparedInstance:
         """Parse one staged file; raises :class:`InstanceRejected` for a refused one."""
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):
-            ex = self._get()
+            ex: Executor | None = None
             try:
+                ex = await self._ready()
                 return await loop.run_in_executor(ex, parse_staged, path, expected_study)
             except BrokenProcessPool:
                 # A worker died: the file it held, or another one in flight. Once more on a
                 # new pool; a file that kills that one too is refused.
                 logger.warning("a DICOM parsing worker died (attempt %d)", attempt)
-                self._replace(ex)
+                if ex is not None:
+                    self._replace(ex)
         raise InstanceRejected("the file could not be parsed (the parser stopped)",
                                PROCESSING_FAILURE)
 
