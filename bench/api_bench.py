@@ -220,7 +220,7 @@ async def drop_database(url: str, scratch: str) -> None:
 async def main(args: argparse.Namespace) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="yilian-bench-"))
     env = {"YILIAN_LOGIN_ATTEMPTS_PER_MINUTE": "100000"}
-    cmd = [sys.executable, "-m", "server.cli", "--log-level", "WARNING", "demo", "--port", "0",
+    cmd = [sys.executable, "-m", "yilian.server.cli", "--log-level", "WARNING", "demo", "--port", "0",
            "--data-dir", str(data_dir), "--dicom-port", "off"]
     scratch = await scratch_database(args.database_url) if args.database_url else ""
     if scratch:

@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.orthanc_harness import Orthanc, available  # noqa: E402
-from dicom.multipart import build_multipart, new_boundary  # noqa: E402
-from dicom.synth import ct_series  # noqa: E402
+from yilian.dicom.multipart import build_multipart, new_boundary  # noqa: E402
+from yilian.dicom.synth import ct_series  # noqa: E402
 
-YILIAN_MAIN = "import sys; from server.cli import main; sys.exit(main(sys.argv[1:]))"
+YILIAN_MAIN = "import sys; from yilian.server.cli import main; sys.exit(main(sys.argv[1:]))"
 READY = re.compile(r"Yilian listening on (http://\S+)")
 SCP_READY = re.compile(r"DICOM SCP \S+ on port (\d+)")
 UID_RE = re.compile(rb"\x08\x00\x18\x00UI(..)", re.S)

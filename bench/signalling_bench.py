@@ -38,13 +38,15 @@ sys.path[:0] = [str(ROOT)] if str(ROOT) not in sys.path else []
 
 from bench.api_bench import start, stop  # noqa: E402
 from bench.rtc_wire import WireClient  # noqa: E402
-from server.auth import issue_token  # noqa: E402
-from server.db import Database, utcnow  # noqa: E402
-from server.demo import load_demo  # noqa: E402
-from server.models import Consultation, Patient, User  # noqa: E402
-from server.settings import Settings  # noqa: E402
-from signaling.client import RtcClient  # noqa: E402
-from signaling.peer import PeerLink  # noqa: E402
+from tests.support.rtc_client import RtcClient  # noqa: E402
+from tests.support.rtc_peer import PeerLink  # noqa: E402
+from yilian.server.clinic.models import Consultation, Patient  # noqa: E402
+from yilian.server.core.auth import issue_token  # noqa: E402
+from yilian.server.core.db import Database, utcnow  # noqa: E402
+from yilian.server.core.models import User  # noqa: E402
+from yilian.server.core.settings import Settings  # noqa: E402
+from yilian.server.demo import load_demo  # noqa: E402
+from yilian.server.schema import migrate  # noqa: E402
 
 SECRET = "signalling-bench-secret"
 CANDIDATE = (
@@ -58,7 +60,7 @@ async def prepare(data_dir: Path, rooms: int) -> tuple[dict[str, str], list[int]
     expert; tokens for both."""
     settings = Settings(data_dir=data_dir, secret_key=SECRET, dicom_port=None)
     db = Database(settings.resolved_database_url)
-    await db.migrate()
+    await migrate(db)
     await load_demo(db, settings)
     async with db.write() as session:
         found = await session.execute(select(User).where(User.username.in_(["village", "expert"])))
@@ -283,7 +285,7 @@ async def main(args: argparse.Namespace) -> None:
         tokens, ids = await prepare(Path(tmp), args.rooms + 1)
         env = {"YILIAN_DATA_DIR": tmp, "YILIAN_SECRET_KEY": SECRET, "YILIAN_DICOM_PORT": "off"}
         yilian, url = start(
-            [sys.executable, "-m", "server.cli", "--log-level", "WARNING", "serve", "--port", "0"],
+            [sys.executable, "-m", "yilian.server.cli", "--log-level", "WARNING", "serve", "--port", "0"],
             env,
         )
         bare, bare_url = start([sys.executable, str(ROOT / "bench" / "bare_ws_relay.py")])

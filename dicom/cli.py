@@ -1,13 +1,13 @@
-"""``yilian wsi`` (image -> DICOM WSI pyramid) and ``yilian deidentify`` subcommands."""
+"""``yilian wsi`` (image -> DICOM WSI pyramid) and ``yilian deidentify``: file tools that need
+no server or database."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-
-from server.cli import EXTRA_COMMANDS
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def _wsi_args(p: argparse.ArgumentParser) -> None:
 
 
 def _wsi_run(args: argparse.Namespace) -> int:
-    from dicom.wsi import convert_file
+    from yilian.dicom.wsi import convert_file
 
     try:
         paths = convert_file(args.image, args.out_dir, tile=args.tile, quality=args.quality,
@@ -51,7 +51,7 @@ def _deid_args(p: argparse.ArgumentParser) -> None:
 
 
 def _deid_run(args: argparse.Namespace) -> int:
-    from dicom.deid import Deidentifier
+    from yilian.dicom.deid import Deidentifier
 
     files = [f for p in args.inputs for f in (sorted(p.rglob("*")) if p.is_dir() else [p])
              if f.is_file()]
@@ -70,34 +70,9 @@ def _deid_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _modality_args(p: argparse.ArgumentParser) -> None:
-    p.description = "List, add or remove the modalities (calling AE titles) allowed to C-STORE."
-    p.add_argument("action", choices=("list", "add", "remove"))
-    p.add_argument("ae_title", nargs="?")
-    p.add_argument("--institution-id", type=int, help="the institution the modality sends for")
-    p.add_argument("--description", default="")
-    p.add_argument("--data-dir", help="the data directory (YILIAN_DATA_DIR)")
-    p.add_argument("--database-url", help="SQLAlchemy URL (YILIAN_DATABASE_URL)")
-
-
-def _modality_run(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from dicom.modalities import manage_modalities
-    from server.settings import settings_from_env
-
-    settings = settings_from_env(data_dir=args.data_dir, database_url=args.database_url)
-    try:
-        lines = asyncio.run(manage_modalities(settings, args.action, args.ae_title,
-                                              args.institution_id, args.description))
-    except ValueError as exc:
-        print(f"yilian modality: {exc}", file=sys.stderr)
-        return 2
-    for line in lines:
-        print(line)
-    return 0
-
-
-EXTRA_COMMANDS["wsi"] = (_wsi_args, _wsi_run)
-EXTRA_COMMANDS["modality"] = (_modality_args, _modality_run)
-EXTRA_COMMANDS["deidentify"] = (_deid_args, _deid_run)
+#: ``yilian`` subcommands of this package: name -> (configure parser, run(args) -> exit code).
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None],
+                          Callable[[argparse.Namespace], int]]] = {
+    "wsi": (_wsi_args, _wsi_run),
+    "deidentify": (_deid_args, _deid_run),
+}

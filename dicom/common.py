@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from server import keys
-from server.models import User
+from yilian.server.core import keys
+from yilian.server.core.models import User
 
 PREFIX = "/dicomweb"
 DICOM_JSON = "application/dicom+json"
@@ -28,7 +28,6 @@ def base_url(request: web.Request) -> str:
 
 def audit(request: web.Request, user: User, action: str, study_uid: str | None,
           detail: dict[str, Any] | None = None) -> None:
-    """Record one access to image data (written by the audit buffer within a moment)."""
-    request.app[keys.DICOM_AUDIT].add(user.id, user.institution_id, action,
-                                      "study" if study_uid else "dicom_query", study_uid,
-                                      request.remote, detail)
+    """Record one access to image data (journaled now, in the table within a moment)."""
+    request.app[keys.AUDIT].record(user, action, "study" if study_uid else "dicom_query",
+                                   study_uid, ip=request.remote, detail=detail)

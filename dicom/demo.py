@@ -1,22 +1,19 @@
-"""Demo images: a small CT series, a DR chest image and a pathology slide, owned by the
-township centre and shared with demo consultations; the township DR's AE title."""
+"""Demo images: a small CT series, a DR chest image and a pathology slide, and the township
+DR's AE title (the demo loader shares the studies with its consultations)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter
-from sqlalchemy import select
 
-from dicom.models import DicomModality
-from dicom.store import Storage
-from dicom.synth import ct_series, dr_image
-from dicom.wsi import build_pyramid
-from server.db import Database
-from server.models import Consultation, ConsultationStudy
-from server.settings import Settings
+from yilian.dicom.models import DicomModality
+from yilian.dicom.store import Storage
+from yilian.dicom.synth import ct_series, dr_image
+from yilian.dicom.wsi import build_pyramid
+from yilian.server.core.db import Database
+from yilian.server.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 DEMO_AE = "SHALANG_DR"
@@ -51,36 +48,28 @@ def _demo_files() -> dict[str, list[bytes]]:
     }
 
 
-async def load_demo_studies(db: Database, settings: Settings, consultations: dict[str, int]
-                            ) -> dict[str, Any]:
-    """Store the demo images and share them with the demo consultations."""
+async def load_demo_studies(db: Database, settings: Settings,
+                            owners: dict[str, tuple[int, int]]) -> dict[str, str]:
+    """Store the demo images (``ct``, ``dr``, ``wsi``), each as sent by the (institution id,
+    user id) ``owners`` names, and register the DR's AE title for the DR's institution.
+    Returns the Study Instance UID of each."""
     files = await asyncio.to_thread(_demo_files)
-    async with db.read() as session:
-        cons = {c.id: c for c in (await session.execute(select(Consultation).where(
-            Consultation.id.in_(consultations.values())))).scalars()}
-    ct_case = cons[consultations["in_progress_video"]]
-    dr_case = cons[consultations["queued_imaging"]]
-    township = dr_case.requester_institution_id
     async with db.write() as session:
-        session.add(DicomModality(ae_title=DEMO_AE, institution_id=township,
+        session.add(DicomModality(ae_title=DEMO_AE, institution_id=owners["dr"][0],
                                   description="Shalang Town Central Health Centre DR"))
     storage = Storage(settings.data_dir / "dicom", db)
-    shared: dict[str, str] = {}
+    stored: dict[str, str] = {}
     try:
-        for key, case in (("ct", ct_case), ("dr", dr_case), ("wsi", ct_case)):
+        for key in ("ct", "dr", "wsi"):
+            institution_id, user_id = owners[key]
             source = f"cstore:{DEMO_AE}" if key == "dr" else "stow"
-            outcomes = await storage.ingest(files[key], case.requester_institution_id,
-                                            source=source, user_id=case.requester_id)
+            outcomes = await storage.ingest(files[key], institution_id, source=source,
+                                            user_id=user_id)
             failed = [o.message for o in outcomes if not o.ok]
             if failed:
                 raise RuntimeError(f"demo {key} images were refused: {failed}")
-            shared[key] = outcomes[0].study_uid
+            stored[key] = outcomes[0].study_uid
     finally:
         storage.close()
-    async with db.write() as session:
-        for key, case in (("ct", ct_case), ("dr", dr_case), ("wsi", ct_case)):
-            session.add(ConsultationStudy(consultation_id=case.id,
-                                          study_instance_uid=shared[key],
-                                          shared_by_id=case.requester_id))
-    logger.info("demo images loaded: %s", shared)
-    return shared
+    logger.info("demo images loaded: %s", stored)
+    return stored

@@ -7,15 +7,16 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from dicom import qido_routes, stow, wado_routes
-from dicom.access import GrantCache
-from dicom.auditlog import dicom_audit_ctx
-from dicom.common import PREFIX
-from dicom.reads import Reads
-from dicom.store import Storage
-from dicom.wado import Reader
-from server import keys
-from server.db import Database
+from yilian.dicom import keys as dicom_keys
+from yilian.dicom import qido_routes, stow, wado_routes
+from yilian.dicom.access import StudyAccess
+from yilian.dicom.common import PREFIX
+from yilian.dicom.ports import SharedStudies
+from yilian.dicom.reads import Reads
+from yilian.dicom.store import Storage
+from yilian.dicom.wado import Reader
+from yilian.server.core import keys
+from yilian.server.core.db import Database
 
 logger = logging.getLogger(__name__)
 
@@ -41,22 +42,22 @@ async def dicom_storage_ctx(app: web.Application) -> AsyncIterator[None]:
     """The file store and its index (needs the database, so it follows database_ctx)."""
     settings = app[keys.SETTINGS]
     db: Database = app[keys.DATABASE]
-    storage = app[keys.DICOM_STORAGE] = Storage(settings.data_dir / "dicom", db,
+    storage = app[dicom_keys.DICOM_STORAGE] = Storage(settings.data_dir / "dicom", db,
                                                 settings.dicom_workers)
     await storage.parsers.start()
-    app[keys.DICOM_READER] = Reader(settings.dicom_tile_cache_mb * 1024 * 1024)
-    app[keys.DICOM_GRANTS] = GrantCache()
-    reads = app[keys.DICOM_READS] = Reads(db)
+    app[dicom_keys.DICOM_READER] = Reader(settings.dicom_tile_cache_mb * 1024 * 1024)
+    reads = app[dicom_keys.DICOM_READS] = Reads(db)
     try:
-        async for _ in dicom_audit_ctx(app):
-            yield
+        yield
     finally:
         reads.close()
         storage.close()
 
 
-def setup_dicomweb(app: web.Application) -> None:
-    """Add the DICOMweb routes, CORS and the storage resource to the application."""
+def setup_dicomweb(app: web.Application, shared: SharedStudies) -> None:
+    """Add the DICOMweb routes, CORS and the storage resource to the application; ``shared``
+    tells which studies clinical cases have shared with a user."""
+    app[dicom_keys.DICOM_ACCESS] = StudyAccess(shared)
     r = app.router
     s, se, i = "{study}", "{series}", "{instance}"
     inst = f"{PREFIX}/studies/{s}/series/{se}/instances/{i}"

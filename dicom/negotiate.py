@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dicom.multipart import parse_content_type, split_unquoted
-from server.errors import YilianError
+from yilian.dicom.multipart import parse_content_type, split_unquoted
+from yilian.server.core.errors import YilianError
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 

@@ -24,8 +24,14 @@ from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 from pydicom.values import convert_value
 
-from dicom import frames as framemod
-from dicom.pixels import DEFLATED_LE, DecodeError, decode_frame, frame_length, is_encapsulated
+from yilian.dicom import frames as framemod
+from yilian.dicom.pixels import (
+    DEFLATED_LE,
+    DecodeError,
+    decode_frame,
+    frame_length,
+    is_encapsulated,
+)
 
 # Failure reasons of PS3.18 STOW-RS (Table 10.5.3-2) and PS3.4.
 PROCESSING_FAILURE = 0x0110

@@ -13,9 +13,9 @@ from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dicom.models import DicomInstance, DicomSeries, DicomStudy
-from dicom.reads import Reads
-from server.errors import BadRequest
+from yilian.dicom.models import DicomInstance, DicomSeries, DicomStudy
+from yilian.dicom.reads import Reads
+from yilian.server.core.errors import BadRequest
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from dicom import common
-from dicom.access import visible_studies, visible_study_id
-from dicom.qido import parse_query, search
-from server import keys
-from server.access import require_clinical
-from server.auth import authenticate
+from yilian.dicom import common
+from yilian.dicom import keys as dicom_keys
+from yilian.dicom.qido import parse_query, search
+from yilian.server.core import keys
+from yilian.server.core.access import require_clinical
+from yilian.server.core.auth import authenticate
 
 
 async def _search(request: web.Request, level: str) -> web.Response:
@@ -23,12 +23,13 @@ async def _search(request: web.Request, level: str) -> web.Response:
         path["0020000E"] = request.match_info["series"]
     q = parse_query(level, request.query, path)
     db = request.app[keys.DATABASE]
+    access = request.app[dicom_keys.DICOM_ACCESS]
     if study_uid:
         async with db.read() as session:
-            await visible_study_id(session, request.app[keys.DICOM_GRANTS], user, study_uid)
-            results = await search(session, visible_studies(user), q, common.base_url(request))
+            await access.study_id(session, user, study_uid)
+            results = await search(session, access.visible(user), q, common.base_url(request))
     else:  # the search is one SELECT: the fast read path
-        results = await search(request.app[keys.DICOM_READS], visible_studies(user), q,
+        results = await search(request.app[dicom_keys.DICOM_READS], access.visible(user), q,
                                common.base_url(request))
     common.audit(request, user, f"dicom_search_{level}", study_uid,
                        {"query": dict(request.query), "results": len(results)})

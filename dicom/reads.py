@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, Select, create_engine
 
-from server.db import Database
+from yilian.server.core.db import Database
 
 
 class Reads:

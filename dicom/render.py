@@ -12,7 +12,7 @@ from pydicom import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, apply_modality_lut
 
-from server.errors import BadRequest
+from yilian.server.core.errors import BadRequest
 
 
 @dataclass(frozen=True)

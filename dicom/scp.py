@@ -18,11 +18,12 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from sqlalchemy import select
 
-from dicom.models import DicomModality
-from dicom.parse import CANNOT_UNDERSTAND, DATASET_MISMATCH, TS_NOT_SUPPORTED
-from dicom.store import Storage
-from server import keys
-from server.db import Database
+from yilian.dicom import keys as dicom_keys
+from yilian.dicom.models import DicomModality
+from yilian.dicom.parse import CANNOT_UNDERSTAND, DATASET_MISMATCH, TS_NOT_SUPPORTED
+from yilian.dicom.store import Storage
+from yilian.server.core import keys
+from yilian.server.core.db import Database
 
 logger = logging.getLogger(__name__)
 STORE_TIMEOUT = 120.0
@@ -122,14 +123,14 @@ async def dicom_scp_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the SCP for the application's lifetime when a DICOM port is configured."""
     settings = app[keys.SETTINGS]
     if settings.dicom_port is None:
-        app[keys.DICOM_PORT] = None
+        app[dicom_keys.DICOM_PORT] = None
         yield
         return
-    scp = StoreSCP(app[keys.DICOM_STORAGE], app[keys.DATABASE], settings.dicom_ae_title,
+    scp = StoreSCP(app[dicom_keys.DICOM_STORAGE], app[keys.DATABASE], settings.dicom_ae_title,
                    settings.host, settings.dicom_port)
     await scp.start()
-    app[keys.DICOM_SCP] = scp
-    app[keys.DICOM_PORT] = scp.port
+    app[dicom_keys.DICOM_SCP] = scp
+    app[dicom_keys.DICOM_PORT] = scp.port
     try:
         yield
     finally:

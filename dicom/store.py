@@ -18,17 +18,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from dicom.models import DicomInstance, DicomPatient, DicomSeries, DicomStudy
-from dicom.parse import (
-    DATASET_MISMATCH,
-    NOT_AUTHORIZED,
-    InstanceRejected,
-    PreparedInstance,
-)
-from dicom.workers import parser_pool
-from server.db import Database, utcnow
-from server.models import AuditEntry
-from server.settings import default_dicom_workers
+from yilian.dicom.models import DicomInstance, DicomPatient, DicomSeries, DicomStudy
+from yilian.dicom.parse import DATASET_MISMATCH, NOT_AUTHORIZED, InstanceRejected, PreparedInstance
+from yilian.dicom.workers import parser_pool
+from yilian.server.core import audit
+from yilian.server.core.db import Database, utcnow
+from yilian.server.core.settings import default_dicom_workers
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +230,7 @@ class Storage:
         stale: list[Path] = []
         published: list[tuple[Path, Path]] = []
         done: list[Staged] = []
+        audits: list[audit.Entry] = []
 
         def index(session: Session) -> None:
             """The index transaction (synchronous: one thread hop on SQLite)."""
@@ -271,10 +267,10 @@ class Storage:
                 studies = _refresh_counts(session, touched_series, touched_studies)
             else:
                 studies = _add_counts(session, cache, rows)
-            session.add_all(
-                AuditEntry(user_id=user_id, institution_id=institution_id,
-                           action="dicom_store", resource_type="study", resource_id=uid,
-                           ip=ip, detail={"instances": n, "source": source})
+            audits.extend(
+                audit.entry(None, "dicom_store", "study", uid, user_id=user_id,
+                            institution_id=institution_id, ip=ip,
+                            detail={"instances": n, "source": source})
                 for uid, n in _per_study(to_write, out).items() if uid in studies)
             session.flush()
             _publish(published)  # renamed into place before COMMIT: a row never lacks its file
@@ -288,6 +284,7 @@ class Storage:
             raise
         for item in done:
             item.temp = None
+        await self.db.log_audit(audits)
         if stale:
             await asyncio.to_thread(_discard, stale)
         logger.info("stored %d instance(s) for institution %d via %s", len(published),

@@ -8,20 +8,21 @@ from typing import Any
 
 from aiohttp import web
 
-from dicom import common
-from dicom.multipart import (
+from yilian.dicom import common
+from yilian.dicom import keys as dicom_keys
+from yilian.dicom.multipart import (
     MultipartError,
     MultipartReader,
     Part,
     parse_content_type,
     parse_multipart,
 )
-from dicom.qido import retrieve_url
-from dicom.store import Outcome, Staged, Storage, discard_staged
-from server import keys
-from server.access import require_clinical
-from server.auth import authenticate
-from server.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from yilian.dicom.qido import retrieve_url
+from yilian.dicom.store import Outcome, Staged, Storage, discard_staged
+from yilian.server.core import keys
+from yilian.server.core.access import require_clinical
+from yilian.server.core.auth import authenticate
+from yilian.server.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 logger = logging.getLogger(__name__)
 PART_TYPES = ("application/dicom", "application/octet-stream")
@@ -190,7 +191,7 @@ async def stow(request: web.Request) -> web.Response:
     require_clinical(user, "upload images")
     boundary = _check_content_type(request.headers.get("Content-Type", ""))
     settings = request.app[keys.SETTINGS]
-    storage: Storage = request.app[keys.DICOM_STORAGE]
+    storage: Storage = request.app[dicom_keys.DICOM_STORAGE]
     upload = _Upload(storage, request.match_info.get("study"))
     try:
         try:

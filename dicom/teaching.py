@@ -9,14 +9,13 @@ from pathlib import Path
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from dicom.deid import Deidentifier
-from dicom.models import DicomInstance, DicomStudy
-from server import audit, keys
-from server.access import get_visible_consultation
-from server.api import ApiRequest, ApiRouter
-from server.errors import NotFound, ValidationFailed
-from server.models import ConsultationStudy
-from server.schemas import Input, Uid
+from yilian.dicom import keys as dicom_keys
+from yilian.dicom.deid import Deidentifier
+from yilian.dicom.models import DicomInstance, DicomStudy
+from yilian.server.core import audit
+from yilian.server.core.api import ApiRequest, ApiRouter
+from yilian.server.core.errors import NotFound, ValidationFailed
+from yilian.server.core.schemas import Input, Uid
 
 router = ApiRouter()
 
@@ -44,18 +43,16 @@ def _deidentify_files(paths: list[Path], retain_dates: bool, case_id: int) -> li
 async def teaching_copy(req: ApiRequest) -> TeachingCopyOut:
     body: TeachingCopyIn = req.body
     case_id = req.path_id()
+    shared = req.request.app[dicom_keys.DICOM_ACCESS].shared
     async with req.db.read() as session:
-        case = await get_visible_consultation(session, req.user, case_id)
-        linked = await session.scalar(select(ConsultationStudy.study_instance_uid).where(
-            ConsultationStudy.consultation_id == case.id,
-            ConsultationStudy.study_instance_uid == body.study_uid))
+        patient_id = await shared.case_study_patient(session, req.user, case_id, body.study_uid)
         rows = (await session.execute(
             select(DicomInstance.path).join(DicomStudy, DicomStudy.id == DicomInstance.study_ref)
             .where(DicomStudy.study_uid == body.study_uid))).scalars().all()
-    if linked is None or not rows:
+    if not rows:
         raise NotFound(f"study {body.study_uid} is not shared with consultation {case_id}",
                        code="study_not_found")
-    storage = req.request.app[keys.DICOM_STORAGE]
+    storage = req.request.app[dicom_keys.DICOM_STORAGE]
     try:
         files = await asyncio.to_thread(_deidentify_files, [storage.path_of(r) for r in rows],
                                         body.retain_dates, case_id)
@@ -69,7 +66,7 @@ async def teaching_copy(req: ApiRequest) -> TeachingCopyOut:
                                details={"reasons": sorted({o.message for o in outcomes})})
     async with req.db.write() as session:
         audit.record(session, req.user, "teaching_copy", "study", body.study_uid,
-                     patient_id=case.patient_id, ip=req.ip,
+                     patient_id=patient_id, ip=req.ip,
                      detail={"copy": stored[0].study_uid, "consultation_id": case_id})
     return TeachingCopyOut(study_uid=stored[0].study_uid, source_study_uid=body.study_uid,
                            instances=len(stored), retain_dates=body.retain_dates)

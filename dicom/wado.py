@@ -14,9 +14,8 @@ from pydicom import Dataset
 from pydicom.pixels import pack_bits, pixel_array
 from pydicom.uid import ExplicitVRLittleEndian
 
-from dicom.cache import LRUCache
-from dicom.frames import read_frame
-from dicom.pixels import (
+from yilian.dicom.frames import read_frame
+from yilian.dicom.pixels import (
     DEFLATED_LE,
     EXPLICIT_BE,
     EXPLICIT_LE,
@@ -26,6 +25,7 @@ from dicom.pixels import (
     is_encapsulated,
     native_bytes,
 )
+from yilian.server.core.cache import LRUCache
 
 # Compressed transfer syntaxes and the media type their frames are served as.
 FRAME_MEDIA = {

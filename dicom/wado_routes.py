@@ -10,11 +10,11 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import Row, Select, select
 
-from dicom import common
-from dicom.access import visible_study_id
-from dicom.models import DicomInstance, DicomSeries
-from dicom.multipart import build_multipart, new_boundary
-from dicom.negotiate import (
+from yilian.dicom import common
+from yilian.dicom import keys as dicom_keys
+from yilian.dicom.models import DicomInstance, DicomSeries
+from yilian.dicom.multipart import build_multipart, new_boundary
+from yilian.dicom.negotiate import (
     EXPLICIT_LE,
     NotAcceptable,
     accepted,
@@ -22,13 +22,13 @@ from dicom.negotiate import (
     metadata_acceptable,
     rendered_type,
 )
-from dicom.pixels import DecodeError
-from dicom.render import parse_render_options, render
-from dicom.wado import FRAME_MEDIA, StoredInstance, transcode_to_explicit_le
-from server import keys
-from server.access import require_clinical
-from server.auth import authenticate
-from server.errors import BadRequest, NotFound, YilianError
+from yilian.dicom.pixels import DecodeError
+from yilian.dicom.render import parse_render_options, render
+from yilian.dicom.wado import FRAME_MEDIA, StoredInstance, transcode_to_explicit_le
+from yilian.server.core import keys
+from yilian.server.core.access import require_clinical
+from yilian.server.core.auth import authenticate
+from yilian.server.core.errors import BadRequest, NotFound, YilianError
 
 
 class Unprocessable(YilianError):
@@ -42,20 +42,20 @@ async def _instances(request: web.Request, action: str, *, one: bool = False
     user = await authenticate(request)
     m = request.match_info
     study_uid = m["study"]
-    grants = request.app[keys.DICOM_GRANTS]
+    access = request.app[dicom_keys.DICOM_ACCESS]
     with_meta = action == "dicom_metadata"
     db = request.app[keys.DATABASE]
     require_clinical(user, "read images")
-    study_id = grants.get(user, study_uid)
+    study_id = access.grants.get((user.id, study_uid))
     rows: list[Row[Any]] = []
     if study_id is not None:  # the common case while a viewer works: one plain SELECT
-        rows = await request.app[keys.DICOM_READS].all(
+        rows = await request.app[dicom_keys.DICOM_READS].all(
             _instance_query(m, study_id, one, with_meta))
         if not rows:  # the cached grant may name a study row that was since re-created
-            grants.forget(user, study_uid)
+            access.forget(user, study_uid)
     if not rows:
         async with db.read() as session:
-            study_id = await visible_study_id(session, grants, user, study_uid)
+            study_id = await access.study_id(session, user, study_uid)
             rows = list(await session.execute(_instance_query(m, study_id, one, with_meta)))
     if not rows:
         what = "instance" if "instance" in m else "series" if "series" in m else "study"
@@ -87,7 +87,7 @@ def _instance_query(m: Mapping[str, str], study_id: int, one: bool, metadata: bo
 
 
 def _stored(request: web.Request, row: Row[Any]) -> StoredInstance:
-    storage = request.app[keys.DICOM_STORAGE]
+    storage = request.app[dicom_keys.DICOM_STORAGE]
     return StoredInstance(row.sop_uid, storage.path_of(row.path), row.transfer_syntax,
                           row.number_of_frames, row.frames, row.sha256)
 
@@ -189,7 +189,7 @@ async def frames(request: web.Request) -> web.Response:
     numbers = _frame_numbers(request.match_info["frames"], row.number_of_frames)
     media, ts = _frame_plan(request.headers.get("Accept"), row.transfer_syntax)
     inst = _stored(request, row)
-    reader = request.app[keys.DICOM_READER]
+    reader = request.app[dicom_keys.DICOM_READER]
     try:
         data = await asyncio.to_thread(
             lambda: [reader.frame_as(inst, n, ts) for n in numbers])
@@ -215,7 +215,7 @@ async def _render(request: web.Request, thumbnail: bool) -> web.Response:
     raw = request.match_info.get("frames")
     number = _frame_numbers(raw, row.number_of_frames)[0] if raw else 1
     inst = _stored(request, row)
-    reader = request.app[keys.DICOM_READER]
+    reader = request.app[dicom_keys.DICOM_READER]
 
     def work() -> bytes:
         return render(reader.decoded_frame(inst, number), reader.header(inst), opts)

@@ -22,7 +22,7 @@ import threading
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from dicom.parse import (
+from yilian.dicom.parse import (
     DATASET_MISMATCH,
     PROCESSING_FAILURE,
     InstanceRejected,
@@ -105,7 +105,7 @@ class ParserPool:
                     self._executor = ThreadPoolExecutor(4, thread_name_prefix="dicom-parse")
                 else:
                     ctx = multiprocessing.get_context("forkserver")
-                    ctx.set_forkserver_preload(["dicom.workers"])
+                    ctx.set_forkserver_preload(["yilian.dicom.workers"])
                     ex = ProcessPoolExecutor(self.workers, mp_context=ctx,
                                              initializer=_worker_init)
                     # The first submit spawns every worker; wait until they all answer.

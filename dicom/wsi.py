@@ -14,7 +14,7 @@ from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
 from pydicom.uid import JPEGBaseline8Bit, generate_uid
 
-from dicom.synth import new_instance, to_bytes
+from yilian.dicom.synth import new_instance, to_bytes
 
 logger = logging.getLogger(__name__)
 VL_WSI = "1.2.840.10008.5.1.4.1.1.77.1.6"

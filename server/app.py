@@ -9,25 +9,33 @@ from datetime import timedelta
 from aiohttp import web
 from sqlalchemy import select
 
-from dicom import teaching
-from dicom.dicomweb import dicom_storage_ctx, setup_dicomweb
-from dicom.scp import dicom_scp_ctx
-from server import keys
-from server.api import ApiRouter, openapi_document
-from server.auth import LoginLimiter, TokenCache
-from server.consultations import expire_overdue
-from server.db import Database
-from server.metrics import Metrics
-from server.middleware import error_middleware, metrics_middleware
-from server.models import AvailabilityRule
-from server.routes import alliance, auth, consultations, patients, reports
-from server.routes.system import add_system_routes
-from server.scheduling import extend_horizon
-from server.settings import Settings
-from server.tasks import background_tasks_ctx, every, spawn
-from signaling import routes as rtc_routes
-from signaling.server import setup_rtc
-from web import WEB_DIR
+from yilian.dicom import keys as dicom_keys
+from yilian.dicom import teaching
+from yilian.dicom.dicomweb import dicom_storage_ctx, setup_dicomweb
+from yilian.dicom.scp import dicom_scp_ctx
+from yilian.dicom.sharing import StudyCatalog
+from yilian.server.clinic import keys as clinic_keys
+from yilian.server.clinic.consultations import expire_overdue
+from yilian.server.clinic.models import AvailabilityRule
+from yilian.server.clinic.rooms import consultation_admission
+from yilian.server.clinic.routes import alliance, consultations, patients, reports
+from yilian.server.clinic.scheduling import extend_horizon
+from yilian.server.clinic.sharing import ClinicalShares
+from yilian.server.core import keys
+from yilian.server.core.api import ApiRouter, openapi_document
+from yilian.server.core.audit import audit_ctx
+from yilian.server.core.auth import LoginLimiter, TokenCache
+from yilian.server.core.db import Database
+from yilian.server.core.metrics import Metrics
+from yilian.server.core.middleware import error_middleware, metrics_middleware
+from yilian.server.core.routes import auth
+from yilian.server.core.routes.system import add_system_routes
+from yilian.server.core.settings import Settings
+from yilian.server.core.tasks import background_tasks_ctx, every, spawn
+from yilian.server.schema import migrate
+from yilian.signaling import routes as rtc_routes
+from yilian.signaling.server import setup_rtc
+from yilian.web import WEB_DIR
 
 logger = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -57,15 +65,22 @@ def create_app(settings: Settings) -> web.Application:
     router.add_to(app)
     app[keys.OPENAPI] = openapi_document(router, title="Yilian API", version=VERSION)
     add_system_routes(app)
-    setup_dicomweb(app)
+    # The packages meet here, through the small protocols each declares (ports.py):
+    # the images see what the consultations share, the consultations check studies against
+    # the image index and show the chat of their video room, the rooms admit participants.
+    setup_dicomweb(app, shared=ClinicalShares())
+    app[clinic_keys.STUDY_CATALOG] = StudyCatalog(app[dicom_keys.DICOM_ACCESS])
+    app[clinic_keys.CHAT_LOG] = rtc_routes.RoomChatLog()
     _add_web_client(app)
 
     app.cleanup_ctx.append(background_tasks_ctx)
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(audit_ctx)
     app.cleanup_ctx.append(dicom_storage_ctx)
     app.cleanup_ctx.append(dicom_scp_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
-    setup_rtc(app)  # socket.io /rtc; its cleanup runs before the database closes
+    # socket.io /rtc; its cleanup runs before the audit log and the database close
+    setup_rtc(app, admission={"consultation": consultation_admission})
     return app
 
 
@@ -85,7 +100,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
-    await db.migrate()
+    await migrate(db)
     app[keys.DATABASE] = db
     yield
     await db.close()

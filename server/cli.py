@@ -16,13 +16,16 @@ from typing import Any
 
 from aiohttp import web
 
-from server.settings import Settings, settings_from_env
+from yilian.dicom import cli as dicom_cli
+from yilian.dicom import keys as dicom_keys
+from yilian.dicom import workers
+from yilian.dicom.modalities import manage_modalities
+from yilian.server.core.db import Database
+from yilian.server.core.settings import Settings, settings_from_env
+from yilian.server.schema import migrate
 
 logger = logging.getLogger("yilian")
 
-# Subcommands contributed by other packages: name -> (configure parser, run(args) -> exit code)
-EXTRA_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None],
-                                Callable[[argparse.Namespace], int]]] = {}
 
 
 def _server_args(p: argparse.ArgumentParser) -> None:
@@ -45,9 +48,49 @@ def build_parser() -> argparse.ArgumentParser:
     _server_args(demo)
     demo.add_argument("--reset", action="store_true",
                       help="wipe the data directory's database first")
-    for name, (configure, _) in sorted(EXTRA_COMMANDS.items()):
+    for name, (configure, _) in sorted(COMMANDS.items()):
         configure(sub.add_parser(name))
     return parser
+
+
+def _modality_args(p: argparse.ArgumentParser) -> None:
+    p.description = "List, add or remove the modalities (calling AE titles) allowed to C-STORE."
+    p.add_argument("action", choices=("list", "add", "remove"))
+    p.add_argument("ae_title", nargs="?")
+    p.add_argument("--institution-id", type=int, help="the institution the modality sends for")
+    p.add_argument("--description", default="")
+    p.add_argument("--data-dir", help="the data directory (YILIAN_DATA_DIR)")
+    p.add_argument("--database-url", help="SQLAlchemy URL (YILIAN_DATABASE_URL)")
+
+
+def _modality_run(args: argparse.Namespace) -> int:
+    settings = settings_from_env(data_dir=args.data_dir, database_url=args.database_url)
+
+    async def run() -> list[str]:
+        db = Database(settings.resolved_database_url)
+        try:
+            await migrate(db)
+            return await manage_modalities(db, args.action, args.ae_title, args.institution_id,
+                                           args.description)
+        finally:
+            await db.close()
+
+    try:
+        lines = asyncio.run(run())
+    except ValueError as exc:
+        print(f"yilian modality: {exc}", file=sys.stderr)
+        return 2
+    for line in lines:
+        print(line)
+    return 0
+
+
+# Subcommands besides serve and demo: name -> (configure parser, run(args) -> exit code)
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None],
+                          Callable[[argparse.Namespace], int]]] = {
+    **dicom_cli.COMMANDS,
+    "modality": (_modality_args, _modality_run),
+}
 
 
 def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
@@ -61,8 +104,7 @@ def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
 async def run_server(settings: Settings, *, on_ready: Callable[[web.Application], Any] | None
                      = None) -> None:
     """Serve until cancelled; print the ready line once listening."""
-    from server import keys
-    from server.app import create_app
+    from yilian.server.app import create_app
 
     app = create_app(settings)
     if on_ready is not None:
@@ -77,7 +119,7 @@ async def run_server(settings: Settings, *, on_ready: Callable[[web.Application]
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"Yilian listening on http://{shown}:{port}", flush=True)
-    dicom_port = app.get(keys.DICOM_PORT) if hasattr(keys, "DICOM_PORT") else None
+    dicom_port = app.get(dicom_keys.DICOM_PORT)
     if dicom_port:
         print(f"DICOM SCP {settings.dicom_ae_title} on port {dicom_port}", flush=True)
     # SIGTERM (systemd, docker stop) and SIGINT stop the server the same way: cleanup runs,
@@ -126,19 +168,18 @@ def tune_allocator() -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``yilian`` console script."""
-    _load_extra_commands()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command in EXTRA_COMMANDS:
-        return EXTRA_COMMANDS[args.command][1](args)
+    if args.command in COMMANDS:
+        return COMMANDS[args.command][1](args)
     tune_allocator()
     try:
         if args.command == "demo":
             settings = settings_from_args(args, demo=True)
             if args.data_dir is None and not settings.database_url:
                 settings = settings.with_overrides(data_dir=Path("yilian-data"))
-            from server.demo import prepare_demo
+            from yilian.server.demo import prepare_demo
 
             asyncio.run(prepare_demo(settings, reset=args.reset))
         else:
@@ -156,21 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _stop_workers() -> None:
     """Stop the DICOM parsing workers (shared by the process) once the server is down."""
-    workers = sys.modules.get("dicom.workers")
-    if workers is not None:
-        workers.shutdown_pools()
-
-
-def _load_extra_commands() -> None:
-    """Let other packages register subcommands (e.g. ``dicom`` adds ``wsi``)."""
-    import importlib
-
-    for name in ("dicom.cli", "signaling.cli"):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+    workers.shutdown_pools()
 
 
 if __name__ == "__main__":

@@ -14,27 +14,26 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.auth import hash_password
-from server.consultations import apply_transition
-from server.crypto import encrypt, mask_national_id
-from server.db import Database, utcnow
-from server.models import (
-    Alliance,
-    AllianceMember,
+from yilian.dicom.demo import load_demo_studies
+from yilian.server.clinic.consultations import apply_transition
+from yilian.server.clinic.models import (
     AvailabilityException,
     AvailabilityRule,
     Consultation,
     ConsultationEvent,
-    Department,
-    Institution,
+    ConsultationStudy,
     Patient,
     ReportVersion,
     Slot,
-    User,
 )
-from server.scheduling import book_slot, extend_horizon
-from server.settings import Settings
-from server.workflow import deadline_for
+from yilian.server.clinic.scheduling import book_slot, extend_horizon
+from yilian.server.clinic.workflow import deadline_for
+from yilian.server.core.auth import hash_password
+from yilian.server.core.crypto import encrypt, mask_national_id
+from yilian.server.core.db import Database, utcnow
+from yilian.server.core.models import Alliance, AllianceMember, Department, Institution, User
+from yilian.server.core.settings import Settings
+from yilian.server.schema import migrate
 
 logger = logging.getLogger(__name__)
 DEMO_PASSWORD = "yilian-demo"
@@ -135,7 +134,7 @@ async def prepare_demo(settings: Settings, *, reset: bool = False) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     try:
-        await db.migrate()
+        await migrate(db)
         if await demo_loaded(db):
             logger.info("demo data already present in %s", settings.data_dir)
             return
@@ -155,22 +154,24 @@ async def load_demo(db: Database, settings: Settings) -> dict[str, Any]:
         patients = _patients(session, inst, users, settings.secret_key)
         await session.flush()
         consultations = await _consultations(session, users, patients, inst)
-    await _load_subsystem_demo(db, settings, consultations)
+    await _load_demo_studies(db, settings, consultations)
     logger.info("demo alliance loaded: %d institutions, %d users", len(inst), len(users))
     return {"institutions": inst, "users": users, "patients": patients,
             "consultations": consultations}
 
 
-async def _load_subsystem_demo(db: Database, settings: Settings,
-                               consultations: dict[str, Consultation]) -> None:
-    """Demo data of optional subsystems (DICOM studies and slides)."""
-    try:
-        from dicom.demo import load_demo_studies
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("dicom.demo", "dicom"):
-            raise
-        return
-    await load_demo_studies(db, settings, {k: c.id for k, c in consultations.items()})
+async def _load_demo_studies(db: Database, settings: Settings,
+                             consultations: dict[str, Consultation]) -> None:
+    """The demo images, sent by the requesting doctors and shared with their consultations:
+    the CT and the slide with the video consultation, the DR with the imaging request."""
+    cases = {"ct": consultations["in_progress_video"], "dr": consultations["queued_imaging"],
+             "wsi": consultations["in_progress_video"]}
+    owners = {k: (c.requester_institution_id, c.requester_id) for k, c in cases.items()}
+    stored = await load_demo_studies(db, settings, owners)
+    async with db.write() as session:
+        session.add_all(ConsultationStudy(consultation_id=c.id, study_instance_uid=stored[k],
+                                          shared_by_id=c.requester_id)
+                        for k, c in cases.items())
 
 
 async def _institutions(session: AsyncSession) -> dict[str, Institution]:

@@ -1,57 +1,48 @@
-"""Signalling errors: each becomes an ``{"ok": false, "error": {...}}`` ack."""
+"""Signalling errors: each becomes an ``{"ok": false, "error": {...}}`` ack.
+
+They sit in the one error hierarchy (``yilian.server.core.errors``), so a rule shared with the
+HTTP API (an admission check raising ``Forbidden``) refuses a socket.io event the same way.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from yilian.server.core.errors import BadRequest, Conflict, Forbidden, NotFound, YilianError
+
+__all__ = ["Forbidden", "InvalidPayload", "NotAvailable", "NotInRoom", "NotWaiting",
+           "RateLimited", "RoomFull", "SignalingError", "UnknownEvent", "UnknownPeer"]
+
+#: What a ``/rtc`` event handler may raise.
+SignalingError = YilianError
 
 
-class SignalingError(Exception):
-    """Root of the errors a ``/rtc`` event handler may raise; carries a snake_case code."""
-
-    code = "bad_request"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-
-    def ack(self) -> dict[str, Any]:
-        """The error acknowledgement sent back to the client."""
-        return {"ok": False, "error": {"code": self.code, "message": self.message}}
-
-
-class InvalidPayload(SignalingError):
+class InvalidPayload(BadRequest):
     code = "invalid_payload"
 
 
-class UnknownEvent(SignalingError):
+class UnknownEvent(BadRequest):
     code = "unknown_event"
 
 
-class Forbidden(SignalingError):
-    code = "forbidden"
-
-
-class NotInRoom(SignalingError):
+class NotInRoom(Conflict):
     code = "not_in_room"
 
 
-class UnknownPeer(SignalingError):
+class UnknownPeer(NotFound):
     code = "unknown_peer"
 
 
-class RoomFull(SignalingError):
+class RoomFull(Conflict):
     code = "room_full"
 
 
-class NotWaiting(SignalingError):
+class NotWaiting(Conflict):
     code = "not_waiting"
 
 
-class NotAvailable(SignalingError):
+class NotAvailable(NotFound):
     code = "not_available"
 
 
-class RateLimited(SignalingError):
+class RateLimited(YilianError):
+    status = 429
     code = "rate_limited"

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db import Base, UTCDateTime, utcnow
+from yilian.server.core.db import Base, UTCDateTime, utcnow
 
 
 class RtcChatMessage(Base):

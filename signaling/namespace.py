@@ -5,17 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import socketio
 
-from signaling import protocol, rooms, wirejson
-from signaling.errors import NotAvailable, NotInRoom, SignalingError, UnknownEvent, UnknownPeer
-from signaling.rooms import Identity, Peer, RoomRef
-from signaling.store import RoomStore
+from yilian.server.core.errors import error_body
+from yilian.server.core.tasks import TaskSet
+from yilian.signaling import protocol, rooms, wirejson
+from yilian.signaling.errors import (
+    NotAvailable,
+    NotInRoom,
+    SignalingError,
+    UnknownEvent,
+    UnknownPeer,
+)
+from yilian.signaling.rooms import Identity, Peer, RoomRef
+from yilian.signaling.store import RoomStore
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +86,7 @@ class RtcNamespace(socketio.AsyncNamespace):
         self.store = store
         self.grace_seconds = grace_seconds
         self.sessions: dict[str, Session] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self._handlers: dict[str, Callable[[str, Any], Awaitable[dict[str, Any]]]] = {
             "join": self._join,
             "leave": self._leave,
@@ -113,13 +121,8 @@ class RtcNamespace(socketio.AsyncNamespace):
             return exc.ack()
         except Exception:
             logger.exception("rtc event %r failed", event, extra={"sid": sid})
-            return {
-                "ok": False,
-                "error": {
-                    "code": "internal_error",
-                    "message": "the server could not handle this event",
-                },
-            }
+            return {"ok": False, **error_body("internal_error",
+                                              "the server could not handle this event")}
 
     # connection lifecycle
 
@@ -357,16 +360,10 @@ class RtcNamespace(socketio.AsyncNamespace):
 
     # background tasks
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._tasks.spawn(coro)
 
     async def close(self) -> None:
         """Cancel grace timers; idempotent."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self._tasks.close()
         self.sessions.clear()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from signaling.errors import InvalidPayload
-from signaling.rooms import RoomRef, parse_room
+from yilian.signaling.errors import InvalidPayload
+from yilian.signaling.rooms import RoomRef, parse_room
 
 MAX_SDP_CHARS = 64 * 1024
 MAX_CANDIDATE_CHARS = 2048

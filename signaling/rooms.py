@@ -12,7 +12,14 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from signaling.errors import Forbidden, InvalidPayload, NotInRoom, NotWaiting, RoomFull, UnknownPeer
+from yilian.signaling.errors import (
+    Forbidden,
+    InvalidPayload,
+    NotInRoom,
+    NotWaiting,
+    RoomFull,
+    UnknownPeer,
+)
 
 RoomKind = Literal["consultation", "teaching"]
 

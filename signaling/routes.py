@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.api import ApiRequest, ApiRouter
-from server.models import User
-from signaling.models import RtcChatMessage
-from signaling.schemas import ChatMessageOut, IceServersOut
-from signaling.turn import ice_servers
+from yilian.server.core.api import ApiRequest, ApiRouter
+from yilian.server.core.models import User
+from yilian.signaling.models import RtcChatMessage
+from yilian.signaling.schemas import IceServersOut
+from yilian.signaling.turn import ice_servers
 
 router = ApiRouter()
 
@@ -33,17 +35,16 @@ async def get_ice_servers(req: ApiRequest) -> IceServersOut:
     return IceServersOut.model_validate(body)
 
 
-async def consultation_chat(session: AsyncSession, consultation_id: int) -> list[ChatMessageOut]:
-    """The chat of a consultation's video room, oldest first."""
-    rows = await session.execute(
-        select(RtcChatMessage, User.display_name)
-        .join(User, User.id == RtcChatMessage.user_id)
-        .where(RtcChatMessage.consultation_id == consultation_id)
-        .order_by(RtcChatMessage.id)
-    )
-    return [
-        ChatMessageOut(
-            peer_id=m.peer_id, user_id=m.user_id, display_name=name, text=m.text, at=m.at
+class RoomChatLog:
+    """``yilian.server.clinic.ports.ChatLog``: the chat kept with consultation rooms."""
+
+    async def messages(self, session: AsyncSession, consultation_id: int) -> list[dict[str, Any]]:
+        """The chat of a consultation's video room, oldest first."""
+        rows = await session.execute(
+            select(RtcChatMessage, User.display_name)
+            .join(User, User.id == RtcChatMessage.user_id)
+            .where(RtcChatMessage.consultation_id == consultation_id)
+            .order_by(RtcChatMessage.id)
         )
-        for m, name in rows
-    ]
+        return [{"peer_id": m.peer_id, "user_id": m.user_id, "display_name": name,
+                 "text": m.text, "at": m.at} for m, name in rows]

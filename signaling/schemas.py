@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
-
-from server.schemas import ConsultationOut
 
 
 class IceServerOut(BaseModel):
@@ -20,19 +16,3 @@ class IceServersOut(BaseModel):
 
     iceServers: list[IceServerOut]  # noqa: N815 - the WebRTC name, kept for RTCConfiguration
     ttl: int = Field(description="seconds the TURN credentials stay valid")
-
-
-class ChatMessageOut(BaseModel):
-    """A chat line of a video room, as kept with the consultation."""
-
-    peer_id: str
-    user_id: int
-    display_name: str
-    text: str
-    at: datetime
-
-
-class ConsultationWithChatOut(ConsultationOut):
-    """One consultation with the chat of its video room."""
-
-    chat: list[ChatMessageOut]

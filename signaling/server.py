@@ -6,14 +6,18 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import socketio
 from aiohttp import web
 
-from signaling import eio, wirejson
-from signaling.namespace import NAMESPACE, Gate, RtcNamespace
-from signaling.store import MemoryRoomStore, RedisRoomStore, RoomStore
+from yilian.server.core import keys
+from yilian.signaling import eio, wirejson
+from yilian.signaling import keys as rtc_keys
+from yilian.signaling.gate import AdmissionCheck, DatabaseGate
+from yilian.signaling.namespace import NAMESPACE, Gate, RtcNamespace
+from yilian.signaling.rooms import RoomKind
+from yilian.signaling.store import MemoryRoomStore, RedisRoomStore, RoomStore
 
 logger = logging.getLogger(__name__)
 
@@ -169,19 +173,17 @@ class RtcServer:
                 await conn.aclose()
 
 
-def setup_rtc(app: web.Application) -> RtcServer:
-    """Serve ``/rtc`` on ``app`` from its settings; register after the database context."""
-    from server import keys
-    from signaling.gate import DatabaseGate
-
+def setup_rtc(app: web.Application, admission: Mapping[RoomKind, AdmissionCheck]) -> RtcServer:
+    """Serve ``/rtc`` on ``app`` from its settings, admitting to each kind of room by the rule
+    ``admission`` gives for it; register after the database context."""
     settings = app[keys.SETTINGS]
     rtc = RtcServer(
-        DatabaseGate(lambda: app[keys.DATABASE]),
+        DatabaseGate(lambda: app[keys.DATABASE], admission),
         grace_seconds=settings.rtc_resume_grace_seconds,
         redis_url=settings.redis_url,
         channel=settings.rtc_redis_channel,
     )
-    app[keys.RTC] = rtc
+    app[rtc_keys.RTC] = rtc
     rtc.attach(app)
     app.cleanup_ctx.append(_rtc_ctx)
     return rtc
@@ -198,8 +200,6 @@ async def _rtc_ctx(app: web.Application) -> AsyncIterator[None]:
     gc.freeze()
     gc.set_threshold(max(thresholds[0], 50_000), 20, 100)
     yield
-    from server import keys
-
-    await app[keys.RTC].close()
+    await app[rtc_keys.RTC].close()
     gc.set_threshold(*thresholds)
     gc.unfreeze()

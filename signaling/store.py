@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from signaling.rooms import RoomState
+from yilian.signaling.rooms import RoomState
 
 KEY_PREFIX = "yilian:rtc:room:"
 

@@ -22,10 +22,12 @@ from aiohttp import ClientResponse, ClientSession
 from aiohttp.test_utils import TestServer
 from sqlalchemy.engine import make_url
 
-from server.app import create_app
-from server.db import Database
-from server.demo import DEMO_PASSWORD, load_demo
-from server.settings import Settings
+from yilian.server.app import create_app
+from yilian.server.core import keys
+from yilian.server.core.db import Database
+from yilian.server.core.settings import Settings
+from yilian.server.demo import DEMO_PASSWORD, load_demo
+from yilian.server.schema import migrate
 
 TEST_SECRET = "test-secret-key-not-for-production"
 PG_URL = os.environ.get("YILIAN_TEST_DATABASE_URL", "")
@@ -66,7 +68,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, s
             await _pg_admin(f'CREATE DATABASE "{name}"')
         settings = base_settings(data_dir, url)
         db = Database(settings.resolved_database_url)
-        await db.migrate()
+        await migrate(db)
         await load_demo(db, settings)
         await db.close()
 
@@ -133,6 +135,11 @@ class Api:
 
     async def put(self, path: str, json: Any = None, **kw: Any) -> tuple[int, Any]:
         return await self.request("PUT", path, json, **kw)
+
+    async def flush_audit(self) -> None:
+        """Write the audit entries journaled so far to the table (the log does it on its own
+        within a moment)."""
+        await self.server.app[keys.AUDIT].flush()
 
     async def login(self, username: str, password: str = DEMO_PASSWORD) -> Api:
         """A new client logged in as ``username``."""

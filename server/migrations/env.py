@@ -7,9 +7,9 @@ from typing import Any
 
 from alembic import context
 
-from server.db import import_all_models
+from yilian.server.schema import metadata
 
-target_metadata = import_all_models()
+target_metadata = metadata()
 config = context.config
 
 
@@ -29,7 +29,7 @@ def _online() -> None:
     if connection is not None:
         _run(connection)
         return
-    from server.db import Database
+    from yilian.server.core.db import Database
 
     url = config.get_main_option("sqlalchemy.url")
     if not url:

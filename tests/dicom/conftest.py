@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from dicom.multipart import build_multipart, new_boundary
-from dicom.synth import ct_series
-from server import keys
-from server.app import create_app
-from server.settings import Settings
 from tests.conftest import Api, with_settings
+from yilian.dicom import keys as dicom_keys
+from yilian.dicom.multipart import build_multipart, new_boundary
+from yilian.dicom.synth import ct_series
+from yilian.server.app import create_app
+from yilian.server.core.settings import Settings
 
 
 def multipart_body(files: list[bytes], part_type: str = "application/dicom"
@@ -57,7 +57,7 @@ async def scp_server(settings: Settings) -> AsyncIterator[TestServer]:
     srv = TestServer(create_app(with_settings(settings, dicom_port=0)), host="127.0.0.1",
                      port=0)
     await srv.start_server()
-    assert srv.app[keys.DICOM_PORT]
+    assert srv.app[dicom_keys.DICOM_PORT]
     yield srv
     await srv.close()
     leaked = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()

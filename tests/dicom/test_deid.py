@@ -7,8 +7,8 @@ import io
 import pydicom
 from pydicom.data import get_testdata_file
 
-from dicom.deid import Deidentifier
-from dicom.synth import ct_series
+from yilian.dicom.deid import Deidentifier
+from yilian.dicom.synth import ct_series
 
 
 def _read(data: bytes) -> pydicom.Dataset:
@@ -70,7 +70,7 @@ def test_deidentify_command(tmp_path) -> None:  # type: ignore[no-untyped-def]
         (src / f"{n}.dcm").write_bytes(data)
     (src / "notes.txt").write_text("not DICOM")
     out = tmp_path / "out"
-    main = "import sys; from server.cli import main; sys.exit(main(sys.argv[1:]))"
+    main = "import sys; from yilian.server.cli import main; sys.exit(main(sys.argv[1:]))"
     proc = subprocess.run([sys.executable, "-c", main, "deidentify", str(src), "--out-dir",
                            str(out), "--patient-id", "CASE-9"], capture_output=True, text=True,
                           timeout=120)

@@ -17,8 +17,8 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_files
 
-from dicom import synth
-from dicom.parse import _strip_bulk, metadata_of
+from yilian.dicom import synth
+from yilian.dicom.parse import _strip_bulk, metadata_of
 
 
 def _reference(ds: pydicom.Dataset) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def test_metadata_matches_pydicom_on_ct_with_chinese_names(charset: str) -> None
 
 
 def _index_fields_from_dataset(data: bytes) -> tuple[Any, ...]:
-    from dicom.parse import _int, _text
+    from yilian.dicom.parse import _int, _text
 
     ds = pydicom.dcmread(io.BytesIO(data))
     return (
@@ -89,7 +89,7 @@ def _index_fields_from_dataset(data: bytes) -> tuple[Any, ...]:
 
 
 def test_index_attributes_read_from_the_json_model_match_the_dataset() -> None:
-    from dicom.parse import InstanceRejected, prepare_instance
+    from yilian.dicom.parse import InstanceRejected, prepare_instance
 
     checked = 0
     for path in _files():

@@ -10,10 +10,11 @@ from aiohttp.test_utils import TestServer
 from pydicom.data import get_testdata_files
 from sqlalchemy import func, select
 
-from dicom.models import DicomInstance
-from server import keys
 from tests.conftest import Api
 from tests.dicom.conftest import dget, failed, stored, stow
+from yilian.dicom import keys as dicom_keys
+from yilian.dicom.models import DicomInstance
+from yilian.server.core import keys
 
 
 def corpus() -> list[Path]:
@@ -50,7 +51,7 @@ async def test_every_pydicom_test_file(api: Api, server: TestServer) -> None:
             "JPEG2000.dcm", "image_dfl.dcm", "MR_small_bigendian.dcm"} <= set(accepted)
     assert {"no_meta.dcm", "MR_truncated.dcm", "README.txt",
             "meta_missing_tsyntax.dcm"} <= set(refused)
-    storage = server.app[keys.DICOM_STORAGE]
+    storage = server.app[dicom_keys.DICOM_STORAGE]
     assert not list(storage.root.rglob("*.tmp"))
     async with server.app[keys.DATABASE].read() as session:
         rows = (await session.execute(select(DicomInstance.path))).scalars().all()

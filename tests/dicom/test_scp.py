@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestServer
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from dicom.synth import ct_series
-from server import keys
 from tests.conftest import Api
 from tests.dicom.conftest import dget
+from yilian.dicom import keys as dicom_keys
+from yilian.dicom.synth import ct_series
 
 needs_dcmtk = pytest.mark.skipif(shutil.which("storescu") is None,
                                  reason="dcmtk (storescu, echoscu) is not installed")
@@ -30,7 +30,7 @@ async def _run(*cmd: str) -> tuple[int, str]:
 
 @needs_dcmtk
 async def test_storescu_and_echoscu(scp_server: TestServer, api: Api, tmp_path: Path) -> None:
-    port = str(scp_server.app[keys.DICOM_PORT])
+    port = str(scp_server.app[dicom_keys.DICOM_PORT])
     files = ct_series(3, 64, patient={"name": "Modality^Sent", "id": "MOD-1"})
     paths = []
     for n, data in enumerate(files):
@@ -55,7 +55,7 @@ async def test_storescu_and_echoscu(scp_server: TestServer, api: Api, tmp_path: 
 
 
 async def test_pynetdicom_unknown_ae_refused(scp_server: TestServer) -> None:
-    port = scp_server.app[keys.DICOM_PORT]
+    port = scp_server.app[dicom_keys.DICOM_PORT]
 
     def associate(aet: str) -> bool:
         ae = AE(ae_title=aet)
@@ -73,7 +73,7 @@ async def test_pynetdicom_unknown_ae_refused(scp_server: TestServer) -> None:
 
 
 async def test_cstore_refuses_broken_instances(scp_server: TestServer) -> None:
-    port = scp_server.app[keys.DICOM_PORT]
+    port = scp_server.app[dicom_keys.DICOM_PORT]
     (data,) = ct_series(1, 32)
 
     def send() -> tuple[int, int]:
@@ -99,7 +99,7 @@ async def test_cstore_refuses_broken_instances(scp_server: TestServer) -> None:
 
 
 async def test_modality_command_adds_an_ae_title(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    main = "import sys; from server.cli import main; sys.exit(main(sys.argv[1:]))"
+    main = "import sys; from yilian.server.cli import main; sys.exit(main(sys.argv[1:]))"
     base = [sys.executable, "-c", main, "modality"]
     env_args = ["--data-dir", str(settings.data_dir)]
     if settings.database_url:

@@ -9,10 +9,10 @@ import pydicom
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from server import keys
-from server.models import AuditEntry
 from tests.conftest import Api
 from tests.dicom.conftest import dget, stow
+from yilian.server.core import keys
+from yilian.server.core.models import AuditEntry
 
 
 async def _consultation(api: Api, question_start: str) -> dict:
@@ -49,7 +49,7 @@ async def test_sharing_grants_access_to_participants(api: Api, server: TestServe
         assert (await dget(user, meta))[0] == 404
         status, found = await dget(user, "/dicomweb/studies", params={"PatientID": "T-1"})
         assert found == []
-    await server.app[keys.DICOM_AUDIT].flush()
+    await server.app[keys.AUDIT].flush()
     async with server.app[keys.DATABASE].read() as session:
         rows = (await session.execute(select(AuditEntry.action).where(
             AuditEntry.user_id == expert.user["id"], AuditEntry.resource_id == study))

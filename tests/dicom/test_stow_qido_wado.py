@@ -9,10 +9,10 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from PIL import Image
 
-from server.app import create_app
-from server.settings import Settings
 from tests.conftest import Api, with_settings
 from tests.dicom.conftest import dget, failed, multipart_body, stored, stow
+from yilian.server.app import create_app
+from yilian.server.core.settings import Settings
 
 
 async def test_store_search_retrieve(api: Api, ct_files: list[bytes]) -> None:

@@ -13,14 +13,14 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestServer
 
-from dicom.parse import DATASET_MISMATCH, InstanceRejected
-from dicom.store import STAGING, sweep_staging
-from dicom.workers import parse_staged
-from server import keys
-from server.app import create_app
-from server.settings import Settings
 from tests.conftest import Api, with_settings
 from tests.dicom.conftest import dget, failed, multipart_body, stored, stow
+from yilian.dicom import keys as dicom_keys
+from yilian.dicom.parse import DATASET_MISMATCH, InstanceRejected
+from yilian.dicom.store import STAGING, sweep_staging
+from yilian.dicom.workers import parse_staged
+from yilian.server.app import create_app
+from yilian.server.core.settings import Settings
 
 
 def test_a_refusal_keeps_its_reason_across_processes() -> None:
@@ -46,7 +46,7 @@ def test_parse_staged_reads_flushes_and_carries_no_bytes(tmp_path: Path,
 
 
 async def test_killed_workers_cost_no_upload(api: Api, ct_files: list[bytes]) -> None:
-    storage = api.server.app[keys.DICOM_STORAGE]
+    storage = api.server.app[dicom_keys.DICOM_STORAGE]
     township = await api.login("township")
     status, doc = await stow(township, ct_files[:2])
     assert status == 200 and len(stored(doc)) == 2
@@ -76,7 +76,7 @@ async def test_thread_mode_stores_the_same(settings: Settings, ct_files: list[by
             status, doc = await stow(township, ct_files[:3] + [b"not dicom"])
             assert status == 202
             assert len(stored(doc)) == 3 and len(failed(doc)) == 1
-            assert srv.app[keys.DICOM_STORAGE].parsers.pids() == []
+            assert srv.app[dicom_keys.DICOM_STORAGE].parsers.pids() == []
     finally:
         await srv.close()
 

@@ -16,12 +16,12 @@ from dicomweb_client.api import DICOMwebClient
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-from dicom.demo import slide_image
-from server import keys
 from tests.conftest import Api
 from tests.dicom.conftest import dget, stored, stow
+from yilian.dicom import keys as dicom_keys
+from yilian.dicom.demo import slide_image
 
-YILIAN = "import sys; from server.cli import main; sys.exit(main(sys.argv[1:]))"
+YILIAN = "import sys; from yilian.server.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def _client(server: TestServer, token: str) -> DICOMwebClient:
@@ -49,7 +49,7 @@ async def test_wsi_command_and_tiles(api: Api, server: TestServer, tmp_path: Pat
     assert status == 200 and len(stored(doc)) == 4
     study, series, sop = (base.StudyInstanceUID, base.SeriesInstanceUID, base.SOPInstanceUID)
     client = _client(server, township.token or "")
-    reader = server.app[keys.DICOM_READER]
+    reader = server.app[dicom_keys.DICOM_READER]
 
     def tiles() -> None:
         frames = client.retrieve_instance_frames(study, series, sop, frame_numbers=[1, 7, 15],

@@ -7,7 +7,7 @@ import re
 
 from playwright.async_api import Page, expect
 
-from server.demo import DEMO_PASSWORD
+from yilian.server.demo import DEMO_PASSWORD
 
 QUESTION = "72-year-old man, palpitations and dizziness since yesterday; ECG shows AF at 130/min."
 IMPRESSION = "New-onset atrial fibrillation with rapid ventricular response."

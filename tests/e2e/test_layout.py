@@ -6,7 +6,7 @@ import re
 
 from playwright.async_api import expect
 
-from server.demo import DEMO_PASSWORD
+from yilian.server.demo import DEMO_PASSWORD
 
 
 async def test_keyboard_login_and_tablet_menu(new_page) -> None:

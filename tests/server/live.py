@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
 
-from server.settings import Settings
+from yilian.server.core.settings import Settings
 
 READY = re.compile(r"Yilian listening on (http://\S+)")
 
@@ -34,7 +34,7 @@ def live_server(settings: Settings, *extra: str, command: str = "serve",
         "YILIAN_SECRET_KEY": settings.secret_key,
         "YILIAN_LOGIN_ATTEMPTS_PER_MINUTE": "100000",
     } | (env or {})
-    args = [sys.executable, "-m", "server.cli", "--log-level", "WARNING", command,
+    args = [sys.executable, "-m", "yilian.server.cli", "--log-level", "WARNING", command,
             "--host", "127.0.0.1", "--port", "0", "--data-dir", str(settings.data_dir),
             "--dicom-port", "off", *extra]
     if settings.database_url:

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from server.api import ApiRouter
-from server.app import api_router
-from server.auth import _digest
-from server.db import Database, utcnow
-from server.models import AuthToken
 from tests.server.helpers import book, new_patient
+from yilian.server.app import api_router
+from yilian.server.core.api import ApiRouter
+from yilian.server.core.auth import _digest
+from yilian.server.core.db import Database, utcnow
+from yilian.server.core.models import AuthToken
 
 ROLES = ("village", "township", "county", "expert", "coordinator", "admin", "guilin_doctor")
 ALL_OK = dict.fromkeys(ROLES, 200)

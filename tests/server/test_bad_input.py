@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from server.db import Database
-from server.models import Consultation, Patient
+from yilian.server.clinic.models import Consultation, Patient
+from yilian.server.core.db import Database
 
 BAD_BODIES = [
     # (body bytes, content type, expected status, expected code)

@@ -13,9 +13,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from server.db import Database, import_all_models
-from server.settings import settings_from_env
 from tests.server.live import live_server, wait_ready
+from yilian.server.core.db import Database
+from yilian.server.core.settings import settings_from_env
+from yilian.server.schema import metadata as schema_metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +29,7 @@ def _get(url: str) -> object:
 def test_yilian_demo_prints_ready_line_and_serves(tmp_path: Path) -> None:
     data = tmp_path / "demo-data"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "demo", "--host", "127.0.0.1", "--port", "0",
+        [sys.executable, "-m", "yilian.server.cli", "demo", "--host", "127.0.0.1", "--port", "0",
          "--data-dir", str(data), "--dicom-port", "off"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     try:
@@ -85,14 +86,14 @@ def test_settings_from_env_and_overrides(tmp_path: Path) -> None:
 
 
 def test_bad_command_line_is_refused(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "server.cli", "serve", "--port", "abc"],
+    result = subprocess.run([sys.executable, "-m", "yilian.server.cli", "serve", "--port", "abc"],
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2 and "invalid int value" in result.stderr
 
 
 async def test_migrations_match_the_models(settings) -> None:
     db = Database(settings.resolved_database_url)
-    metadata = import_all_models()
+    metadata = schema_metadata()
 
     def diff(conn: object) -> list[object]:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})  # type: ignore[arg-type]

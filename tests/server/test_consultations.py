@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from server.consultations import expire_overdue
-from server.db import Database, utcnow
-from server.models import AuditEntry, Consultation
 from tests.server.helpers import book, free_slot, new_patient
+from yilian.server.clinic.consultations import expire_overdue
+from yilian.server.clinic.models import Consultation
+from yilian.server.core.db import Database, utcnow
+from yilian.server.core.models import AuditEntry
 
 REPORT = {"findings": "ST depression V4-V6", "impression": "Stable angina",
           "recommendations": "Aspirin, statin; refer for exercise test"}
@@ -66,6 +67,7 @@ async def test_book_accept_run_sign_complete(api, settings) -> None:
     assert [h["actor_name"] for h in body["history"]] == [
         village.user["display_name"], expert.user["display_name"]] * 2
 
+    await village.flush_audit()
     db = Database(settings.resolved_database_url)
     async with db.read() as session:
         actions = (await session.execute(
@@ -213,8 +215,8 @@ async def test_patient_national_id_is_masked_and_encrypted(api, settings) -> Non
     patient = await new_patient(village)
     assert patient["national_id_masked"] == "440904********003X"
     db = Database(settings.resolved_database_url)
-    from server.crypto import decrypt
-    from server.models import Patient
+    from yilian.server.clinic.models import Patient
+    from yilian.server.core.crypto import decrypt
 
     async with db.read() as session:
         row = await session.get(Patient, patient["id"])

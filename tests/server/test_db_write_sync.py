@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.db import Database
-from server.models import AuditEntry
-from server.settings import Settings
+from yilian.server.core.db import Database
+from yilian.server.core.models import AuditEntry
+from yilian.server.core.settings import Settings
 
 
 def _audit(session: Session, action: str) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from server.db import Database
-from server.models import AuditEntry
 from tests.server.helpers import new_patient
+from yilian.server.core.db import Database
+from yilian.server.core.models import AuditEntry
 
 
 async def test_search_finds_own_institutions_patients_only(api, settings) -> None:
@@ -35,6 +35,7 @@ async def test_search_finds_own_institutions_patients_only(api, settings) -> Non
     status, found = await village.get("/api/patients", params={"limit": 1})
     assert len(found) == 1
 
+    await village.flush_audit()
     db = Database(settings.resolved_database_url)
     async with db.read() as session:
         entries = (await session.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-from server.scheduling import Block, Window, generate_slots
+from yilian.server.clinic.scheduling import Block, Window, generate_slots
 
 MONDAY = datetime(2026, 11, 30, tzinfo=UTC)  # a Monday
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.errors import InvalidTransition
-from server.workflow import STATES, TERMINAL, TRANSITIONS, deadline_for, next_state
+from yilian.server.clinic.workflow import STATES, TERMINAL, TRANSITIONS, deadline_for, next_state
+from yilian.server.core.errors import InvalidTransition
 
 
 @pytest.mark.parametrize(

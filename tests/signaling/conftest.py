@@ -13,10 +13,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import update
 
-from server.db import Database, utcnow
-from server.models import AuthToken
-from server.settings import Settings
-from signaling.client import RtcClient
+from tests.support.rtc_client import RtcClient
+from yilian.server.core.db import Database, utcnow
+from yilian.server.core.models import AuthToken
+from yilian.server.core.settings import Settings
 
 if TYPE_CHECKING:
     from tests.conftest import Api

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from signaling.client import RtcClient
 from tests.signaling.conftest import MakeClient, connected_pair, quiet_pair, until
+from tests.support.rtc_client import RtcClient
 
 
 async def test_two_doctors_meet_on_video(

@@ -15,7 +15,7 @@ import socketio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from signaling import eio, wirejson
+from yilian.signaling import eio, wirejson
 
 PING_INTERVAL, PING_TIMEOUT = 0.4, 0.4
 

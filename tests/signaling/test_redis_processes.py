@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from server.settings import Settings
-from signaling.client import RtcClient
 from tests.signaling.conftest import GRACE_SECONDS, connected_pair, until
+from tests.support.rtc_client import RtcClient
+from yilian.server.core.settings import Settings
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ class ServerProcess:
         self.log = log
         self._stderr = log.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, "-m", "yilian.server.cli", "serve", "--host", "127.0.0.1", "--port", "0"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

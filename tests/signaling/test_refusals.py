@@ -9,9 +9,9 @@ import pytest
 import socketio
 from aiohttp.test_utils import TestServer
 
-from server.settings import Settings
-from signaling.client import NAMESPACE, RtcClient
 from tests.signaling.conftest import MakeClient, expire_token, quiet_pair, until
+from tests.support.rtc_client import NAMESPACE, RtcClient
+from yilian.server.core.settings import Settings
 
 SDP = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
 

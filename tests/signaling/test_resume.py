@@ -6,8 +6,8 @@ import asyncio
 import time
 from typing import Any
 
-from signaling.client import RtcClient
 from tests.signaling.conftest import GRACE_SECONDS, MakeClient, connected_pair, quiet_pair, until
+from tests.support.rtc_client import RtcClient
 
 
 async def _call(

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from signaling import rooms
-from signaling.errors import Forbidden, InvalidPayload, NotInRoom, NotWaiting, RoomFull, UnknownPeer
-from signaling.rooms import CONSULTATION_CAPACITY, Identity, RoomState, parse_room
+from yilian.signaling import rooms
+from yilian.signaling.errors import (
+    Forbidden,
+    InvalidPayload,
+    NotInRoom,
+    NotWaiting,
+    RoomFull,
+    UnknownPeer,
+)
+from yilian.signaling.rooms import CONSULTATION_CAPACITY, Identity, RoomState, parse_room
 
 HOST = Identity(1, "Dr Expert", "specialist", host=True)
 VILLAGE = Identity(2, "Dr Village", "village_doctor")

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from server.settings import Settings
-from signaling.client import ice_servers_from_json
-from signaling.turn import verify_turn_credential
 from tests.signaling.conftest import MakeClient, connected_pair
 from tests.signaling.coturn import Coturn, start_coturn
+from tests.support.rtc_client import ice_servers_from_json
+from yilian.server.core.settings import Settings
+from yilian.signaling.turn import verify_turn_credential
 
 TURN_SECRET = "turn-shared-secret-for-tests"
 

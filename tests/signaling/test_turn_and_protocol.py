@@ -8,9 +8,9 @@ import hmac
 
 import pytest
 
-from signaling import protocol
-from signaling.errors import InvalidPayload
-from signaling.turn import ice_servers, turn_credential, verify_turn_credential
+from yilian.signaling import protocol
+from yilian.signaling.errors import InvalidPayload
+from yilian.signaling.turn import ice_servers, turn_credential, verify_turn_credential
 
 SDP = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
 

@@ -16,8 +16,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from bench.rtc_wire import WireClient
-from signaling import wirejson
 from tests.signaling.conftest import until
+from yilian.signaling import wirejson
 
 CANDIDATE = {"candidate": "candidate:1 1 udp 1 192.0.2.1 9 typ host", "sdpMid": "0",
              "sdpMLineIndex": 0}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import server.db
+import yilian.server.core.db
 
 revision = "0001_core"
 down_revision = None
@@ -78,7 +78,7 @@ def upgrade() -> None:
     sa.Column('specialties', sa.JSON(), nullable=False),
     sa.Column('title', sa.String(length=64), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', server.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_users_department_id_departments')),
     sa.ForeignKeyConstraint(['institution_id'], ['institutions.id'], name=op.f('fk_users_institution_id_institutions')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
@@ -92,9 +92,9 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', server.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', server.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revoked_at', server.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', yilian.server.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_auth_tokens_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_auth_tokens')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_auth_tokens_token_hash'))
@@ -106,8 +106,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('expert_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.Column('start', server.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('end', server.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('start', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('end', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('institution_id', sa.Integer(), nullable=True),
     sa.Column('slot_minutes', sa.Integer(), nullable=True),
     sa.Column('note', sa.String(length=200), nullable=True),
@@ -142,7 +142,7 @@ def upgrade() -> None:
     sa.Column('national_id_masked', sa.String(length=32), nullable=True),
     sa.Column('phone', sa.String(length=32), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', server.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_patients_created_by_id_users')),
     sa.ForeignKeyConstraint(['institution_id'], ['institutions.id'], name=op.f('fk_patients_institution_id_institutions')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_patients'))
@@ -153,8 +153,8 @@ def upgrade() -> None:
     op.create_table('slots',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('expert_id', sa.Integer(), nullable=False),
-    sa.Column('start', server.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('end', server.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('start', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('end', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=8), nullable=False),
     sa.Column('consultation_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['expert_id'], ['users.id'], name=op.f('fk_slots_expert_id_users')),
@@ -167,7 +167,7 @@ def upgrade() -> None:
 
     op.create_table('audit_log',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', server.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=True),
     sa.Column('institution_id', sa.Integer(), nullable=True),
     sa.Column('action', sa.String(length=48), nullable=False),
@@ -199,10 +199,10 @@ def upgrade() -> None:
     sa.Column('slot_id', sa.Integer(), nullable=True),
     sa.Column('specialty', sa.String(length=48), nullable=True),
     sa.Column('target_institution_id', sa.Integer(), nullable=True),
-    sa.Column('deadline', server.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deadline', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),
-    sa.Column('created_at', server.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', server.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['expert_id'], ['users.id'], name=op.f('fk_consultations_expert_id_users')),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_consultations_patient_id_patients')),
     sa.ForeignKeyConstraint(['requester_id'], ['users.id'], name=op.f('fk_consultations_requester_id_users')),
@@ -225,7 +225,7 @@ def upgrade() -> None:
     sa.Column('from_status', sa.String(length=16), nullable=True),
     sa.Column('to_status', sa.String(length=16), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
-    sa.Column('at', server.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('note', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_consultation_events_actor_id_users')),
     sa.ForeignKeyConstraint(['consultation_id'], ['consultations.id'], name=op.f('fk_consultation_events_consultation_id_consultations')),
@@ -238,7 +238,7 @@ def upgrade() -> None:
     sa.Column('consultation_id', sa.Integer(), nullable=False),
     sa.Column('study_instance_uid', sa.String(length=64), nullable=False),
     sa.Column('shared_by_id', sa.Integer(), nullable=False),
-    sa.Column('shared_at', server.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('shared_at', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['consultation_id'], ['consultations.id'], name=op.f('fk_consultation_studies_consultation_id_consultations')),
     sa.ForeignKeyConstraint(['shared_by_id'], ['users.id'], name=op.f('fk_consultation_studies_shared_by_id_users')),
     sa.PrimaryKeyConstraint('consultation_id', 'study_instance_uid', name=op.f('pk_consultation_studies'))
@@ -254,9 +254,9 @@ def upgrade() -> None:
     sa.Column('impression', sa.Text(), nullable=False),
     sa.Column('recommendations', sa.Text(), nullable=False),
     sa.Column('author_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', server.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', server.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('signed_at', server.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('signed_at', yilian.server.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('signed_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_report_versions_author_id_users')),
     sa.ForeignKeyConstraint(['consultation_id'], ['consultations.id'], name=op.f('fk_report_versions_consultation_id_consultations')),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import server.db
+import yilian.server.core.db
 
 revision = 'dicom_0001_index'
 down_revision = '0001_core'
@@ -65,8 +65,8 @@ def upgrade() -> None:
     sa.Column('modalities', sa.String(length=100), nullable=False),
     sa.Column('num_series', sa.Integer(), nullable=False),
     sa.Column('num_instances', sa.Integer(), nullable=False),
-    sa.Column('created_at', server.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', server.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['institution_id'], ['institutions.id'], name=op.f('fk_dicom_studies_institution_id_institutions')),
     sa.ForeignKeyConstraint(['patient_ref'], ['dicom_patients.id'], name=op.f('fk_dicom_studies_patient_ref_dicom_patients')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dicom_studies')),
@@ -116,7 +116,7 @@ def upgrade() -> None:
     sa.Column('frames', sa.JSON(), nullable=True),
     sa.Column('metadata_json', sa.Text(), nullable=False),
     sa.Column('received_from', sa.String(length=32), nullable=False),
-    sa.Column('created_at', server.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', yilian.server.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['series_ref'], ['dicom_series.id'], name=op.f('fk_dicom_instances_series_ref_dicom_series')),
     sa.ForeignKeyConstraint(['study_ref'], ['dicom_studies.id'], name=op.f('fk_dicom_instances_study_ref_dicom_studies')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dicom_instances')),

@@ -1,0 +1,31 @@
+"""What the clinical workflows need from other packages, as protocols wired by the app factory.
+
+The clinic does not import ``yilian.dicom`` or ``yilian.signaling``; the app hands it objects
+with these methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from yilian.server.core.models import User
+
+
+class StudyCatalog(Protocol):
+    """The image index, as the consultation workflow sees it."""
+
+    async def assert_shareable(self, session: AsyncSession, user: User, study_uid: str) -> None:
+        """Raise a 4xx unless ``study_uid`` is an indexed study this user may see."""
+        ...
+
+
+class ChatLog(Protocol):
+    """The chat kept with a case's video room."""
+
+    async def messages(self, session: AsyncSession, consultation_id: int
+                       ) -> list[dict[str, Any]]:
+        """Every message (``peer_id``, ``user_id``, ``display_name``, ``text``, ``at``), oldest
+        first."""
+        ...

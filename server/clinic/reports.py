@@ -1,0 +1,105 @@
+"""Consultation reports: the expert drafts, signs (a signed version is frozen) and corrects
+by writing again (a new version; the old ones stay readable). Others read signed versions."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from yilian.server.clinic.access import get_visible_consultation
+from yilian.server.clinic.models import Consultation, ReportVersion
+from yilian.server.clinic.schemas import ReportIn, ReportOut, ReportVersionOut
+from yilian.server.clinic.workflow import REPORT_WRITABLE
+from yilian.server.core import audit
+from yilian.server.core.db import utcnow
+from yilian.server.core.errors import Conflict, Forbidden, NotFound
+from yilian.server.core.models import User
+
+
+def _version_out(v: ReportVersion) -> ReportVersionOut:
+    return ReportVersionOut(
+        version=v.version, findings=v.findings, impression=v.impression,
+        recommendations=v.recommendations, author_id=v.author_id, created_at=v.created_at,
+        signed=v.signed_at is not None, signed_at=v.signed_at, signed_by_id=v.signed_by_id,
+    )
+
+
+async def _versions(session: AsyncSession, consultation_id: int) -> list[ReportVersion]:
+    return list(
+        (
+            await session.execute(
+                select(ReportVersion)
+                .where(ReportVersion.consultation_id == consultation_id)
+                .order_by(ReportVersion.version)
+            )
+        ).scalars()
+    )
+
+
+def _report_out(c: Consultation, versions: list[ReportVersion]) -> ReportOut:
+    return ReportOut(consultation_id=c.id, current=_version_out(versions[-1]),
+                     versions=[_version_out(v) for v in versions])
+
+
+def _require_expert(user: User, c: Consultation, what: str) -> None:
+    if c.expert_id != user.id:
+        raise Forbidden(f"only the consultation's expert may {what} its report")
+
+
+async def write(session: AsyncSession, user: User, consultation_id: int, body: ReportIn,
+                ip: str | None) -> ReportOut:
+    """Write or update the draft; after signing, start a correction (a new version)."""
+    c = await get_visible_consultation(session, user, consultation_id, for_update=True)
+    _require_expert(user, c, "write")
+    if c.status not in REPORT_WRITABLE:
+        raise Conflict(f'cannot write a report for a consultation in state "{c.status}"',
+                       code="invalid_transition", details={"status": c.status})
+    versions = await _versions(session, c.id)
+    latest = versions[-1] if versions else None
+    now = utcnow()
+    if latest is not None and latest.signed_at is None:
+        latest.findings, latest.impression = body.findings, body.impression
+        latest.recommendations, latest.updated_at = body.recommendations, now
+    else:
+        latest = ReportVersion(
+            consultation_id=c.id, version=(latest.version + 1) if latest else 1,
+            findings=body.findings, impression=body.impression,
+            recommendations=body.recommendations, author_id=user.id, created_at=now,
+            updated_at=now,
+        )
+        session.add(latest)
+        versions.append(latest)
+    await session.flush()
+    audit.record(session, user, "write_report", "consultation", c.id, patient_id=c.patient_id,
+                 ip=ip, detail={"version": latest.version})
+    return _report_out(c, versions)
+
+
+async def sign(session: AsyncSession, user: User, consultation_id: int, ip: str | None
+               ) -> ReportOut:
+    """Sign the draft: from now on that version is frozen."""
+    c = await get_visible_consultation(session, user, consultation_id, for_update=True)
+    _require_expert(user, c, "sign")
+    versions = await _versions(session, c.id)
+    if not versions or versions[-1].signed_at is not None:
+        raise Conflict("there is no draft report to sign", code="nothing_to_sign")
+    draft = versions[-1]
+    draft.signed_at, draft.signed_by_id = utcnow(), user.id
+    await session.flush()
+    audit.record(session, user, "sign_report", "consultation", c.id, patient_id=c.patient_id,
+                 ip=ip, detail={"version": draft.version})
+    return _report_out(c, versions)
+
+
+async def read(session: AsyncSession, user: User, consultation_id: int, ip: str | None
+               ) -> ReportOut:
+    """The newest version and every earlier one; a draft is the expert's own until signed."""
+    c = await get_visible_consultation(session, user, consultation_id)
+    versions = await _versions(session, c.id)
+    if c.expert_id != user.id:
+        versions = [v for v in versions if v.signed_at is not None]
+    if not versions:
+        raise NotFound(f"consultation {c.id} has no signed report yet")
+    audit.record(session, user, "read_report", "consultation", c.id, patient_id=c.patient_id,
+                 ip=ip)
+    return _report_out(c, versions)

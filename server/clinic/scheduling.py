@@ -1,0 +1,175 @@
+"""Slots from weekly rules and exceptions: a pure generator plus its persistence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from yilian.server.clinic.models import (
+    AvailabilityException,
+    AvailabilityRule,
+    Consultation,
+    Slot,
+)
+from yilian.server.core.db import utcnow
+
+
+@dataclass(frozen=True)
+class Window:
+    """A weekly rule in the expert's local time."""
+
+    weekday: int
+    start: time
+    end: time
+    slot_minutes: int
+    timezone: str
+
+
+@dataclass(frozen=True)
+class Block:
+    """An exception: ``leave``/``onsite`` block slots; ``extra`` opens a one-off window."""
+
+    kind: str
+    start: datetime
+    end: datetime
+    slot_minutes: int | None = None
+
+
+def parse_hhmm(value: str) -> time:
+    """``"08:30"`` -> time(8, 30)."""
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def _days(start: datetime, end: datetime, tz: ZoneInfo) -> Iterable[date]:
+    day = start.astimezone(tz).date() - timedelta(days=1)
+    last = end.astimezone(tz).date()
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def generate_slots(
+    windows: Sequence[Window], blocks: Sequence[Block], start: datetime, end: datetime
+) -> dict[datetime, tuple[datetime, str]]:
+    """Map slot start (UTC) -> (slot end, "free" | "blocked") for slots wholly in [start, end)."""
+    result: dict[datetime, tuple[datetime, str]] = {}
+
+    def add(s: datetime, e: datetime) -> None:
+        if s >= start and e <= end:
+            result[s] = (e, "free")
+
+    for w in windows:
+        tz = ZoneInfo(w.timezone)
+        step = timedelta(minutes=w.slot_minutes)
+        for day in _days(start, end, tz):
+            if day.weekday() != w.weekday:
+                continue
+            cursor = datetime.combine(day, w.start, tz).astimezone(UTC)
+            stop = datetime.combine(day, w.end, tz).astimezone(UTC)
+            while cursor + step <= stop:
+                add(cursor, cursor + step)
+                cursor += step
+    for b in blocks:
+        if b.kind == "extra" and b.slot_minutes:
+            step = timedelta(minutes=b.slot_minutes)
+            cursor = b.start
+            while cursor + step <= b.end:
+                add(cursor, cursor + step)
+                cursor += step
+    for b in blocks:
+        if b.kind in ("leave", "onsite"):
+            for s, (e, _) in list(result.items()):
+                if s < b.end and e > b.start:
+                    result[s] = (e, "blocked")
+    return result
+
+
+async def materialize_slots(
+    session: AsyncSession, expert_id: int, start: datetime, end: datetime
+) -> None:
+    """Make the stored slots in [start, end) match the expert's rules; booked ones stay."""
+    rules = (
+        await session.execute(
+            select(AvailabilityRule).where(AvailabilityRule.expert_id == expert_id)
+        )
+    ).scalars()
+    exceptions = (
+        await session.execute(
+            select(AvailabilityException).where(
+                AvailabilityException.expert_id == expert_id,
+                AvailabilityException.end > start,
+                AvailabilityException.start < end,
+            )
+        )
+    ).scalars()
+    windows = [
+        Window(r.weekday, parse_hhmm(r.start_time), parse_hhmm(r.end_time), r.slot_minutes,
+               r.timezone)
+        for r in rules
+    ]
+    blocks = [Block(x.kind, x.start, x.end, x.slot_minutes) for x in exceptions]
+    wanted = generate_slots(windows, blocks, start, end)
+    existing = (
+        await session.execute(
+            select(Slot).where(Slot.expert_id == expert_id, Slot.start >= start, Slot.start < end)
+        )
+    ).scalars().all()
+    stale: list[int] = []
+    for slot in existing:
+        want = wanted.pop(slot.start, None)
+        if slot.status == "booked":
+            continue
+        if want is None:
+            stale.append(slot.id)
+        elif (want[0], want[1]) != (slot.end, slot.status):
+            slot.end, slot.status = want[0], want[1]
+    if stale:
+        # A slot a past consultation still names (booked, then given back) is kept, blocked:
+        # deleting it would break that consultation's history.
+        named = select(Consultation.slot_id).where(Consultation.slot_id.in_(stale))
+        await session.execute(update(Slot).where(Slot.id.in_(named)).values(status="blocked"))
+        await session.execute(delete(Slot).where(Slot.id.in_(stale), Slot.id.not_in(named)))
+        await session.flush()
+    session.add_all(
+        Slot(expert_id=expert_id, start=s, end=e, status=status)
+        for s, (e, status) in sorted(wanted.items())
+    )
+    await session.flush()
+
+
+async def extend_horizon(session: AsyncSession, expert_id: int, days: int) -> None:
+    """Materialize from now to ``days`` ahead."""
+    now = utcnow().replace(second=0, microsecond=0)
+    await materialize_slots(session, expert_id, now, now + timedelta(days=days))
+
+
+async def book_slot(session: AsyncSession, slot_id: int, expert_id: int) -> bool:
+    """Atomically take a free future slot; False if somebody else has it (or it is gone)."""
+    result = await session.execute(
+        update(Slot)
+        .where(
+            Slot.id == slot_id,
+            Slot.expert_id == expert_id,
+            Slot.status == "free",
+            Slot.start > utcnow(),
+        )
+        .values(status="booked")
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]  # a CursorResult for UPDATE
+
+
+async def release_slot(session: AsyncSession, slot_id: int | None) -> None:
+    """Give a booked slot back (the consultation that held it ended early)."""
+    if slot_id is None:
+        return
+    await session.execute(
+        update(Slot)
+        .where(Slot.id == slot_id, Slot.status == "booked")
+        .values(status="free", consultation_id=None)
+    )

@@ -1,0 +1,67 @@
+"""Sharing DICOM studies with a consultation: the link rows, and the answers the image
+package asks of them (which studies a user was shared, through which case)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from yilian.server.clinic.access import consultation_filter, get_visible_consultation
+from yilian.server.clinic.models import Consultation, ConsultationStudy
+from yilian.server.clinic.ports import StudyCatalog
+from yilian.server.core.errors import NotFound
+from yilian.server.core.models import User
+
+
+async def share_studies(
+    session: AsyncSession, catalog: StudyCatalog, user: User, consultation: Consultation,
+    study_uids: Iterable[str],
+) -> list[str]:
+    """Link studies to the consultation (idempotently); returns the UIDs newly linked.
+
+    Every UID is checked against the image index before any link row is written, so a bad
+    UID stores nothing."""
+    uids = list(dict.fromkeys(study_uids))
+    for uid in uids:
+        await catalog.assert_shareable(session, user, uid)
+    existing = set(
+        (
+            await session.execute(
+                select(ConsultationStudy.study_instance_uid).where(
+                    ConsultationStudy.consultation_id == consultation.id
+                )
+            )
+        ).scalars()
+    )
+    added = [u for u in uids if u not in existing]
+    session.add_all(
+        ConsultationStudy(consultation_id=consultation.id, study_instance_uid=u,
+                          shared_by_id=user.id)
+        for u in added
+    )
+    await session.flush()
+    return added
+
+
+class ClinicalShares:
+    """``yilian.dicom.ports.SharedStudies``: the studies consultations share with a user."""
+
+    def study_uids(self, user: User) -> Select[tuple[str]]:
+        """SQL: UIDs of studies shared with a consultation this user may see."""
+        return (select(ConsultationStudy.study_instance_uid)
+                .join(Consultation, Consultation.id == ConsultationStudy.consultation_id)
+                .where(consultation_filter(user)))
+
+    async def case_study_patient(self, session: AsyncSession, user: User, case_id: int,
+                                 study_uid: str) -> int:
+        """The consultation's patient if the user sees it and the study is shared with it."""
+        case = await get_visible_consultation(session, user, case_id)
+        linked = await session.scalar(select(ConsultationStudy.study_instance_uid).where(
+            ConsultationStudy.consultation_id == case.id,
+            ConsultationStudy.study_instance_uid == study_uid))
+        if linked is None:
+            raise NotFound(f"study {study_uid} is not shared with consultation {case_id}",
+                           code="study_not_found")
+        return case.patient_id

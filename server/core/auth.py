@@ -1,0 +1,187 @@
+"""Passwords (argon2), bearer tokens with expiry and revocation, and login rate limiting."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+from collections import defaultdict, deque
+from datetime import timedelta
+
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+
+from yilian.server.core import keys
+from yilian.server.core.cache import TtlCache
+from yilian.server.core.db import Database, utcnow
+from yilian.server.core.errors import TooManyRequests, Unauthorized
+from yilian.server.core.models import AuthToken, User
+
+_hasher = PasswordHasher()
+# Verifying against this keeps the timing of unknown usernames like that of known ones.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+USER: web.RequestKey[User] = web.RequestKey("user")
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of the password."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether the password matches; always spends one argon2 verification."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def issue_token(db: Database, user: User, ttl_seconds: int) -> str:
+    """Create a bearer token for the user; only its SHA-256 is stored."""
+    token = secrets.token_urlsafe(32)
+    async with db.write() as session:
+        session.add(
+            AuthToken(
+                token_hash=_digest(token),
+                user_id=user.id,
+                expires_at=utcnow() + timedelta(seconds=ttl_seconds),
+            )
+        )
+    return token
+
+
+async def revoke_token(db: Database, token: str, cache: TokenCache | None = None) -> None:
+    """Revoke a token; revoking twice is harmless."""
+    if cache is not None:
+        cache.evict(_digest(token))
+    async with db.write() as session:
+        await session.execute(
+            update(AuthToken)
+            .where(AuthToken.token_hash == _digest(token), AuthToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+
+
+class TokenCache(TtlCache[str, User]):
+    """Recently checked tokens, so a busy client is not one extra query per request.
+
+    An entry lives ``ttl`` seconds (never past the token's expiry); logout through this process
+    evicts at once, logout through another process is seen within ``ttl``.
+    """
+
+    def __init__(self, ttl: float = 5.0, size: int = 10_000) -> None:
+        super().__init__(ttl, size)
+
+    def evict(self, digest: str) -> None:
+        self.discard(digest)
+
+
+async def authenticate_token(db: Database, token: str | None,
+                             cache: TokenCache | None = None) -> User | None:
+    """The active user a live, unrevoked token belongs to, or None."""
+    if not token or len(token) > 200:
+        return None
+    digest = _digest(token)
+    if cache is not None and (user := cache.get(digest)) is not None:
+        return user
+    async with db.read() as session:
+        row = await session.execute(
+            select(User, AuthToken)
+            .join(AuthToken, AuthToken.user_id == User.id)
+            .where(AuthToken.token_hash == digest)
+        )
+        found = row.first()
+    if found is None:
+        return None
+    user, tok = found
+    now = utcnow()
+    if tok.revoked_at is not None or tok.expires_at <= now or not user.active:
+        return None
+    if cache is not None:
+        cache.put(digest, user, (tok.expires_at - now).total_seconds())
+    return user
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The token from ``Authorization: Bearer …``, if any."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+async def authenticate(request: web.Request) -> User:
+    """The caller of this request, or raise 401."""
+    cached = request.get(USER)
+    if cached is not None:
+        return cached
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("send Authorization: Bearer <token>; log in at /api/auth/login")
+    user = await authenticate_token(request.app[keys.DATABASE], token,
+                                    request.app[keys.TOKEN_CACHE])
+    if user is None:
+        raise Unauthorized("the token is invalid, expired or revoked", code="invalid_token")
+    request[USER] = user
+    return user
+
+
+class LoginLimiter:
+    """Sliding-window limit on failed logins per username and per client address."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def _window(self, key: str) -> deque[float]:
+        q = self._failures[key]
+        cutoff = time.monotonic() - 60
+        while q and q[0] < cutoff:
+            q.popleft()
+        if not q:
+            self._failures.pop(key, None)
+        return q
+
+    def check(self, username: str, ip: str | None) -> None:
+        """Raise 429 when this username or address failed too often in the last minute."""
+        for key in (f"u:{username.lower()}", f"ip:{ip}"):
+            q = self._window(key)
+            if len(q) >= self.per_minute:
+                retry = int(60 - (time.monotonic() - q[0])) + 1
+                raise TooManyRequests(
+                    "too many failed logins; try again later",
+                    details={"retry_after_seconds": retry},
+                )
+
+    def failed(self, username: str, ip: str | None) -> None:
+        """Count a failed attempt."""
+        now = time.monotonic()
+        for key in (f"u:{username.lower()}", f"ip:{ip}"):
+            self._failures[key].append(now)
+
+    def succeeded(self, username: str) -> None:
+        """A good login clears the username's failures (not the address's)."""
+        self._failures.pop(f"u:{username.lower()}", None)
+
+
+async def check_credentials(db: Database, username: str, password: str) -> User | None:
+    """The user if the password matches; argon2 runs off the event loop."""
+    async with db.read() as session:
+        user = (
+            await session.execute(select(User).where(User.username == username))
+        ).scalar_one_or_none()
+    ok = await asyncio.to_thread(
+        verify_password, user.password_hash if user is not None else None, password
+    )
+    if not ok or user is None or not user.active:
+        return None
+    return user
