@@ -58,7 +58,8 @@ CANDIDATE = (
 async def prepare(data_dir: Path, rooms: int) -> tuple[dict[str, str], list[int]]:
     """Demo data plus ``rooms`` accepted consultations between the village doctor and the
     expert; tokens for both."""
-    settings = Settings(data_dir=data_dir, secret_key=SECRET, dicom_port=None)
+    settings = Settings.defaults().with_overrides(data_dir=data_dir, secret_key=SECRET,
+                                                 dicom_port="off")
     db = Database(settings.resolved_database_url)
     await migrate(db)
     await load_demo(db, settings)

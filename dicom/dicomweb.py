@@ -43,9 +43,9 @@ async def dicom_storage_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     db: Database = app[keys.DATABASE]
     storage = app[dicom_keys.DICOM_STORAGE] = Storage(settings.data_dir / "dicom", db,
-                                                settings.dicom_workers)
+                                                settings.dicom.workers)
     await storage.parsers.start()
-    app[dicom_keys.DICOM_READER] = Reader(settings.dicom_tile_cache_mb * 1024 * 1024)
+    app[dicom_keys.DICOM_READER] = Reader(settings.dicom.tile_cache_mb * 1024 * 1024)
     reads = app[dicom_keys.DICOM_READS] = Reads(db)
     try:
         yield

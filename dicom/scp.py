@@ -122,12 +122,12 @@ class StoreSCP:
 async def dicom_scp_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the SCP for the application's lifetime when a DICOM port is configured."""
     settings = app[keys.SETTINGS]
-    if settings.dicom_port is None:
+    if settings.dicom.port is None:
         app[dicom_keys.DICOM_PORT] = None
         yield
         return
-    scp = StoreSCP(app[dicom_keys.DICOM_STORAGE], app[keys.DATABASE], settings.dicom_ae_title,
-                   settings.host, settings.dicom_port)
+    scp = StoreSCP(app[dicom_keys.DICOM_STORAGE], app[keys.DATABASE], settings.dicom.ae_title,
+                   settings.host, settings.dicom.port)
     await scp.start()
     app[dicom_keys.DICOM_SCP] = scp
     app[dicom_keys.DICOM_PORT] = scp.port

@@ -58,7 +58,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
-    app[keys.LOGIN_LIMITER] = LoginLimiter(settings.login_attempts_per_minute)
+    app[keys.LOGIN_LIMITER] = LoginLimiter(settings.auth.login_attempts_per_minute)
     app[keys.TOKEN_CACHE] = TokenCache()
 
     router = api_router()
@@ -123,8 +123,8 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
                 await session.execute(select(AvailabilityRule.expert_id).distinct())
             ).scalars().all()
             for expert_id in experts:
-                await extend_horizon(session, expert_id, settings.slot_horizon_days)
+                await extend_horizon(session, expert_id, settings.clinic.slot_horizon_days)
 
-    spawn(app, every(settings.expiry_sweep_seconds, expire, "expire"), "expire-consultations")
+    spawn(app, every(settings.clinic.expiry_sweep_seconds, expire, "expire"), "expire-consultations")
     spawn(app, every(timedelta(hours=6).total_seconds(), extend, "slots"), "extend-slots")
     yield

@@ -121,7 +121,7 @@ async def run_server(settings: Settings, *, on_ready: Callable[[web.Application]
     print(f"Yilian listening on http://{shown}:{port}", flush=True)
     dicom_port = app.get(dicom_keys.DICOM_PORT)
     if dicom_port:
-        print(f"DICOM SCP {settings.dicom_ae_title} on port {dicom_port}", flush=True)
+        print(f"DICOM SCP {settings.dicom.ae_title} on port {dicom_port}", flush=True)
     # SIGTERM (systemd, docker stop) and SIGINT stop the server the same way: cleanup runs,
     # so buffered audit entries are written and connections closed before the process ends.
     stop = asyncio.Event()

@@ -150,7 +150,7 @@ async def load_demo(db: Database, settings: Settings) -> dict[str, Any]:
         inst = await _institutions(session)
         await _alliances(session, inst)
         users = await _users(session, inst, password_hash)
-        await _availability(session, users, inst, settings.slot_horizon_days)
+        await _availability(session, users, inst, settings.clinic.slot_horizon_days)
         patients = _patients(session, inst, users, settings.secret_key)
         await session.flush()
         consultations = await _consultations(session, users, patients, inst)

@@ -27,10 +27,10 @@ async def get_ice_servers(req: ApiRequest) -> IceServersOut:
     settings = req.settings
     body = ice_servers(
         user_id=req.user.id,
-        stun_urls=settings.stun_urls,
-        turn_urls=settings.turn_urls,
-        turn_secret=settings.turn_secret,
-        ttl_seconds=settings.turn_ttl_seconds,
+        stun_urls=settings.rtc.stun_urls,
+        turn_urls=settings.rtc.turn_urls,
+        turn_secret=settings.rtc.turn_secret,
+        ttl_seconds=settings.rtc.turn_ttl_seconds,
     )
     return IceServersOut.model_validate(body)
 

@@ -179,9 +179,9 @@ def setup_rtc(app: web.Application, admission: Mapping[RoomKind, AdmissionCheck]
     settings = app[keys.SETTINGS]
     rtc = RtcServer(
         DatabaseGate(lambda: app[keys.DATABASE], admission),
-        grace_seconds=settings.rtc_resume_grace_seconds,
+        grace_seconds=settings.rtc.resume_grace_seconds,
         redis_url=settings.redis_url,
-        channel=settings.rtc_redis_channel,
+        channel=settings.rtc.redis_channel,
     )
     app[rtc_keys.RTC] = rtc
     rtc.attach(app)

@@ -13,7 +13,6 @@ import shutil
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +34,9 @@ PG_URL = os.environ.get("YILIAN_TEST_DATABASE_URL", "")
 
 def base_settings(data_dir: Path, database_url: str = "") -> Settings:
     """Settings for a test server: loopback, no DICOM port unless a test asks for one."""
-    return Settings(host="127.0.0.1", port=0, data_dir=data_dir, database_url=database_url,
-                    secret_key=TEST_SECRET, dicom_port=None, expiry_sweep_seconds=3600)
+    return Settings.defaults().with_overrides(
+        host="127.0.0.1", port=0, data_dir=data_dir, database_url=database_url,
+        secret_key=TEST_SECRET, dicom_port="off", expiry_sweep_seconds=3600)
 
 
 async def _pg_admin(sql: str) -> None:
@@ -164,4 +164,4 @@ async def api(server: TestServer) -> AsyncIterator[Api]:
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:
     """A copy of the test settings with some fields changed."""
-    return replace(settings, **changes)
+    return settings.with_overrides(**changes)

@@ -1,53 +1,118 @@
-"""Settings from the environment (``YILIAN_*``) and the command line."""
+"""Settings from the environment (``YILIAN_*``) and the command line, grouped by area.
+
+Each group is a pydantic-settings class reading its own ``YILIAN_*`` variables, so the names
+stay those of the README (``YILIAN_DICOM_PORT`` is ``settings.dicom.port``). The command line
+and tests override fields by their flat names (``dicom_port=0``) through
+:meth:`Settings.with_overrides`.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "YILIAN_"
 
+#: A list given in the environment as ``a,b,c``.
+UrlList = Annotated[list[str], NoDecode]
 
-def _split(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
 
 
-@dataclass(frozen=True)
-class Settings:
+def default_dicom_workers() -> int:
+    """Processes parsing received DICOM files by default: one per core, at least four (a
+    worker waits on the disk for about as long as it parses) and at most eight."""
+    return max(4, min(8, os.cpu_count() or 1))
+
+
+class _Group(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid",
+                                      populate_by_name=True)
+
+
+class AuthSettings(_Group):
+    """Logins and tokens."""
+
+    token_ttl_seconds: int = Field(12 * 3600, gt=0)
+    login_attempts_per_minute: int = Field(10, gt=0)
+
+
+class ClinicSettings(_Group):
+    """The clinical workflows' clocks."""
+
+    expiry_sweep_seconds: float = Field(60.0, gt=0)
+    slot_horizon_days: int = Field(56, gt=0)
+
+
+class DicomSettings(_Group):
+    """The image store, DICOMweb and the C-STORE SCP (``YILIAN_DICOM_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX + "DICOM_")
+
+    #: The SCP's port; 0 = any free port, None (``off``) = no SCP.
+    port: int | None = Field(11112, ge=0, le=65535)
+    ae_title: str = Field("YILIAN", min_length=1, max_length=16)
+    tile_cache_mb: int = Field(64, ge=0)
+    #: Processes parsing received DICOM files; 0 parses on the server's own threads.
+    workers: int = Field(default_factory=default_dicom_workers, ge=0)
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("off", "none", ""):
+            return None
+        return value
+
+
+class RtcSettings(_Group):
+    """Video: the project's own STUN/TURN (no public server is ever a default) and resume."""
+
+    stun_urls: UrlList = Field(default_factory=list)
+    turn_urls: UrlList = Field(default_factory=list)
+    turn_secret: str = ""
+    turn_ttl_seconds: int = Field(3600, gt=0)
+    resume_grace_seconds: float = Field(
+        15.0, ge=0, validation_alias=ENV_PREFIX + "RTC_RESUME_GRACE_SECONDS")
+    #: Redis pub/sub channel (and key prefix) of the signalling server; one per deployment.
+    redis_channel: str = Field("yilian-rtc", validation_alias=ENV_PREFIX + "RTC_REDIS_CHANNEL")
+
+    _split_urls = field_validator("stun_urls", "turn_urls", mode="before")(_split)
+
+
+class Settings(_Group):
     """Everything the running server needs to know; immutable once built."""
 
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = Field(8080, ge=0, le=65535)
     data_dir: Path = Path("yilian-data")
     database_url: str = ""
-    # Signs nothing user-visible yet but seeds per-install secrets; generated when absent.
+    #: Seeds per-install secrets (national-ID encryption); generated when absent.
     secret_key: str = ""
     demo: bool = False
-    token_ttl_seconds: int = 12 * 3600
-    login_attempts_per_minute: int = 10
-    max_body_bytes: int = 2 * 1024 * 1024
-    max_upload_bytes: int = 512 * 1024 * 1024
+    max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)
+    max_upload_bytes: int = Field(512 * 1024 * 1024, gt=0)
     display_timezone: str = "Asia/Shanghai"
-    expiry_sweep_seconds: float = 60.0
-    slot_horizon_days: int = 56
-    # DICOM
-    dicom_port: int | None = 11112
-    dicom_ae_title: str = "YILIAN"
-    dicom_tile_cache_mb: int = 64
-    # Processes parsing received DICOM files; 0 parses on the server's own threads.
-    dicom_workers: int = field(default_factory=lambda: default_dicom_workers())
-    # WebRTC: the project's own STUN/TURN; no public server is ever a default.
-    stun_urls: list[str] = field(default_factory=list)
-    turn_urls: list[str] = field(default_factory=list)
-    turn_secret: str = ""
-    turn_ttl_seconds: int = 3600
-    rtc_resume_grace_seconds: float = 15.0
+    #: Shared state between server processes (signalling); none for a single process.
     redis_url: str = ""
-    # Redis pub/sub channel (and key prefix) of the signalling server; one per deployment.
-    rtc_redis_channel: str = "yilian-rtc"
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    clinic: ClinicSettings = Field(default_factory=ClinicSettings)
+    dicom: DicomSettings = Field(default_factory=DicomSettings)
+    rtc: RtcSettings = Field(default_factory=RtcSettings)
+
+    @classmethod
+    def defaults(cls) -> Settings:
+        """Every default, whatever the environment says (tests, tools)."""
+        return cls.model_validate({name: group.model_validate({})
+                                   for name, group in _GROUPS.items()})
 
     @property
     def resolved_database_url(self) -> str:
@@ -57,50 +122,57 @@ class Settings:
         return f"sqlite+aiosqlite:///{(self.data_dir / 'yilian.sqlite3').resolve()}"
 
     def with_overrides(self, **overrides: Any) -> Settings:
-        """A copy with the given non-None fields replaced (coerced to the field's type)."""
-        clean = {k: _coerce(k, v) for k, v in overrides.items() if v is not None}
-        return replace(self, **clean)
+        """A copy with the given non-None fields replaced, by flat name (``port``,
+        ``dicom_port``, ``turn_urls``...), validated as if they came from the environment."""
+        top: dict[str, Any] = {}
+        groups: dict[str, dict[str, Any]] = {}
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            group, field = _FLAT.get(name, (None, name))
+            if group is None:
+                if field not in Settings.model_fields or field in _GROUPS:
+                    raise ValueError(f"unknown setting {name!r}")
+                top[field] = value
+            else:
+                groups.setdefault(group, {})[field] = value
+        data = self.model_dump(exclude=set(_GROUPS))
+        data.update(top)
+        for group, cls in _GROUPS.items():
+            current = getattr(self, group)
+            data[group] = (cls.model_validate(current.model_dump() | groups[group])
+                           if group in groups else current)
+        return Settings.model_validate(data)
 
 
-def default_dicom_workers() -> int:
-    """Processes parsing received DICOM files by default: one per core, at least four (a
-    worker waits on the disk for about as long as it parses) and at most eight."""
-    return max(4, min(8, os.cpu_count() or 1))
-
-
-_FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
-
-
-def _coerce(name: str, value: Any) -> Any:
-    kind = str(_FIELD_TYPES[name])
-    if not isinstance(value, str):
-        return value
-    if name == "dicom_port":
-        return None if value.lower() in ("off", "none", "") else int(value)
-    if kind == "Path":
-        return Path(value)
-    if kind == "bool":
-        return value.lower() in ("1", "true", "yes", "on")
-    if kind == "int":
-        return int(value)
-    if kind == "float":
-        return float(value)
-    if kind.startswith("list"):
-        return _split(value)
-    return value
+_GROUPS: dict[str, type[_Group]] = {"auth": AuthSettings, "clinic": ClinicSettings,
+                                    "dicom": DicomSettings, "rtc": RtcSettings}
+# flat name -> (group, field); the environment variable is YILIAN_<FLAT NAME>.
+_FLAT: dict[str, tuple[str | None, str]] = {
+    **{f: ("auth", f) for f in AuthSettings.model_fields},
+    **{f: ("clinic", f) for f in ClinicSettings.model_fields},
+    **{f"dicom_{f}": ("dicom", f) for f in DicomSettings.model_fields},
+    **{f: ("rtc", f) for f in ("stun_urls", "turn_urls", "turn_secret", "turn_ttl_seconds")},
+    "rtc_resume_grace_seconds": ("rtc", "resume_grace_seconds"),
+    "rtc_redis_channel": ("rtc", "redis_channel"),
+}
 
 
 def settings_from_env(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
-    """Build settings from ``YILIAN_*`` variables, then apply explicit overrides."""
-    env = os.environ if environ is None else environ
-    from_env: dict[str, Any] = {}
-    for name in _FIELD_TYPES:
-        raw = env.get(ENV_PREFIX + name.upper())
-        if raw is not None:
-            from_env[name] = raw
-    settings = Settings().with_overrides(**from_env).with_overrides(**overrides)
+    """Build settings from ``YILIAN_*`` variables, then apply explicit overrides (flat names).
+
+    ``environ`` replaces the process environment (tests)."""
+    if environ is None:
+        settings = Settings()
+    else:
+        env = {k[len(ENV_PREFIX):].lower(): v for k, v in environ.items()
+               if k.startswith(ENV_PREFIX)}
+        known = {k: v for k, v in env.items() if k in _FLAT or
+                 (k in Settings.model_fields and k not in _GROUPS)}
+        settings = Settings.defaults().with_overrides(**known)
+    settings = settings.with_overrides(**overrides)
     if not settings.secret_key:
-        settings = replace(settings, secret_key=_load_or_create_secret(settings.data_dir))
+        settings = settings.with_overrides(secret_key=_load_or_create_secret(settings.data_dir))
     return settings
 
 
@@ -109,7 +181,7 @@ def _load_or_create_secret(data_dir: Path) -> str:
     path = data_dir / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     value = secrets.token_urlsafe(48)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(value)

@@ -79,8 +79,8 @@ def test_settings_from_env_and_overrides(tmp_path: Path) -> None:
                            "YILIAN_DATA_DIR": str(tmp_path),
                            "YILIAN_TURN_URLS": "turn:a:3478?transport=udp, turns:a:443"},
                           port=0)
-    assert s.port == 0 and s.dicom_port is None and s.data_dir == tmp_path
-    assert s.turn_urls == ["turn:a:3478?transport=udp", "turns:a:443"]
+    assert s.port == 0 and s.dicom.port is None and s.data_dir == tmp_path
+    assert s.rtc.turn_urls == ["turn:a:3478?transport=udp", "turns:a:443"]
     assert len(s.secret_key) > 40
     assert settings_from_env({"YILIAN_DATA_DIR": str(tmp_path)}).secret_key == s.secret_key
 

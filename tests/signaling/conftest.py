@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,7 @@ OWNED_TASK_MODULES = ("signaling.", "aiortc.", "aioice.")
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """The core's test settings with a short resume grace period."""
-    return replace(settings, rtc_resume_grace_seconds=GRACE_SECONDS)
+    return settings.with_overrides(rtc_resume_grace_seconds=GRACE_SECONDS)
 
 
 @pytest.fixture

@@ -7,10 +7,16 @@ speak engine.io v4 by hand so the test controls exactly what the server receives
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import inspect
+import re
 import time
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import engineio.async_socket
 import socketio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -18,6 +24,23 @@ from aiohttp.test_utils import TestServer
 from yilian.signaling import eio, wirejson
 
 PING_INTERVAL, PING_TIMEOUT = 0.4, 0.4
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_pin_the_installed_release_and_the_patch_agree() -> None:
+    """The lean loop replaces three methods of one python-engineio release: pyproject.toml
+    pins that release, it is the one installed, and the library's methods are still the ones
+    the replacements were written from. Upgrading engine.io means re-reading eio.py."""
+    pins = re.findall(r'"python-engineio==([^";]+)"',
+                      (ROOT / "pyproject.toml").read_text())
+    assert pins == [eio.PATCHED_RELEASE]
+    assert version("python-engineio") == eio.PATCHED_RELEASE
+    original = engineio.async_socket.AsyncSocket
+    if getattr(original, "_yilian_lean_loop", False):  # already patched in this process
+        return
+    for name, digest in eio.LIBRARY_SOURCES.items():
+        source = inspect.getsource(getattr(original, name))
+        assert hashlib.sha256(source.encode()).hexdigest()[:16] == digest, name
 
 
 async def _server() -> tuple[TestServer, socketio.AsyncServer, list[str]]:

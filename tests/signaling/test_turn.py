@@ -6,7 +6,6 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ def coturn(tmp_path: Path) -> Iterator[Coturn]:
 
 @pytest.fixture
 def settings(settings: Settings, coturn: Coturn) -> Settings:
-    return replace(settings, turn_urls=coturn.urls, turn_secret=TURN_SECRET, turn_ttl_seconds=600)
+    return settings.with_overrides(turn_urls=coturn.urls, turn_secret=TURN_SECRET, turn_ttl_seconds=600)
 
 
 async def test_ice_servers_hand_out_coturn_rest_credentials(

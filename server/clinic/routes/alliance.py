@@ -261,7 +261,7 @@ async def put_availability(req: ApiRequest) -> AvailabilityOut:
         await session.flush()
         now = utcnow().replace(second=0, microsecond=0)
         await materialize_slots(session, expert_id, now,
-                                now + timedelta(days=req.settings.slot_horizon_days))
+                                now + timedelta(days=req.settings.clinic.slot_horizon_days))
     return _availability_out(expert_id, rules, excs)
 
 

@@ -35,7 +35,7 @@ async def login(req: ApiRequest) -> LoginOut:
         limiter.failed(body.username, req.ip)
         raise Unauthorized("wrong username or password", code="invalid_credentials")
     limiter.succeeded(body.username)
-    ttl = req.settings.token_ttl_seconds
+    ttl = req.settings.auth.token_ttl_seconds
     token = await issue_token(req.db, user, ttl)
     return LoginOut(token=token, expires_at=utcnow() + timedelta(seconds=ttl), user=user_out(user))
 
