@@ -6,7 +6,7 @@ an object with these methods (``yilian.server.clinic.sharing.ClinicalShares``).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +17,7 @@ from yilian.server.core.models import User
 class SharedStudies(Protocol):
     """The studies that clinical cases have shared with a user."""
 
-    def study_uids(self, user: User) -> Select[tuple[str]]:
+    def study_uids(self, user: User) -> Select[Any]:
         """SQL: the Study Instance UIDs shared with cases this user may see."""
         ...
 

@@ -41,13 +41,12 @@ def test_an_upward_import_breaks_the_contracts(tmp_path: Path) -> None:
             shutil.copy(src, copy / name)
     errors = copy / "yilian" / "server" / "core" / "errors.py"
     errors.write_text(errors.read_text() + "\nfrom yilian.server.clinic import workflow\n")
-    env = {"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin"}
-    # The copy is found through PYTHONPATH, ahead of the installed (editable) package.
-    result = subprocess.run([sys.executable, "-I", "-c",
-                             "import sys; sys.path.insert(0, %r); "
-                             "from importlinter.cli import lint_imports_command; "
-                             "sys.argv = ['lint-imports', '--no-cache']; "
-                             "lint_imports_command()" % str(copy)],
+    env = {"PATH": "/usr/bin:/bin"}
+    # The copy goes first on sys.path, ahead of the installed (editable) package.
+    script = (f"import sys; sys.path.insert(0, {str(copy)!r}); "
+              "from importlinter.cli import lint_imports_command; "
+              "sys.argv = ['lint-imports', '--no-cache']; lint_imports_command()")
+    result = subprocess.run([sys.executable, "-I", "-c", script],
                             cwd=copy, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode != 0, result.stdout + result.stderr
     assert "yilian.server.core.errors -> yilian.server.clinic.workflow" in result.stdout
@@ -78,3 +77,18 @@ def test_the_wheel_installs_one_import_root(tmp_path: Path) -> None:
         assert expected in names, expected
     assert not any(n.startswith(("yilian/signaling/client", "yilian/signaling/peer"))
                    for n in names)
+
+
+@pytest.mark.slow
+def test_mypy_is_clean(tmp_path: Path) -> None:
+    """mypy over the packages by their import names (a tree of links: yilian/<folder>)."""
+    tree = tmp_path / "yilian"
+    tree.mkdir()
+    for name in PACKAGES:
+        (tree / name).symlink_to(ROOT / name)
+    result = subprocess.run([_tool("mypy"), "--config-file", str(ROOT / "pyproject.toml"),
+                             "--explicit-package-bases", "--cache-dir", str(tmp_path / "cache"),
+                             "-p", "yilian.server", "-p", "yilian.dicom", "-p",
+                             "yilian.signaling"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr

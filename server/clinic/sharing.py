@@ -4,6 +4,7 @@ package asks of them (which studies a user was shared, through which case)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,7 +49,7 @@ async def share_studies(
 class ClinicalShares:
     """``yilian.dicom.ports.SharedStudies``: the studies consultations share with a user."""
 
-    def study_uids(self, user: User) -> Select[tuple[str]]:
+    def study_uids(self, user: User) -> Select[Any]:
         """SQL: UIDs of studies shared with a consultation this user may see."""
         return (select(ConsultationStudy.study_instance_uid)
                 .join(Consultation, Consultation.id == ConsultationStudy.consultation_id)

@@ -242,8 +242,9 @@ class AuditLog:
             uids = [e["uid"] for e in entries]
             known: set[str] = set()
             for i in range(0, len(uids), 500):
-                known.update((await session.execute(
-                    select(AuditEntry.uid).where(AuditEntry.uid.in_(uids[i:i + 500])))).scalars())
+                found = await session.execute(
+                    select(AuditEntry.uid).where(AuditEntry.uid.in_(uids[i:i + 500])))
+                known.update(uid for uid in found.scalars() if uid is not None)
             missing = [e for e in entries if e["uid"] not in known]
             await insert_entries(session, missing)
         return len(missing)

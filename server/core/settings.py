@@ -42,15 +42,15 @@ class _Group(BaseSettings):
 class AuthSettings(_Group):
     """Logins and tokens."""
 
-    token_ttl_seconds: int = Field(12 * 3600, gt=0)
-    login_attempts_per_minute: int = Field(10, gt=0)
+    token_ttl_seconds: int = Field(default=12 * 3600, gt=0)
+    login_attempts_per_minute: int = Field(default=10, gt=0)
 
 
 class ClinicSettings(_Group):
     """The clinical workflows' clocks."""
 
-    expiry_sweep_seconds: float = Field(60.0, gt=0)
-    slot_horizon_days: int = Field(56, gt=0)
+    expiry_sweep_seconds: float = Field(default=60.0, gt=0)
+    slot_horizon_days: int = Field(default=56, gt=0)
 
 
 class DicomSettings(_Group):
@@ -59,9 +59,9 @@ class DicomSettings(_Group):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX + "DICOM_")
 
     #: The SCP's port; 0 = any free port, None (``off``) = no SCP.
-    port: int | None = Field(11112, ge=0, le=65535)
-    ae_title: str = Field("YILIAN", min_length=1, max_length=16)
-    tile_cache_mb: int = Field(64, ge=0)
+    port: int | None = Field(default=11112, ge=0, le=65535)
+    ae_title: str = Field(default="YILIAN", min_length=1, max_length=16)
+    tile_cache_mb: int = Field(default=64, ge=0)
     #: Processes parsing received DICOM files; 0 parses on the server's own threads.
     workers: int = Field(default_factory=default_dicom_workers, ge=0)
 
@@ -79,11 +79,12 @@ class RtcSettings(_Group):
     stun_urls: UrlList = Field(default_factory=list)
     turn_urls: UrlList = Field(default_factory=list)
     turn_secret: str = ""
-    turn_ttl_seconds: int = Field(3600, gt=0)
+    turn_ttl_seconds: int = Field(default=3600, gt=0)
     resume_grace_seconds: float = Field(
-        15.0, ge=0, validation_alias=ENV_PREFIX + "RTC_RESUME_GRACE_SECONDS")
+        default=15.0, ge=0, validation_alias=ENV_PREFIX + "RTC_RESUME_GRACE_SECONDS")
     #: Redis pub/sub channel (and key prefix) of the signalling server; one per deployment.
-    redis_channel: str = Field("yilian-rtc", validation_alias=ENV_PREFIX + "RTC_REDIS_CHANNEL")
+    redis_channel: str = Field(default="yilian-rtc",
+                               validation_alias=ENV_PREFIX + "RTC_REDIS_CHANNEL")
 
     _split_urls = field_validator("stun_urls", "turn_urls", mode="before")(_split)
 
@@ -92,21 +93,21 @@ class Settings(_Group):
     """Everything the running server needs to know; immutable once built."""
 
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535)
     data_dir: Path = Path("yilian-data")
     database_url: str = ""
     #: Seeds per-install secrets (national-ID encryption); generated when absent.
     secret_key: str = ""
     demo: bool = False
-    max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)
-    max_upload_bytes: int = Field(512 * 1024 * 1024, gt=0)
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     display_timezone: str = "Asia/Shanghai"
     #: Shared state between server processes (signalling); none for a single process.
     redis_url: str = ""
-    auth: AuthSettings = Field(default_factory=AuthSettings)
-    clinic: ClinicSettings = Field(default_factory=ClinicSettings)
-    dicom: DicomSettings = Field(default_factory=DicomSettings)
-    rtc: RtcSettings = Field(default_factory=RtcSettings)
+    auth: AuthSettings = Field(default_factory=lambda: AuthSettings())
+    clinic: ClinicSettings = Field(default_factory=lambda: ClinicSettings())
+    dicom: DicomSettings = Field(default_factory=lambda: DicomSettings())
+    rtc: RtcSettings = Field(default_factory=lambda: RtcSettings())
 
     @classmethod
     def defaults(cls) -> Settings:
@@ -163,7 +164,7 @@ def settings_from_env(environ: dict[str, str] | None = None, **overrides: Any) -
 
     ``environ`` replaces the process environment (tests)."""
     if environ is None:
-        settings = Settings()
+        settings = Settings()  # reads os.environ (pydantic-settings)
     else:
         env = {k[len(ENV_PREFIX):].lower(): v for k, v in environ.items()
                if k.startswith(ENV_PREFIX)}

@@ -72,6 +72,31 @@ async def test_put_availability_regenerates_free_slots_and_keeps_booked(api) -> 
         == timedelta(minutes=20) for s in free)
 
 
+async def test_a_slot_booked_then_given_back_survives_an_availability_change(api) -> None:
+    """The cancelled consultation still names its slot: the slot is kept, blocked (this was a
+    foreign-key 500 that any doctor could cause)."""
+    expert, village = await api.login("expert"), await api.login("village")
+    eid = expert.user["id"]
+    status, slots = await village.get(f"/api/experts/{eid}/slots", params={"status": "free"})
+    taken = slots[0]
+    status, pat = await village.post("/api/patients", {"name": "Test Patient", "sex": "female"})
+    status, c = await village.post("/api/consultations", {
+        "patient_id": pat["id"], "kind": "video", "question": "q", "expert_id": eid,
+        "slot_id": taken["id"]})
+    assert status == 201, c
+    status, c = await village.post(f"/api/consultations/{c['id']}/cancel", {"reason": "moved"})
+    assert status == 200 and c["status"] == "cancelled"
+    status, body = await expert.put(f"/api/experts/{eid}/availability",
+                                    {"timezone": "Asia/Shanghai", "weekly": [], "exceptions": []})
+    assert status == 200, body
+    status, after = await village.get(f"/api/experts/{eid}/slots")
+    assert status == 200
+    assert [s["status"] for s in after if s["id"] == taken["id"]] == ["blocked"]
+    assert not [s for s in after if s["status"] == "free"]
+    status, again = await village.get(f"/api/consultations/{c['id']}")
+    assert status == 200 and again["slot"]["id"] == taken["id"]
+
+
 async def test_only_the_expert_or_their_coordinator_may_edit_availability(api) -> None:
     eid = (await api.login("expert")).user["id"]
     body = {"weekly": [{"weekday": 0, "start": "09:00", "end": "10:00"}]}
