@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -57,10 +60,8 @@ async def main():
 
 asyncio.run(main())
 """
-    import subprocess
-    import sys
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60)
+    result = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", code],
+                                     capture_output=True, text=True, timeout=60)
     assert result.returncode == -9, result.stderr
     db = Database(settings.resolved_database_url)
     await migrate(db)
