@@ -12,7 +12,6 @@ from yilian.dicom import qido_routes, stow, wado_routes
 from yilian.dicom.access import StudyAccess
 from yilian.dicom.common import PREFIX
 from yilian.dicom.ports import SharedStudies
-from yilian.dicom.reads import Reads
 from yilian.dicom.store import Storage
 from yilian.dicom.wado import Reader
 from yilian.server.core import keys
@@ -46,11 +45,9 @@ async def dicom_storage_ctx(app: web.Application) -> AsyncIterator[None]:
                                                 settings.dicom.workers)
     await storage.parsers.start()
     app[dicom_keys.DICOM_READER] = Reader(settings.dicom.tile_cache_mb * 1024 * 1024)
-    reads = app[dicom_keys.DICOM_READS] = Reads(db)
     try:
         yield
     finally:
-        reads.close()
         storage.close()
 
 

@@ -8,7 +8,6 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from yilian.dicom.access import StudyAccess
-    from yilian.dicom.reads import Reads
     from yilian.dicom.scp import StoreSCP
     from yilian.dicom.store import Storage
     from yilian.dicom.wado import Reader
@@ -18,4 +17,3 @@ DICOM_READER: web.AppKey[Reader] = web.AppKey("dicom_reader")
 DICOM_SCP: web.AppKey[StoreSCP] = web.AppKey("dicom_scp")
 DICOM_PORT: web.AppKey[int | None] = web.AppKey("dicom_port")
 DICOM_ACCESS: web.AppKey[StudyAccess] = web.AppKey("dicom_access")
-DICOM_READS: web.AppKey[Reads] = web.AppKey("dicom_reads")

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.dicom.models import DicomInstance, DicomSeries, DicomStudy
-from yilian.dicom.reads import Reads
+from yilian.server.core.db import Database
 from yilian.server.core.errors import BadRequest
 
 DEFAULT_LIMIT = 1000
@@ -253,12 +253,13 @@ def retrieve_url(base: str, row: Mapping[str, Any], level: str) -> str:
     return url
 
 
-async def search(source: AsyncSession | Reads, user_filter: ColumnElement[bool], q: Query,
+async def search(source: AsyncSession | Database, user_filter: ColumnElement[bool], q: Query,
                  base: str) -> list[dict[str, Any]]:
-    """Run a parsed query and answer in the DICOM JSON model."""
+    """Run a parsed query (in ``source``'s transaction, or as one fast read of the database)
+    and answer in the DICOM JSON model."""
     stmt = _statement(q, user_filter)
-    if isinstance(source, Reads):
-        rows = await source.all(stmt)
+    if isinstance(source, Database):
+        rows = await source.rows(stmt)
     else:
         rows = list((await source.execute(stmt)).all())
     out = []

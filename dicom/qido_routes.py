@@ -29,7 +29,7 @@ async def _search(request: web.Request, level: str) -> web.Response:
             await access.study_id(session, user, study_uid)
             results = await search(session, access.visible(user), q, common.base_url(request))
     else:  # the search is one SELECT: the fast read path
-        results = await search(request.app[dicom_keys.DICOM_READS], access.visible(user), q,
+        results = await search(db, access.visible(user), q,
                                common.base_url(request))
     common.audit(request, user, f"dicom_search_{level}", study_uid,
                        {"query": dict(request.query), "results": len(results)})

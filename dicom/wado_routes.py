@@ -49,7 +49,7 @@ async def _instances(request: web.Request, action: str, *, one: bool = False
     study_id = access.grants.get((user.id, study_uid))
     rows: list[Row[Any]] = []
     if study_id is not None:  # the common case while a viewer works: one plain SELECT
-        rows = await request.app[dicom_keys.DICOM_READS].all(
+        rows = await db.rows(
             _instance_query(m, study_id, one, with_meta))
         if not rows:  # the cached grant may name a study row that was since re-created
             access.forget(user, study_uid)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, Engine, MetaData, Row, Select, create_engine, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -184,15 +184,37 @@ class Database:
                 await asyncio.wait([job])
                 raise
 
-    def _run_write_sync(self, fn: Callable[[Session], T]) -> T:
+    def _sync(self) -> Engine:
+        """The synchronous pysqlite engine over the same file (made on first use; only on a
+        SQLite file). Write transactions take ``execution_options(yilian_write=True)``."""
         if self._sync_engine is None:
             assert self._sync_url is not None
             engine = create_engine(self._sync_url, connect_args={"timeout": 30,
                                                                  "check_same_thread": False})
             _setup_sqlite(engine)
-            self._sync_engine = engine.execution_options(yilian_write=True)
-        with Session(self._sync_engine, expire_on_commit=False) as session, session.begin():
+            self._sync_engine = engine
+        return self._sync_engine
+
+    def _run_write_sync(self, fn: Callable[[Session], T]) -> T:
+        engine = self._sync().execution_options(yilian_write=True)
+        with Session(engine, expire_on_commit=False) as session, session.begin():
             return fn(session)
+
+    async def rows(self, stmt: Select[Any]) -> list[Row[Any]]:
+        """The rows of one SELECT, on the fastest path there is.
+
+        On a SQLite file the whole read is one worker-thread call on the synchronous engine
+        (WAL lets it read while others write) instead of a hop to aiosqlite's thread for each
+        of connect, BEGIN, execute, fetch and ROLLBACK: what a viewer asking for dozens of
+        images a second pays on every request. Elsewhere the async engine runs it."""
+        if self._sync_url is None:
+            async with self.engine.connect() as conn:
+                return list(await conn.execute(stmt))
+        return await asyncio.to_thread(self._run_rows, stmt)
+
+    def _run_rows(self, stmt: Select[Any]) -> list[Row[Any]]:
+        with self._sync().connect() as conn:
+            return list(conn.execute(stmt))
 
     async def ping(self) -> None:
         """Raise unless the database answers."""
