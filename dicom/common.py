@@ -9,6 +9,7 @@ from aiohttp import web
 
 from yilian.server.core import keys
 from yilian.server.core.models import User
+from yilian.server.core.security import public_base
 
 PREFIX = "/dicomweb"
 DICOM_JSON = "application/dicom+json"
@@ -22,8 +23,9 @@ def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = 
 
 
 def base_url(request: web.Request) -> str:
-    """The absolute /dicomweb URL as the client reached it."""
-    return f"{request.scheme}://{request.host}{PREFIX}"
+    """The absolute /dicomweb URL clients should use (the configured public URL, or this
+    request's address; a Host header that is not a plain host[:port] is never reflected)."""
+    return public_base(request, request.app[keys.SETTINGS].public_url) + PREFIX
 
 
 def audit(request: web.Request, user: User, action: str, study_uid: str | None,

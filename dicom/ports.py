@@ -23,6 +23,6 @@ class SharedStudies(Protocol):
 
     async def case_study_patient(self, session: AsyncSession, user: User, case_id: int,
                                  study_uid: str) -> int:
-        """The patient id of case ``case_id`` if the user may see the case and the study is
-        shared with it; raises ``NotFound`` otherwise."""
+        """The patient id of case ``case_id`` if the user takes part in the case and the study
+        is shared with it; raises ``NotFound`` or ``Forbidden`` otherwise."""
         ...

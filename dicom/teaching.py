@@ -4,6 +4,8 @@ consultation, owned by the requesting user's institution."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -32,9 +34,18 @@ class TeachingCopyOut(BaseModel):
     retain_dates: bool
 
 
-def _deidentify_files(paths: list[Path], retain_dates: bool, case_id: int) -> list[bytes]:
-    deid = Deidentifier(retain_dates=retain_dates, patient_id=f"TEACHING-{case_id}")
+def _deidentify_files(paths: list[Path], retain_dates: bool, case_id: int, salt: bytes
+                      ) -> list[bytes]:
+    deid = Deidentifier(retain_dates=retain_dates, patient_id=f"TEACHING-{case_id}", salt=salt)
     return [deid.deidentify_bytes(p.read_bytes()) for p in paths]
+
+
+def _salt(secret_key: str, institution_id: int, case_id: int, study_uid: str,
+          retain_dates: bool) -> bytes:
+    """The same copy asked for again gets the same new UIDs (so it is stored once), and the
+    UIDs cannot be traced back without the install's secret."""
+    message = f"teaching-copy:{institution_id}:{case_id}:{study_uid}:{retain_dates}".encode()
+    return hmac.new(secret_key.encode(), message, hashlib.sha256).digest()[:16]
 
 
 @router.route("POST", "/api/consultations/{id}/teaching-copies", summary="Make a de-identified "
@@ -54,8 +65,10 @@ async def teaching_copy(req: ApiRequest) -> TeachingCopyOut:
                        code="study_not_found")
     storage = req.request.app[dicom_keys.DICOM_STORAGE]
     try:
+        salt = _salt(req.settings.secret_key, req.user.institution_id, case_id, body.study_uid,
+                     body.retain_dates)
         files = await asyncio.to_thread(_deidentify_files, [storage.path_of(r) for r in rows],
-                                        body.retain_dates, case_id)
+                                        body.retain_dates, case_id, salt)
     except ValueError as exc:
         raise ValidationFailed(f"the study cannot be de-identified: {exc}") from None
     outcomes = await storage.ingest(files, req.user.institution_id, source="teaching",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import select
@@ -30,6 +31,12 @@ from yilian.server.core.metrics import Metrics
 from yilian.server.core.middleware import error_middleware, metrics_middleware
 from yilian.server.core.routes import auth
 from yilian.server.core.routes.system import add_system_routes
+from yilian.server.core.security import (
+    client_middleware,
+    denials_middleware,
+    parse_networks,
+    secure_headers,
+)
 from yilian.server.core.settings import Settings
 from yilian.server.core.tasks import background_tasks_ctx, every, spawn
 from yilian.server.schema import migrate
@@ -54,11 +61,14 @@ def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[metrics_middleware(metrics), error_middleware],
+        middlewares=[client_middleware(parse_networks(settings.trusted_proxies)),
+                     metrics_middleware(metrics), error_middleware, denials_middleware],
     )
+    app.on_response_prepare.append(secure_headers)
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
-    app[keys.LOGIN_LIMITER] = LoginLimiter(settings.auth.login_attempts_per_minute)
+    app[keys.LOGIN_LIMITER] = LoginLimiter(settings.auth.login_attempts_per_minute,
+                                           settings.auth.login_attempts_per_address_per_minute)
     app[keys.TOKEN_CACHE] = TokenCache()
 
     router = api_router()
@@ -98,12 +108,22 @@ def _add_web_client(app: web.Application) -> None:
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the database and migrate it to the newest schema; dispose at shutdown."""
     settings = app[keys.SETTINGS]
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _private_data_dir(settings.data_dir)
     db = Database(settings.resolved_database_url)
     await migrate(db)
     app[keys.DATABASE] = db
     yield
     await db.close()
+
+
+def _private_data_dir(data_dir: Path) -> None:
+    """Patient data is for the service account only: the data directory 0700 and its database
+    and secret 0600 (also for an install made before files were created private)."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data_dir.chmod(0o700)
+    for path in (*data_dir.glob("yilian.sqlite3*"), data_dir / "secret_key"):
+        if path.is_file():
+            path.chmod(0o600)
 
 
 async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:

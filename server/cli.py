@@ -169,6 +169,9 @@ def tune_allocator() -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``yilian`` console script."""
     args = build_parser().parse_args(argv)
+    # Patient data on disk (the database, DICOM files, the audit journal, the secret) is for
+    # the service account only: files 0600, folders 0700, whatever the login's umask says.
+    os.umask(0o077)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command in COMMANDS:

@@ -9,10 +9,14 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yilian.server.clinic.access import consultation_filter, get_visible_consultation
+from yilian.server.clinic.access import (
+    consultation_filter,
+    get_visible_consultation,
+    is_participant,
+)
 from yilian.server.clinic.models import Consultation, ConsultationStudy
 from yilian.server.clinic.ports import StudyCatalog
-from yilian.server.core.errors import NotFound
+from yilian.server.core.errors import Forbidden, NotFound
 from yilian.server.core.models import User
 
 
@@ -57,8 +61,11 @@ class ClinicalShares:
 
     async def case_study_patient(self, session: AsyncSession, user: User, case_id: int,
                                  study_uid: str) -> int:
-        """The consultation's patient if the user sees it and the study is shared with it."""
+        """The consultation's patient if the user takes part in it (requester or expert) and
+        the study is shared with it."""
         case = await get_visible_consultation(session, user, case_id)
+        if not is_participant(user, case):
+            raise Forbidden("only the requester or the expert of the consultation may do this")
         linked = await session.scalar(select(ConsultationStudy.study_instance_uid).where(
             ConsultationStudy.consultation_id == case.id,
             ConsultationStudy.study_instance_uid == study_uid))

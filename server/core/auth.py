@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import secrets
 import time
-from collections import defaultdict, deque
+from collections import deque
 from datetime import timedelta
 
 from aiohttp import web
@@ -136,40 +136,65 @@ async def authenticate(request: web.Request) -> User:
 
 
 class LoginLimiter:
-    """Sliding-window limit on failed logins per username and per client address."""
+    """Sliding-window limits on failed logins: per account first, per client address second.
 
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+    Ten wrong passwords for one account lock that account (not everyone) for up to a minute;
+    an address is only stopped when it fails far more often (password spraying across many
+    accounts). Behind a reverse proxy, list it in ``YILIAN_TRUSTED_PROXIES`` so the address is
+    the client's, not the proxy's. Memory is bounded: at most ``max_keys`` windows are kept.
+    """
 
-    def _window(self, key: str) -> deque[float]:
-        q = self._failures[key]
+    def __init__(self, per_account: int, per_address: int | None = None,
+                 max_keys: int = 100_000) -> None:
+        self.per_account = per_account
+        self.per_address = per_address if per_address is not None else per_account * 10
+        self.max_keys = max_keys
+        self._failures: dict[str, deque[float]] = {}
+
+    def _window(self, key: str) -> deque[float] | None:
+        q = self._failures.get(key)
+        if q is None:
+            return None
         cutoff = time.monotonic() - 60
         while q and q[0] < cutoff:
             q.popleft()
         if not q:
-            self._failures.pop(key, None)
+            del self._failures[key]
+            return None
         return q
 
+    def _keys(self, username: str, ip: str | None) -> list[tuple[str, int]]:
+        keys = [(f"u:{username.lower()}", self.per_account)]
+        if ip:
+            keys.append((f"ip:{ip}", self.per_address))
+        return keys
+
     def check(self, username: str, ip: str | None) -> None:
-        """Raise 429 when this username or address failed too often in the last minute."""
-        for key in (f"u:{username.lower()}", f"ip:{ip}"):
+        """Raise 429 when this account (or, far more often, this address) failed too often in
+        the last minute."""
+        for key, limit in self._keys(username, ip):
             q = self._window(key)
-            if len(q) >= self.per_minute:
+            if q is not None and len(q) >= limit:
                 retry = int(60 - (time.monotonic() - q[0])) + 1
                 raise TooManyRequests(
                     "too many failed logins; try again later",
-                    details={"retry_after_seconds": retry},
+                    details={"retry_after_seconds": retry,
+                             "scope": "account" if key.startswith("u:") else "address"},
                 )
 
     def failed(self, username: str, ip: str | None) -> None:
         """Count a failed attempt."""
+        if len(self._failures) >= self.max_keys:
+            for key in list(self._failures):
+                self._window(key)  # drop what has aged out
+            if len(self._failures) >= self.max_keys:
+                self._failures.clear()
         now = time.monotonic()
-        for key in (f"u:{username.lower()}", f"ip:{ip}"):
-            self._failures[key].append(now)
+        for key, _ in self._keys(username, ip):
+            self._failures.setdefault(key, deque()).append(now)
 
     def succeeded(self, username: str) -> None:
-        """A good login clears the username's failures (not the address's)."""
+        """A good login clears the account's failures (not the address's)."""
         self._failures.pop(f"u:{username.lower()}", None)
 
 

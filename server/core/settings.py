@@ -43,7 +43,10 @@ class AuthSettings(_Group):
     """Logins and tokens."""
 
     token_ttl_seconds: int = Field(default=12 * 3600, gt=0)
+    #: Failed logins per account per minute before that account is refused for a while.
     login_attempts_per_minute: int = Field(default=10, gt=0)
+    #: Failed logins per client address per minute (any accounts) before the address is.
+    login_attempts_per_address_per_minute: int = Field(default=100, gt=0)
 
 
 class ClinicSettings(_Group):
@@ -104,10 +107,17 @@ class Settings(_Group):
     display_timezone: str = "Asia/Shanghai"
     #: Shared state between server processes (signalling); none for a single process.
     redis_url: str = ""
+    #: Reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto are believed.
+    trusted_proxies: UrlList = Field(default_factory=list)
+    #: The address clients use (e.g. https://yilian.example-hospital.cn), for the URLs in
+    #: DICOMweb answers; unset, the request's own Host is used when it is a plain host[:port].
+    public_url: str = ""
     auth: AuthSettings = Field(default_factory=lambda: AuthSettings())
     clinic: ClinicSettings = Field(default_factory=lambda: ClinicSettings())
     dicom: DicomSettings = Field(default_factory=lambda: DicomSettings())
     rtc: RtcSettings = Field(default_factory=lambda: RtcSettings())
+
+    _split_proxies = field_validator("trusted_proxies", mode="before")(_split)
 
     @classmethod
     def defaults(cls) -> Settings:

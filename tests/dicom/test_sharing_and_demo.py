@@ -12,7 +12,9 @@ from sqlalchemy import select
 from tests.conftest import Api
 from tests.dicom.conftest import dget, stow
 from yilian.server.core import keys
-from yilian.server.core.models import AuditEntry
+from yilian.server.core.auth import hash_password
+from yilian.server.core.db import Database
+from yilian.server.core.models import AuditEntry, User
 
 
 async def _consultation(api: Api, question_start: str) -> dict:
@@ -93,3 +95,31 @@ async def test_teaching_copy_is_deidentified(api: Api) -> None:
     status, _ = await guilin.post(f"/api/consultations/{case['id']}/teaching-copies",
                                   {"study_uid": ct_uid})
     assert status == 404
+
+
+async def test_a_teaching_copy_is_made_once_and_only_by_participants(api: Api, settings
+                                                                   ) -> None:
+    expert = await api.login("expert")
+    case = await _consultation(expert, "Post-MI patient")
+    ct_uid = case["study_uids"][0]
+    path = f"/api/consultations/{case['id']}/teaching-copies"
+    status, first = await expert.post(path, {"study_uid": ct_uid})
+    assert status == 201, first
+    status, again = await expert.post(path, {"study_uid": ct_uid})
+    assert status == 201 and again["study_uid"] == first["study_uid"]
+    status, docs = await dget(expert, f"/dicomweb/studies/{first['study_uid']}/metadata")
+    assert status == 200 and len(docs) == first["instances"]  # not twice as many
+    # A colleague at the requesting township centre sees the case but takes no part in it.
+    db = Database(settings.resolved_database_url)
+    async with db.write() as session:
+        requester = await session.get(User, case["requester_id"])
+        assert requester is not None
+        session.add(User(username="shalang_nurse_doctor", display_name="Dr. Colleague",
+                         password_hash=hash_password("colleague-pass"), role="township_doctor",
+                         institution_id=requester.institution_id, specialties=[]))
+    await db.close()
+    colleague = await api.login("shalang_nurse_doctor", "colleague-pass")
+    status, seen = await colleague.get(f"/api/consultations/{case['id']}")
+    assert status == 200
+    status, body = await colleague.post(path, {"study_uid": ct_uid})
+    assert status == 403 and body["error"]["code"] == "forbidden"
