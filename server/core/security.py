@@ -17,7 +17,6 @@ from yilian.server.core.errors import YilianError
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: The browser client loads only its own files, talks only to this server, and may not be
@@ -46,7 +45,8 @@ def _in(address: str | None, networks: list[Network]) -> bool:
     return any(ip in net for net in networks)
 
 
-def client_middleware(trusted_proxies: list[Network]) -> Middleware:
+def client_middleware(trusted_proxies: list[Network]) -> Callable[..., Awaitable[
+        web.StreamResponse]]:
     """Behind a trusted reverse proxy (nginx), take the client's address and scheme from
     ``X-Forwarded-For``/``-Proto``; from anyone else, those headers are ignored. Everything
     downstream (login limits, audit, URLs) then sees ``request.remote`` and ``.scheme`` right."""
@@ -110,8 +110,12 @@ def public_base(request: web.Request, public_url: str) -> str:
         return public_url.rstrip("/")
     host = request.headers.get("Host", "")
     if not _HOST.match(host):
-        sock = request.transport.get_extra_info("sockname") if request.transport else None
-        host = f"{sock[0]}:{sock[1]}" if sock else "localhost"
-        if ":" in str(sock[0] if sock else ""):
+        transport = request.transport
+        sock = transport.get_extra_info("sockname") if transport is not None else None
+        if not sock:
+            host = "localhost"
+        elif ":" in str(sock[0]):
             host = f"[{sock[0]}]:{sock[1]}"
+        else:
+            host = f"{sock[0]}:{sock[1]}"
     return f"{request.scheme}://{host}"
