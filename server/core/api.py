@@ -20,9 +20,13 @@ from yilian.server.core.auth import authenticate
 from yilian.server.core.db import Database
 from yilian.server.core.errors import BadRequest, NotFound, UnsupportedMediaType, ValidationFailed
 from yilian.server.core.models import User
+from yilian.server.core.schemas import MAX_ID, ascii_int
 from yilian.server.core.settings import Settings
 
-MAX_ID = 2**31 - 1
+#: How deep a JSON body may nest (the deepest request model nests three levels).
+MAX_JSON_DEPTH = 32
+#: Validation errors listed in a 422 (a 100,000-item list could otherwise list them all).
+MAX_LISTED_ERRORS = 20
 
 
 @dataclass
@@ -47,11 +51,12 @@ class ApiRequest:
         return self.request.remote
 
     def path_id(self, name: str = "id") -> int:
-        """An integer id from the path; anything else is a 404."""
+        """An integer id from the path (ASCII digits, 1..2**31-1); anything else is a 404."""
         raw = self.request.match_info[name]
-        if not raw.isdigit() or int(raw) > MAX_ID or int(raw) < 1:
-            raise NotFound(f"no such {name.removesuffix('_id') or 'resource'}: {raw!r}")
-        return int(raw)
+        value = ascii_int(raw, 1, MAX_ID)
+        if value is None:
+            raise NotFound(f"no such {name.removesuffix('_id') or 'resource'}: {raw[:40]!r}")
+        return value
 
 
 Handler = Callable[[ApiRequest], Awaitable[Any]]
@@ -73,12 +78,78 @@ class Route:
 
 
 def _validation_details(exc: ValidationError) -> dict[str, Any]:
-    return {
+    errors = exc.errors(include_url=False, include_input=False)
+    details: dict[str, Any] = {
         "errors": [
             {"loc": [str(p) for p in err["loc"]], "msg": err["msg"], "type": err["type"]}
-            for err in exc.errors(include_url=False, include_input=False)
+            for err in errors[:MAX_LISTED_ERRORS]
         ]
     }
+    if len(errors) > MAX_LISTED_ERRORS:
+        details["more_errors"] = len(errors) - MAX_LISTED_ERRORS
+    return details
+
+
+class _BadJson(ValueError):
+    """JSON that parses but that no request may carry."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _BadJson(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _BadJson(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Which of two values a key means is up to each parser: refuse rather than guess.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        keys = [k for k, _ in pairs]
+        dup = next(k for i, k in enumerate(keys) if k in keys[:i])
+        raise _BadJson(f"the key {dup[:40]!r} appears twice in one object")
+    return obj
+
+
+def loads_strict(raw: bytes | str) -> Any:
+    """Parse request JSON: NaN, Infinity, numbers beyond a double (1e400) and duplicate
+    keys are refused, and so is nesting deeper than ``MAX_JSON_DEPTH`` (400 ``invalid_json``).
+    """
+    try:
+        parsed = json.loads(raw, parse_constant=_no_constant, parse_float=_finite,
+                            object_pairs_hook=_unique_keys)
+    except RecursionError:  # the parser gave up nesting long before running out of stack
+        raise BadRequest(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels",
+                         code="invalid_json", details={"max_depth": MAX_JSON_DEPTH}) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {str(exc)[:200]}", code="invalid_json"
+                         ) from None
+    if _depth(parsed) > MAX_JSON_DEPTH:
+        raise BadRequest(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels",
+                         code="invalid_json", details={"max_depth": MAX_JSON_DEPTH})
+    return parsed
+
+
+def _depth(value: Any) -> int:
+    """How deep a parsed JSON value nests, counted up to one past ``MAX_JSON_DEPTH``
+    (a loop, not recursion: the value may nest deeper than Python's stack allows)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        items = node.values() if isinstance(node, dict) else node if isinstance(node, list) \
+            else None
+        if items is None:
+            continue
+        deepest = max(deepest, level)
+        if level > MAX_JSON_DEPTH:
+            break
+        stack.extend((item, level + 1) for item in items if isinstance(item, dict | list))
+    return deepest
 
 
 async def parse_json_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
@@ -90,10 +161,7 @@ async def parse_json_body(request: web.Request, model: type[BaseModel]) -> BaseM
     raw = await request.read()
     if not raw.strip():
         raise BadRequest("a JSON body is required", code="invalid_json")
-    try:
-        parsed = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    parsed = loads_strict(raw)
     _refuse_unstorable_text(parsed, ["body"])
     try:
         return model.model_validate_json(raw, strict=True)
@@ -116,19 +184,22 @@ def _unstorable(text: str) -> bool:
 def _refuse_unstorable_text(value: Any, loc: list[str]) -> None:
     """NUL characters and lone surrogates cannot be stored in PostgreSQL text: refuse them up
     front with a 422 instead of letting the database fail the request later."""
-    if isinstance(value, str):
-        if _unstorable(value):
-            raise ValidationFailed(
-                "text may not contain NUL characters or unpaired surrogates",
-                details={"errors": [{"loc": loc, "msg": "unstorable character", "type": "string_nul"}]},
-            )
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_unstorable_text(key, loc)
-            _refuse_unstorable_text(item, [*loc, str(key)])
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _refuse_unstorable_text(item, [*loc, str(index)])
+    stack: list[tuple[Any, list[str]]] = [(value, loc)]
+    while stack:  # a loop, not recursion: the value's depth is bounded but its width is not
+        node, where = stack.pop()
+        if isinstance(node, str):
+            if _unstorable(node):
+                raise ValidationFailed(
+                    "text may not contain NUL characters or unpaired surrogates",
+                    details={"errors": [{"loc": where, "msg": "unstorable character",
+                                         "type": "string_nul"}]},
+                )
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                stack.append((key, where))
+                stack.append((item, [*where, str(key)]))
+        elif isinstance(node, list):
+            stack.extend((item, [*where, str(i)]) for i, item in enumerate(node))
 
 
 def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
@@ -224,6 +295,8 @@ ERROR_STATUSES = {
     "415": "Unsupported content type",
     "422": "The body or query does not validate",
     "429": "Too many requests",
+    "503": "A dependency (database, audit journal) is unavailable; try again later",
+    "507": "The server's storage is full; nothing was stored",
 }
 
 
