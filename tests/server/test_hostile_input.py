@@ -123,6 +123,8 @@ async def test_pathological_json_is_refused_quickly(api: Api, settings: Settings
         (b'{"name": "A", "sex": "female", "birth_date": 1e400}', 400, "invalid_json"),
         (b'{"name": "A", "sex": "female", "name": "B"}', 400, "invalid_json"),
         (b'{"name": "A", "sex": "female", "phone": ' + b"9" * 5000 + b"}", 400, "invalid_json"),
+        (b'{"name": "A", "sex": "female", "x": [' + b",".join([b"{}"] * 500_000) + b"]}", 400,
+         "invalid_json"),
     ]
     for raw, want, code in cases:
         started = asyncio.get_running_loop().time()
@@ -148,11 +150,17 @@ async def test_huge_lists_in_short_list_fields(api: Api, settings: Settings) -> 
     assert (status, body["error"]["code"]) == (422, "validation_error")
     assert len(body["error"]["details"]["errors"]) <= 20
     expert = await api.login("expert")
-    status, body = await expert.put(f"/api/experts/{expert.user['id']}/availability", {
-        "weekly": [9] * 100_000, "exceptions": [{}] * 100_000})
+    path = f"/api/experts/{expert.user['id']}/availability"
+    status, body = await expert.put(path, {"weekly": [9] * 100_000})
     assert (status, body["error"]["code"]) == (422, "validation_error")
     assert len(body["error"]["details"]["errors"]) <= 20
     assert len(json.dumps(body)) < 10_000
+    # 100,000 objects: refused before the parser builds them (more than 10,000 containers)
+    status, body = await expert.put(path, {"weekly": [], "exceptions": [{}] * 100_000})
+    assert (status, body["error"]["code"]) == (400, "invalid_json")
+    assert body["error"]["details"] == {"max_containers": 10_000}
+    status, body = await expert.put(path, {"weekly": [[[], []]] * 100_000})
+    assert (status, body["error"]["code"]) == (400, "invalid_json")
     assert (await _counts(settings)) == before
     await _still_answers(api)
 
