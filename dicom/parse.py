@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
+import math
 import re
 import warnings
 from collections.abc import Callable
@@ -40,7 +42,14 @@ DATASET_MISMATCH = 0xA900
 CANNOT_UNDERSTAND = 0xC000
 TS_NOT_SUPPORTED = 0xC122
 
+logger = logging.getLogger(__name__)
+
 UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+# Integers the index's columns hold (32-bit on PostgreSQL). A value outside (an IS of twenty
+# digits, say) is not indexed: the instance is stored, its metadata keeps the value as sent,
+# and QIDO cannot match on it. A NumberOfFrames outside refuses the instance (frames could
+# not be addressed).
+INDEX_INT_MIN, INDEX_INT_MAX = -(2**31), 2**31 - 1
 PIXEL_DATA = 0x7FE00010
 _PIXEL_TAG = BaseTag(PIXEL_DATA)
 BULK_VRS = ("OB", "OW", "OF", "OD", "OL", "OV", "UN")
@@ -151,6 +160,11 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return None
 
 
+def _indexable(value: int | None) -> int | None:
+    """``value`` if an index column can hold it, else None (not indexed)."""
+    return value if value is not None and INDEX_INT_MIN <= value <= INDEX_INT_MAX else None
+
+
 def _uid(text: Callable[[str, int], str], keyword: str, sop_class: str, sop: str) -> str:
     value = text(keyword, 100).rstrip("\x00")
     if not value:
@@ -243,11 +257,19 @@ def read_dataset(data: bytes | memoryview) -> tuple[Dataset, RawDataElement | No
 
 
 def prepare_instance(data: bytes | memoryview) -> PreparedInstance:
-    """Parse and validate one received file (runs in a worker thread)."""
+    """Parse and validate one received file (runs in a worker thread). Whatever goes wrong
+    with one file refuses that file (:class:`InstanceRejected`), never the whole upload."""
     with warnings.catch_warnings():
         # Invalid values are kept as sent and indexed leniently; they are not our log's job.
         warnings.simplefilter("ignore")
-        return _prepare(data)
+        try:
+            return _prepare(data)
+        except (InstanceRejected, MemoryError):
+            raise
+        except Exception as exc:  # a hostile file found a path the checks above missed
+            logger.warning("refused a DICOM file that failed unexpectedly", exc_info=True)
+            raise InstanceRejected(f"the file cannot be processed: {type(exc).__name__}: "
+                                   f"{str(exc)[:200]}", PROCESSING_FAILURE) from None
 
 
 def _prepare(data: bytes | memoryview) -> PreparedInstance:
@@ -293,11 +315,12 @@ def _prepare(data: bytes | memoryview) -> PreparedInstance:
                "study_description": text("StudyDescription"),
                "referring_physician_name": text("ReferringPhysicianName")},
         series={"modality": text("Modality", 16),
-                "series_number": number("SeriesNumber"),
+                "series_number": _indexable(number("SeriesNumber")),
                 "series_description": text("SeriesDescription"),
                 "body_part": text("BodyPartExamined", 16),
                 "series_date": text("SeriesDate", 8)},
-        instance_number=number("InstanceNumber"), rows=rows, columns=cols,
+        instance_number=_indexable(number("InstanceNumber")), rows=_indexable(rows),
+        columns=_indexable(cols),
         number_of_frames=n_frames, frames=frames, metadata_json=_dumps(meta),
     )
 
@@ -305,8 +328,20 @@ def _prepare(data: bytes | memoryview) -> PreparedInstance:
 def _dumps(doc: dict[str, Any]) -> str:
     try:
         return orjson.dumps(doc).decode()
-    except TypeError:  # an integer beyond 64 bits, say
-        return json.dumps(doc)
+    except TypeError:  # an integer beyond 64 bits, say: kept, as the JSON number it is
+        return json.dumps(_finite(doc), allow_nan=False)
+
+
+def _finite(node: Any) -> Any:
+    """Non-finite floats (a DS of "1e400") as null, as orjson writes them: NaN and Infinity
+    are not JSON."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return None
+    if isinstance(node, dict):
+        return {k: _finite(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_finite(v) for v in node]
+    return node
 
 
 _MISSING = object()
@@ -377,8 +412,9 @@ def _index_pixels(ds: Dataset, header: Any, number: Callable[[str], int | None],
         raise InstanceRejected("the pixel data cannot be located in the file", PROCESSING_FAILURE,
                                sop_class, sop)
     n_frames = number("NumberOfFrames") or 1
-    if n_frames < 1:
-        raise InstanceRejected(f"NumberOfFrames is {n_frames}", DATASET_MISMATCH, sop_class, sop)
+    if not 1 <= n_frames <= INDEX_INT_MAX:
+        raise InstanceRejected(f"NumberOfFrames is {str(n_frames)[:40]}", DATASET_MISMATCH,
+                               sop_class, sop)
     try:
         if is_encapsulated(ts):
             if raw.length != 0xFFFFFFFF:

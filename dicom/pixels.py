@@ -43,8 +43,13 @@ def pixel_options(header: Dataset) -> dict[str, Any]:
             "number_of_frames": 1,
             "pixel_keyword": "PixelData",
         }
-    except (AttributeError, TypeError, ValueError) as exc:
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
         raise DecodeError(f"the image pixel module is incomplete: {exc}") from None
+    # Values no decoder can work with; caught here so that no decoder is asked to.
+    if opts["bits_allocated"] not in (1, 8, 16, 32, 64):
+        raise DecodeError(f"BitsAllocated {opts['bits_allocated']} is not 1, 8, 16, 32 or 64")
+    if not 1 <= opts["samples_per_pixel"] <= 4:
+        raise DecodeError(f"SamplesPerPixel {opts['samples_per_pixel']} is not 1 to 4")
     if opts["samples_per_pixel"] > 1:
         opts["planar_configuration"] = int(header.get("PlanarConfiguration", 0) or 0)
     return opts

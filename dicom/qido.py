@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
@@ -16,9 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from yilian.dicom.models import DicomInstance, DicomSeries, DicomStudy
 from yilian.server.core.db import Database
 from yilian.server.core.errors import BadRequest
+from yilian.server.core.schemas import ascii_int
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000
+# The index's integer columns are 32-bit on PostgreSQL; limit and offset are bound as such.
+INT_RANGE = (-(2**31), 2**31 - 1)
+MAX_OFFSET = 2**31 - 1
 CONTROL = {"limit", "offset", "includefield", "fuzzymatching"}
 
 
@@ -74,8 +79,9 @@ LEVELS = {"study": STUDY, "series": SERIES, "instance": INSTANCE}
 SCOPE = {"study": ["study"], "series": ["series", "study"],
          "instance": ["instance", "series", "study"]}
 DEFAULT_PARENT = {"series": ["0020000D"], "instance": ["0020000D", "0020000E"]}
-_DATE = re.compile(r"^\d{8}$")
-_TIME = re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$")
+# ASCII digits only (``\d`` would take Arabic-Indic or full-width ones).
+_DATE = re.compile(r"^[0-9]{8}$")
+_TIME = re.compile(r"^[0-9]{2}([0-9]{2}([0-9]{2}(\.[0-9]{1,6})?)?)?$")
 
 
 def _tag_of(name: str) -> str:
@@ -94,12 +100,26 @@ def _like(value: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
+def _valid_date(text: str) -> bool:
+    try:
+        date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:  # month 13, day 32, year 0000
+        return False
+    return True
+
+
+def _valid_time(text: str) -> bool:
+    parts = [int(text[i:i + 2]) for i in range(0, min(len(text), 6), 2)]
+    return all(p <= top for p, top in zip(parts, (23, 59, 60), strict=False))  # 60: leap
+
+
 def _range(value: str, pattern: re.Pattern[str], what: str) -> tuple[str, str]:
     lo, sep, hi = value.partition("-")
     bounds = [lo, hi] if sep else [value, value]
+    valid = _valid_date if what == "date" else _valid_time
     for b in bounds:
-        if b and not pattern.match(b):
-            raise BadRequest(f"{value!r} is not a valid {what} or {what} range",
+        if b and not (pattern.fullmatch(b) and valid(b)):
+            raise BadRequest(f"{value[:40]!r} is not a valid {what} or {what} range",
                              code="invalid_query_parameter")
     if not any(bounds):
         raise BadRequest(f"empty {what} range", code="invalid_query_parameter")
@@ -129,11 +149,13 @@ def _condition(attr: Attr, value: str) -> ColumnElement[bool]:
             conds.append(t <= hi[:6].ljust(6, "9"))
         return and_(*conds)
     if attr.match == "int":
-        try:
-            return col == int(value)
-        except ValueError:
-            raise BadRequest(f"{attr.keyword} must be an integer", code="invalid_query_parameter"
-                             ) from None
+        number = ascii_int(value, *INT_RANGE)
+        if number is None:
+            raise BadRequest(f"{attr.keyword} must be an integer in ASCII digits between "
+                             f"{INT_RANGE[0]} and {INT_RANGE[1]}",
+                             code="invalid_query_parameter",
+                             details={"parameter": attr.keyword})
+        return col == number
     if attr.match == "modalities":
         mods = [m.strip() for m in re.split(r"[,\\]", value) if m.strip()]
         return DicomStudy.id.in_(select(DicomSeries.study_ref)
@@ -168,13 +190,15 @@ def parse_query(level: str, params: Mapping[str, str], path: Mapping[str, str]) 
     limit, offset = DEFAULT_LIMIT, 0
     for key, value in params.items():
         if key == "limit" or key == "offset":
-            if not value.isdigit():
-                raise BadRequest(f"{key} must be a non-negative integer",
-                                 code="invalid_query_parameter", details={"parameter": key})
+            number = ascii_int(value, 0, MAX_OFFSET)
+            if number is None:
+                raise BadRequest(f"{key} must be an integer in ASCII digits between 0 and "
+                                 f"{MAX_OFFSET}", code="invalid_query_parameter",
+                                 details={"parameter": key})
             if key == "limit":
-                limit = min(int(value), MAX_LIMIT)
+                limit = min(number, MAX_LIMIT)
             else:
-                offset = int(value)
+                offset = number
             continue
         if key == "fuzzymatching":
             continue

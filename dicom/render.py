@@ -4,6 +4,9 @@ request or the file, MONOCHROME1 inversion, RGB/YBR colour and palette colour LU
 from __future__ import annotations
 
 import io
+import math
+import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +15,20 @@ from pydicom import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, apply_modality_lut
 
+from yilian.dicom.pixels import DecodeError
 from yilian.server.core.errors import BadRequest
+from yilian.server.core.schemas import ascii_int
+
+# A decimal number in ASCII (``float`` would also take "nan", "inf", "1_0" and other digits).
+_DECIMAL = re.compile(r"[-+]?[0-9]{1,12}(\.[0-9]{1,12})?([eE][-+]?[0-9]{1,3})?")
+
+
+def _decimal(text: str) -> float:
+    text = text.strip(" ")
+    value = float(text) if _DECIMAL.fullmatch(text) else math.nan
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
 
 
 @dataclass(frozen=True)
@@ -30,7 +46,7 @@ def parse_render_options(params: dict[str, str], media_type: str,
     if params.get("window"):
         parts = params["window"].split(",")
         try:
-            center, width = float(parts[0]), float(parts[1])
+            center, width = _decimal(parts[0]), _decimal(parts[1])
         except (ValueError, IndexError):
             raise BadRequest("window must be center,width[,function]",
                              code="invalid_query_parameter") from None
@@ -39,20 +55,17 @@ def parse_render_options(params: dict[str, str], media_type: str,
         window = (center, width)
     viewport = default_viewport
     if params.get("viewport"):
-        try:
-            w, h = (int(v) for v in params["viewport"].split(",")[:2])
-        except ValueError:
-            raise BadRequest("viewport must be width,height", code="invalid_query_parameter"
-                             ) from None
-        if not (0 < w <= 8192 and 0 < h <= 8192):
-            raise BadRequest("viewport must be between 1 and 8192 pixels",
+        sizes = [ascii_int(v, 1, 8192) for v in params["viewport"].split(",")[:2]]
+        if len(sizes) != 2 or None in sizes:
+            raise BadRequest("viewport must be width,height, each 1..8192 in ASCII digits",
                              code="invalid_query_parameter")
-        viewport = (w, h)
+        viewport = (sizes[0] or 1, sizes[1] or 1)
     quality = 90
     if params.get("quality"):
-        if not params["quality"].isdigit() or not 1 <= int(params["quality"]) <= 100:
+        number = ascii_int(params["quality"], 1, 100)
+        if number is None:
             raise BadRequest("quality must be 1..100", code="invalid_query_parameter")
-        quality = int(params["quality"])
+        quality = number
     return RenderOptions(media_type, window, viewport, quality)
 
 
@@ -98,10 +111,30 @@ def _lut_display(arr: np.ndarray, header: Dataset, opts: RenderOptions) -> np.nd
 
 
 def to_display(arr: np.ndarray, header: Dataset, opts: RenderOptions) -> Image.Image:
-    """An 8-bit Pillow image of one decoded frame."""
+    """An 8-bit Pillow image of one decoded frame; :class:`DecodeError` when the frame and
+    its header cannot make one (a palette without its lookup table, no pixels, ...)."""
+    if arr.size == 0 or arr.ndim not in (2, 3):
+        raise DecodeError(f"the frame holds no displayable pixels (shape {arr.shape})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # overflowing rescale values are clipped below
+            return _to_display(arr, header, opts)
+    except DecodeError:
+        raise
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError) as exc:
+        raise DecodeError(f"the frame cannot be rendered: {str(exc)[:200]}") from None
+
+
+def _to_display(arr: np.ndarray, header: Dataset, opts: RenderOptions) -> Image.Image:
     photometric = str(header.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     if photometric == "PALETTE COLOR":
-        rgb = apply_color_lut(arr, header)
+        if arr.ndim != 2:
+            raise DecodeError("a PALETTE COLOR image has one sample per pixel")
+        try:
+            rgb = apply_color_lut(arr, header)
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            raise DecodeError(f"the PALETTE COLOR lookup table is missing or unusable: "
+                              f"{str(exc)[:200]}") from None
         bits = 16 if rgb.dtype.itemsize > 1 else 8
         return Image.fromarray((rgb >> (bits - 8)).astype(np.uint8), "RGB")
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
@@ -140,5 +173,5 @@ def encode(image: Image.Image, opts: RenderOptions) -> bytes:
 
 
 def render(arr: np.ndarray, header: Dataset, opts: RenderOptions) -> bytes:
-    """One decoded frame as JPEG/PNG bytes."""
+    """One decoded frame as JPEG/PNG bytes (:class:`DecodeError` if it cannot be shown)."""
     return encode(to_display(arr, header, opts), opts)

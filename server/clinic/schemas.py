@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from yilian.server.clinic.workflow import Kind, State, Urgency
 from yilian.server.core.schemas import (
     HHMM,
+    BirthDate,
+    ClinicalDatetime,
     Id,
     Input,
+    Int,
     Level,
     Name,
     QueryDatetime,
@@ -95,8 +98,8 @@ class WeeklyRule(Input):
 
 class AvailabilityExceptionIn(Input):
     kind: Literal["leave", "onsite", "extra"]
-    start: AwareDatetime
-    end: AwareDatetime
+    start: ClinicalDatetime
+    end: ClinicalDatetime
     institution_id: Id | None = None
     slot_minutes: Annotated[int, Field(ge=5, le=240)] | None = None
     note: Annotated[str, StringConstraints(max_length=200)] | None = None
@@ -121,7 +124,7 @@ class AvailabilityOut(BaseModel):
 class PatientIn(Input):
     name: Name
     sex: Literal["male", "female", "other", "unknown"]
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     national_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{17}[0-9Xx]$")] | None = None
     phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 -]{5,20}$")] | None = None
 
@@ -129,7 +132,7 @@ class PatientIn(Input):
 class PatientsQuery(BaseModel):
     q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = Field(
         default=None, description="part of the name, phone or masked national ID")
-    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    limit: Annotated[Int, Field(ge=1, le=200)] = 50
 
 
 class PatientOut(BaseModel):

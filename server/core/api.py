@@ -7,6 +7,7 @@ generated from the same models that validate requests and shape responses.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin
@@ -20,9 +21,16 @@ from yilian.server.core.auth import authenticate
 from yilian.server.core.db import Database
 from yilian.server.core.errors import BadRequest, NotFound, UnsupportedMediaType, ValidationFailed
 from yilian.server.core.models import User
+from yilian.server.core.schemas import MAX_ID, ascii_int
 from yilian.server.core.settings import Settings
 
-MAX_ID = 2**31 - 1
+#: How deep a JSON body may nest (the deepest request model nests three levels).
+MAX_JSON_DEPTH = 32
+#: Arrays and objects a JSON body may hold (the largest request model holds about 250):
+#: building a million empty lists takes the parser a second, during which nothing else runs.
+MAX_JSON_CONTAINERS = 10_000
+#: Validation errors listed in a 422 (a 100,000-item list could otherwise list them all).
+MAX_LISTED_ERRORS = 20
 
 
 @dataclass
@@ -47,11 +55,12 @@ class ApiRequest:
         return self.request.remote
 
     def path_id(self, name: str = "id") -> int:
-        """An integer id from the path; anything else is a 404."""
+        """An integer id from the path (ASCII digits, 1..2**31-1); anything else is a 404."""
         raw = self.request.match_info[name]
-        if not raw.isdigit() or int(raw) > MAX_ID or int(raw) < 1:
-            raise NotFound(f"no such {name.removesuffix('_id') or 'resource'}: {raw!r}")
-        return int(raw)
+        value = ascii_int(raw, 1, MAX_ID)
+        if value is None:
+            raise NotFound(f"no such {name.removesuffix('_id') or 'resource'}: {raw[:40]!r}")
+        return value
 
 
 Handler = Callable[[ApiRequest], Awaitable[Any]]
@@ -73,12 +82,114 @@ class Route:
 
 
 def _validation_details(exc: ValidationError) -> dict[str, Any]:
-    return {
+    errors = exc.errors(include_url=False, include_input=False)
+    details: dict[str, Any] = {
         "errors": [
             {"loc": [str(p) for p in err["loc"]], "msg": err["msg"], "type": err["type"]}
-            for err in exc.errors(include_url=False, include_input=False)
+            for err in errors[:MAX_LISTED_ERRORS]
         ]
     }
+    if len(errors) > MAX_LISTED_ERRORS:
+        details["more_errors"] = len(errors) - MAX_LISTED_ERRORS
+    return details
+
+
+class _BadJson(ValueError):
+    """JSON that parses but that no request may carry."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _BadJson(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _BadJson(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Which of two values a key means is up to each parser: refuse rather than guess.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _BadJson(f"the key {key[:40]!r} appears twice in one object")
+            seen.add(key)
+    return obj
+
+
+def loads_strict(raw: bytes) -> Any:
+    """Parse request JSON: NaN, Infinity, numbers beyond a double (1e400), duplicate keys and
+    nesting deeper than ``MAX_JSON_DEPTH`` are refused (400 ``invalid_json``), and so is text
+    PostgreSQL cannot store (422); more than ``MAX_JSON_CONTAINERS`` arrays and objects are
+    refused before parsing. Each check runs at C speed over the whole body."""
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_CONTAINERS and \
+            _skeleton(raw).count(b"[") > MAX_JSON_CONTAINERS:
+        raise BadRequest(f"the JSON body holds more than {MAX_JSON_CONTAINERS} arrays and "
+                         "objects", code="invalid_json",
+                         details={"max_containers": MAX_JSON_CONTAINERS})
+    try:
+        parsed = json.loads(raw, parse_constant=_no_constant, parse_float=_finite,
+                            object_pairs_hook=_unique_keys)
+    except RecursionError:  # the parser gave up nesting long before running out of stack
+        raise _too_deep() from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {str(exc)[:200]}", code="invalid_json"
+                         ) from None
+    if _nests_too_deep(raw):
+        raise _too_deep()
+    # Unstorable text can only come as a \u escape (a raw NUL is not JSON, a lone surrogate
+    # not UTF-8).
+    if _SUSPECT_ESCAPE.search(raw) and _has_unstorable_text(parsed):
+        if len(raw) <= 65536:  # where, for a body small enough to walk
+            _refuse_unstorable(parsed, ["body"])
+        raise _refuse_text(["body"])
+    return parsed
+
+
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKETS = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+# An escaped NUL in json.dumps output: \u0000 after an even number of backslashes.
+_DUMPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _skeleton(raw: bytes) -> bytes:
+    """The brackets of a JSON text outside its strings, all written ``[`` and ``]``."""
+    return _JSON_STRING.sub(b"", raw).translate(_BRACKETS, _NOT_BRACKETS)
+
+
+def _nests_too_deep(raw: bytes) -> bool:
+    """Whether a valid JSON text nests deeper than ``MAX_JSON_DEPTH``: its brackets lose one
+    level per pass of removing every innermost pair."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    skeleton = _skeleton(raw)
+    for _ in range(MAX_JSON_DEPTH):
+        if not skeleton:
+            return False
+        skeleton = skeleton.replace(b"[]", b"")
+    return bool(skeleton)
+
+
+def _has_unstorable_text(parsed: Any) -> bool:
+    dumped = json.dumps(parsed, ensure_ascii=False)
+    if _DUMPED_NUL.search(dumped):
+        return True
+    try:
+        dumped.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return True
+    return False
+
+
+def _too_deep() -> BadRequest:
+    return BadRequest(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels",
+                      code="invalid_json", details={"max_depth": MAX_JSON_DEPTH})
 
 
 async def parse_json_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
@@ -90,11 +201,7 @@ async def parse_json_body(request: web.Request, model: type[BaseModel]) -> BaseM
     raw = await request.read()
     if not raw.strip():
         raise BadRequest("a JSON body is required", code="invalid_json")
-    try:
-        parsed = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}", code="invalid_json") from None
-    _refuse_unstorable_text(parsed, ["body"])
+    loads_strict(raw)
     try:
         return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
@@ -113,29 +220,51 @@ def _unstorable(text: str) -> bool:
     return False
 
 
-def _refuse_unstorable_text(value: Any, loc: list[str]) -> None:
-    """NUL characters and lone surrogates cannot be stored in PostgreSQL text: refuse them up
-    front with a 422 instead of letting the database fail the request later."""
+def _refuse_text(loc: list[str]) -> ValidationFailed:
+    return ValidationFailed(
+        "text may not contain NUL characters or unpaired surrogates",
+        details={"errors": [{"loc": loc, "msg": "unstorable character", "type": "string_nul"}]})
+
+
+_Path = tuple[Any, Any] | None  # (parent path, key): a location spelled out only if needed
+
+
+def _spell(loc: list[str], path: _Path, key: Any = None) -> list[str]:
+    parts = [] if key is None else [str(key)]
+    while path is not None:
+        path, part = path
+        parts.append(str(part))
+    return [*loc, *reversed(parts)]
+
+
+def _refuse_unstorable(value: Any, loc: list[str]) -> None:
+    """Refuse NUL characters and lone surrogates anywhere in ``value`` (keys included),
+    naming where: PostgreSQL text cannot store them, so 422 up front rather than the
+    database failing the request later. A loop, not recursion."""
     if isinstance(value, str):
         if _unstorable(value):
-            raise ValidationFailed(
-                "text may not contain NUL characters or unpaired surrogates",
-                details={"errors": [{"loc": loc, "msg": "unstorable character", "type": "string_nul"}]},
-            )
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_unstorable_text(key, loc)
-            _refuse_unstorable_text(item, [*loc, str(key)])
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _refuse_unstorable_text(item, [*loc, str(index)])
+            raise _refuse_text(loc)
+        return
+    stack: list[tuple[Any, _Path]] = [(value, None)]
+    while stack:
+        node, path = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
+        for key, item in node.items() if isinstance(node, dict) else enumerate(node):
+            if isinstance(key, str) and _unstorable(key):
+                raise _refuse_text(_spell(loc, path))
+            if isinstance(item, str):
+                if _unstorable(item):
+                    raise _refuse_text(_spell(loc, path, key))
+            else:
+                stack.append((item, (path, key)))
 
 
 def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     """Validate query parameters (strings coerced) against ``model``; unknown ones ignored."""
     names = {f.alias or n for n, f in model.model_fields.items()}
     data = {k: v for k, v in request.query.items() if k in names}
-    _refuse_unstorable_text(data, ["query"])
+    _refuse_unstorable(data, ["query"])
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -224,6 +353,8 @@ ERROR_STATUSES = {
     "415": "Unsupported content type",
     "422": "The body or query does not validate",
     "429": "Too many requests",
+    "503": "A dependency (database, audit journal) is unavailable; try again later",
+    "507": "The server's storage is full; nothing was stored",
 }
 
 

@@ -90,3 +90,10 @@ class UnsupportedMediaType(YilianError):
 class TooManyRequests(YilianError):
     status = 429
     code = "too_many_requests"
+
+
+class InsufficientStorage(YilianError):
+    """The disk (or the database's) is full: the request stored nothing."""
+
+    status = 507
+    code = "insufficient_storage"

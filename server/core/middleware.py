@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from yilian.server.core.errors import YilianError, error_body
+from yilian.server.core.errors import InsufficientStorage, YilianError, error_body
 from yilian.server.core.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -19,7 +21,43 @@ _HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
     415: "unsupported_media_type", 422: "validation_error", 429: "too_many_requests",
+    503: "service_unavailable", 507: "insufficient_storage",
 }
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_PG_DISK_FULL = "53100"
+
+
+def _storage_full(exc: BaseException) -> bool:
+    """Whether ``exc`` or what it was raised from or during means the disk is full: ENOSPC or
+    EDQUOT from the OS, SQLite's SQLITE_FULL ("database or disk is full"), PostgreSQL's
+    disk_full. Wrappers (SQLAlchemy's, ``raise ... from None`` in the audit log) are looked
+    through."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen or len(seen) > 20:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _FULL_ERRNOS:
+            return True
+        if isinstance(e, sqlite3.Error) and (
+                (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_FULL
+                or "database or disk is full" in str(e)):
+            return True
+        if getattr(e, "sqlstate", None) == _PG_DISK_FULL:
+            return True
+        orig = getattr(e, "orig", None)  # sqlalchemy.exc.DBAPIError
+        todo += [e.__cause__, e.__context__, orig if isinstance(orig, BaseException) else None]
+    return False
+
+
+def _full(request: web.Request) -> web.Response:
+    logger.error("the disk is full: %s %s refused with 507", request.method, request.path)
+    return web.json_response(InsufficientStorage(
+        "the server's storage is full; the request was not carried out (nothing was "
+        "stored); try again later").to_json(),
+        status=InsufficientStorage.status)
 
 
 def error_response(status: int, code: str, message: str, details: dict | None = None
@@ -34,6 +72,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except YilianError as exc:
+        if exc.status >= 500 and _storage_full(exc):  # e.g. the audit journal on a full disk
+            return _full(request)
         return web.json_response(exc.to_json(), status=exc.status)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -45,7 +85,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 405 and "Allow" in exc.headers:
             resp.headers["Allow"] = exc.headers["Allow"]
         return resp
-    except Exception:
+    except Exception as exc:
+        if _storage_full(exc):
+            return _full(request)
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "the server failed; this has been logged")
 

@@ -112,6 +112,12 @@ class Settings(_Group):
     #: The address clients use (e.g. https://yilian.example-hospital.cn), for the URLs in
     #: DICOMweb answers; unset, the request's own Host is used when it is a plain host[:port].
     public_url: str = ""
+    #: /healthz reports the disk low (503) when the data directory's file system has less
+    #: free space than both of these: MiB, and per cent of its size.
+    min_free_disk_mb: int = Field(default=512, ge=0)
+    min_free_disk_percent: float = Field(default=1.0, ge=0, le=100)
+    #: A secret Prometheus sends as a bearer token to read /metrics (admins' tokens work too).
+    metrics_token: str = ""
     auth: AuthSettings = Field(default_factory=lambda: AuthSettings())
     clinic: ClinicSettings = Field(default_factory=lambda: ClinicSettings())
     dicom: DicomSettings = Field(default_factory=lambda: DicomSettings())

@@ -139,6 +139,7 @@ async def test_healthz_and_metrics(api) -> None:
     status, body = await api.get("/healthz")
     assert (status, body) == (200, {"status": "ok"})
     await api.get("/api/me")
-    status, text = await api.get("/metrics")
+    admin = await api.login("admin")  # /metrics is not public (tests/server/test_hostile_input.py)
+    status, text = await admin.get("/metrics")
     assert status == 200 and b"yilian_http_requests_total" in text
     assert b'route="/api/me"' in text
