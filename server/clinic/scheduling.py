@@ -79,7 +79,10 @@ def generate_slots(
         if b.kind == "extra" and b.slot_minutes:
             step = timedelta(minutes=b.slot_minutes)
             cursor = b.start
-            while cursor + step <= b.end:
+            if cursor < start:  # skip to the first slot of the window asked for, on its grid
+                cursor += step * -((b.start - start) // step)
+            stop = min(b.end, end)
+            while cursor + step <= stop:
                 add(cursor, cursor + step)
                 cursor += step
     for b in blocks:
