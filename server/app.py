@@ -26,6 +26,7 @@ from yilian.server.core.api import ApiRouter, openapi_document
 from yilian.server.core.audit import audit_ctx
 from yilian.server.core.auth import LoginLimiter, TokenCache
 from yilian.server.core.db import Database
+from yilian.server.core.deadlines import body_deadline, connection_options
 from yilian.server.core.metrics import Metrics
 from yilian.server.core.middleware import error_middleware, metrics_middleware
 from yilian.server.core.routes import auth
@@ -54,7 +55,8 @@ def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[metrics_middleware(metrics), error_middleware],
+        handler_args=connection_options(settings),
+        middlewares=[body_deadline(settings), metrics_middleware(metrics), error_middleware],
     )
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
