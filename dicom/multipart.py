@@ -146,6 +146,11 @@ class MultipartReader:
         self.parts = 0
 
     @property
+    def held(self) -> int:
+        """Bytes kept for what follows (a possible delimiter, or headers not yet ended)."""
+        return len(self._buf)
+
+    @property
     def done(self) -> bool:
         """The closing delimiter has been read."""
         return self._state == _DONE

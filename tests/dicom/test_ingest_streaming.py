@@ -92,7 +92,7 @@ def test_the_reader_keeps_only_what_may_be_a_delimiter() -> None:
     for _ in range(100):  # 100 MB of one part's data, fed a megabyte at a time
         events = reader.feed(b"x" * (1 << 20))
         assert all(isinstance(e, PartData) for e in events)
-        assert len(reader._buf) < len(boundary) + 4
+        assert reader.held < len(boundary) + 4
 
 
 def test_a_view_of_the_upload_prepares_like_the_bytes() -> None:
