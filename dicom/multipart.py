@@ -1,25 +1,77 @@
-"""multipart/related bodies (RFC 2387) as DICOMweb uses them: parsing STOW-RS uploads and
-building WADO-RS responses."""
+"""multipart/related bodies (RFC 2046, RFC 2387) as DICOMweb uses them: reading STOW-RS
+uploads while they arrive, in memory bounded by what one read brings, and writing WADO-RS
+responses part by part."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+# RFC 2046 5.1.1: 1 to 70 characters of this set, not ending with a space.
+_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
+#: The most bytes a part's boundary line and headers may take (a STOW part has two or three
+#: short headers); beyond it the body is refused rather than buffered.
+MAX_HEADER_BYTES = 16 * 1024
 
 
 class MultipartError(ValueError):
     """A body that is not well-formed multipart/related."""
 
 
-@dataclass
-class Part:
+class TooManyParts(MultipartError):
+    """A body with more parts than the reader was told to accept."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the body holds more than {limit} parts")
+        self.limit = limit
+
+
+@dataclass(slots=True)
+class PartStart:
+    """A part begins: its headers (lower-cased names)."""
+
     headers: dict[str, str]
-    body: bytes | memoryview  # parsed parts are views into the request body, not copies
 
     @property
     def content_type(self) -> str:
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+@dataclass(slots=True)
+class PartData:
+    """The next bytes of the current part: a read-only view into the chunk that brought them."""
+
+    data: memoryview
+
+
+class PartEnd:
+    """The current part is complete."""
+
+
+PART_END = PartEnd()
+Event = PartStart | PartData | PartEnd
+
+
+@dataclass
+class Part:
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def check_boundary(boundary: str) -> bytes:
+    """The boundary as bytes; ``MultipartError`` unless it is 1-70 characters of RFC 2046's
+    set (a boundary outside it, non-ASCII for one, cannot be matched in the body)."""
+    if not _BOUNDARY.fullmatch(boundary):
+        raise MultipartError(
+            "the multipart boundary must be 1 to 70 characters of letters, digits and "
+            "'()+_,-./:=? (RFC 2046), not ending with a space")
+    return boundary.encode("ascii")
 
 
 def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
@@ -51,122 +103,156 @@ def split_unquoted(text: str, sep: str) -> list[str]:
 
 
 def parse_multipart(body: bytes, boundary: str) -> list[Part]:
-    """The parts of a complete multipart body; a truncated or malformed one raises.
+    """The parts of a complete multipart body; a truncated or malformed one raises."""
+    reader = MultipartReader(boundary)
+    parts: list[Part] = []
+    chunks: list[bytes] = []
+    for event in [*reader.feed(body), *reader.finish()]:
+        if isinstance(event, PartStart):
+            parts.append(Part(event.headers, b""))
+            chunks = []
+        elif isinstance(event, PartData):
+            chunks.append(bytes(event.data))
+        else:
+            parts[-1].body = b"".join(chunks)
+    return parts
 
-    Each part's body is a read-only ``memoryview`` into ``body``: an upload is tens of
-    megabytes, and copying it part by part cost as much as parsing the DICOM headers.
-    """
-    reader = MultipartReader(boundary, body)
-    return reader.advance(final=True)
+
+# Where the reader is: before the first delimiter, just after a delimiter (its line not yet
+# read), in a part's headers, in a part's data, after the closing delimiter.
+_PREAMBLE, _DELIMITER, _HEADERS, _DATA, _DONE = range(5)
 
 
 class MultipartReader:
-    """Parts of a multipart body while it arrives (or all at once, ``parse_multipart``).
+    """A multipart body read as it arrives: ``feed`` each chunk, then ``finish``; each
+    returns what the bytes so far make known (a part's start, its data, its end).
 
-    The body goes into one buffer of its declared size; each part is handed out, as a
-    read-only view into it, once its closing delimiter has arrived, so a server can work
-    on the first parts of an upload while the rest is still on the wire. A malformed body
-    raises ``MultipartError`` as soon as the bytes that make it so are in; ``finish`` raises
-    the truncation errors.
+    Nothing is kept but the bytes that may still be the start of a delimiter (or a part's
+    headers, up to ``MAX_HEADER_BYTES``), so memory does not grow with the body; the data of
+    a part is handed out as views into the chunks it came in. Every byte is scanned a
+    bounded number of times, so the work is linear in the body, however many parts it holds
+    (``max_parts`` refuses more). A malformed body raises ``MultipartError`` as soon as the
+    bytes that make it so are in; ``finish`` raises the truncation errors.
     """
 
-    def __init__(self, boundary: str, body: bytes | None = None, size: int = 0,
-                 buffer: bytearray | None = None) -> None:
-        if not boundary or len(boundary) > 70:
-            raise MultipartError(
-                "the multipart boundary is missing or longer than 70 characters")
-        self._delim = b"--" + boundary.encode("latin-1")
+    def __init__(self, boundary: str, max_parts: int | None = None) -> None:
+        self._delim = b"--" + check_boundary(boundary)
         self._sep = b"\r\n" + self._delim
-        if body is not None:
-            self._buf: bytes | bytearray = body
-            self._size = self._filled = len(body)
-        else:  # the body arrives into ``buffer`` (at least ``size`` bytes) or a new one
-            self._buf = buffer if buffer is not None and len(buffer) >= size else \
-                bytearray(size)
-            self._size, self._filled = size, 0
-        self._view = memoryview(self._buf).toreadonly()
-        self._pos = -1  # just after the last delimiter; -1 before the first one
-        self._scan = 0  # where the search for the next delimiter resumes
-        self._part: tuple[dict[str, str], int] | None = None  # headers, data start
-        self._pending_check = False  # a delimiter whose following bytes are not checked
-        self.done = False
+        self._max_parts = max_parts
+        self._buf = b""  # the bytes not yet consumed
+        self._scan = 0  # where in _buf the search for the end of headers resumes
+        self._state = _PREAMBLE
+        self._check = False  # the bytes after a (non-first) delimiter are not checked yet
+        self.parts = 0
 
-    def feed(self, chunk: bytes) -> list[Part]:
-        """Add the next bytes of the body; the parts they complete."""
-        end = self._filled + len(chunk)
-        if end > self._size:
-            raise MultipartError("the body is longer than its declared length")
-        assert isinstance(self._buf, bytearray)
-        self._buf[self._filled:end] = chunk
-        self._filled = end
-        return self.advance(final=False)
+    @property
+    def held(self) -> int:
+        """Bytes kept for what follows (a possible delimiter, or headers not yet ended)."""
+        return len(self._buf)
 
-    def finish(self) -> list[Part]:
-        """The parts left once the whole body is in; raises if it is truncated."""
-        return self.advance(final=True)
+    @property
+    def done(self) -> bool:
+        """The closing delimiter has been read."""
+        return self._state == _DONE
 
-    def advance(self, final: bool) -> list[Part]:
-        """Parts completed by the bytes in so far. Where more bytes could still make the body
-        well-formed, wait for them unless ``final``, then the body is truncated."""
-        body, end, delim = self._buf, self._filled, self._delim
-        parts: list[Part] = []
-        while not self.done:
-            if self._pos < 0:
-                start = body.find(delim, self._scan, end)
-                if start < 0:
+    def feed(self, chunk: bytes) -> list[Event]:
+        """Add the next bytes of the body; the events they complete."""
+        self._buf = self._buf + chunk if self._buf else chunk
+        return self._advance(final=False)
+
+    def finish(self) -> list[Event]:
+        """The events left once the whole body is in; raises if it is truncated."""
+        return self._advance(final=True)
+
+    def _advance(self, final: bool) -> list[Event]:
+        buf = self._buf
+        view = memoryview(buf).toreadonly()
+        end = len(buf)
+        out: list[Event] = []
+        i = 0
+        while True:
+            state = self._state
+            if state == _DATA:
+                k = buf.find(self._sep, i, end)
+                if k < 0:
+                    if final:
+                        raise MultipartError(
+                            "the body ends before the closing boundary (truncated upload?)")
+                    safe = end - len(self._sep) + 1  # the rest may be a delimiter's start
+                    if safe > i:
+                        out.append(PartData(view[i:safe]))
+                        i = safe
+                    break
+                if k > i:
+                    out.append(PartData(view[i:k]))
+                out.append(PART_END)
+                i = k + len(self._sep)
+                if i >= end and final:
+                    raise MultipartError(
+                        "the body ends without the closing boundary (truncated upload?)")
+                self._state, self._check = _DELIMITER, True
+            elif state == _PREAMBLE:
+                k = buf.find(self._delim, i, end)
+                if k < 0:
                     if final:
                         raise MultipartError("the body contains no multipart boundary")
-                    self._scan = max(0, end - len(delim) + 1)
-                    return parts
-                self._pos = self._scan = start + len(delim)
-                continue
-            pos = self._pos
-            if self._pending_check:
-                if end - pos < 2 and not final:
-                    return parts
-                if not body.startswith((b"--", b"\r\n", b" ", b"\t"), pos, end):
-                    raise MultipartError("a boundary line is followed by unexpected bytes")
-                self._pending_check = False
-            if self._part is None:
-                if end - pos < 2 and not final:
-                    return parts
-                if body.startswith(b"--", pos, end):
-                    self.done = True
-                    return parts
-                eol = body.find(b"\r\n", pos, end)
+                    i = max(i, end - len(self._delim) + 1)
+                    break
+                i = k + len(self._delim)
+                self._state = _DELIMITER
+            elif state == _DELIMITER:
+                if end - i < 2 and not final:
+                    break
+                if self._check:
+                    if not buf.startswith((b"--", b"\r\n", b" ", b"\t"), i, end):
+                        raise MultipartError("a boundary line is followed by unexpected bytes")
+                    self._check = False
+                if buf.startswith(b"--", i, end):
+                    self._state = _DONE
+                    continue
+                eol = buf.find(b"\r\n", i, end)
                 if eol < 0:
+                    self._too_long(end - i)
                     if final:
                         raise MultipartError(
                             "the body ends inside a boundary line (truncated upload?)")
-                    return parts
-                head = eol + 2
-                if end - head < 2 and not final:
-                    return parts
-                head_end = body.find(b"\r\n\r\n", head, end)
-                if body.startswith(b"\r\n", head, end):
-                    head_end = head - 2
-                if head_end < 0:
-                    if final:
-                        raise MultipartError("a part has no end of headers (truncated upload?)")
-                    return parts
-                headers = _headers(bytes(body[head:head_end]))
-                self._part = (headers, head_end + 4)
-                self._scan = head_end + 4
-            headers, data_start = self._part
-            nxt = body.find(self._sep, self._scan, end)
-            if nxt < 0:
-                if final:
-                    raise MultipartError(
-                        "the body ends before the closing boundary (truncated upload?)")
-                self._scan = max(data_start, end - len(self._sep) + 1)
-                return parts
-            parts.append(Part(headers, self._view[data_start:nxt]))
-            self._part = None
-            self._pos = self._scan = nxt + len(self._sep)
-            if self._pos >= end and final:
-                raise MultipartError("the body ends without the closing boundary (truncated?)")
-            self._pending_check = True
-        return parts
+                    break
+                i, self._scan = eol + 2, eol + 2
+                self._state = _HEADERS
+            elif state == _HEADERS:
+                if end - i < 2 and not final:
+                    break
+                if buf.startswith(b"\r\n", i, end):
+                    head_end, data = i, i + 2
+                else:
+                    head_end = buf.find(b"\r\n\r\n", self._scan, end)
+                    if head_end < 0:
+                        self._too_long(end - i)
+                        if final:
+                            raise MultipartError(
+                                "a part has no end of headers (truncated upload?)")
+                        self._scan = max(i, end - 3)
+                        break
+                    self._too_long(head_end - i)
+                    data = head_end + 4
+                self.parts += 1
+                if self._max_parts is not None and self.parts > self._max_parts:
+                    raise TooManyParts(self._max_parts)
+                out.append(PartStart(_headers(buf[i:head_end])))
+                i = data
+                self._state = _DATA
+            else:  # the epilogue is ignored
+                i = end
+                break
+        self._buf = buf[i:] if i < end else b""
+        self._scan = max(0, self._scan - i)
+        return out
+
+    @staticmethod
+    def _too_long(size: int) -> None:
+        if size > MAX_HEADER_BYTES:
+            raise MultipartError(
+                f"a part's boundary line and headers take more than {MAX_HEADER_BYTES} bytes")
 
 
 def _headers(raw: bytes) -> dict[str, str]:
@@ -186,11 +272,21 @@ def new_boundary() -> str:
     return f"yilian-{uuid.uuid4().hex}"
 
 
+def part_head(headers: dict[str, str], boundary: str, first: bool) -> bytes:
+    """The delimiter and headers that open a part (after the previous part's data)."""
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return (b"" if first else b"\r\n") + f"--{boundary}\r\n{head}\r\n".encode("latin-1")
+
+
+def closing(boundary: str, first: bool = False) -> bytes:
+    """The closing delimiter (after the last part's data, or alone)."""
+    return (b"" if first else b"\r\n") + f"--{boundary}--\r\n".encode("latin-1")
+
+
 def build_multipart(parts: Iterable[tuple[bytes, dict[str, str]]], boundary: str) -> bytes:
     """A multipart/related body from (body, headers) pairs."""
     chunks: list[bytes] = []
-    for body, headers in parts:
-        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        chunks += [f"--{boundary}\r\n{head}\r\n".encode("latin-1"), body, b"\r\n"]
-    chunks.append(f"--{boundary}--\r\n".encode("latin-1"))
+    for n, (body, headers) in enumerate(parts):
+        chunks += [part_head(headers, boundary, n == 0), body]
+    chunks.append(closing(boundary, first=not chunks))
     return b"".join(chunks)

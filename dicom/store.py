@@ -147,6 +147,12 @@ class Storage:
         when this has returned or raised)."""
         loop = asyncio.get_running_loop()
         tmp = await loop.run_in_executor(self.io, _write_temp, self.staging, data)
+        return await self.stage_file(tmp, expected_study)
+
+    async def stage_file(self, tmp: Path, expected_study: str | None = None) -> Staged:
+        """Parse a file written to the staging directory (``*.tmp``) in a worker, as
+        ``stage`` does; the file is removed if it is refused or parsing fails."""
+        loop = asyncio.get_running_loop()
         try:
             p = await self.parsers.parse(str(tmp), expected_study)
         except InstanceRejected as exc:

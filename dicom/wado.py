@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +92,19 @@ class Reader:
             return _unindexed_array(inst, number)
         return decode_frame(self.raw_frame(inst, number), inst.transfer_syntax, header)
 
+    def frames_as(self, inst: StoredInstance, numbers: Sequence[int], transfer_syntax: str,
+                  budget: int) -> list[bytes]:
+        """The first of ``numbers`` as ``frame_as`` gives them, as many as about ``budget``
+        bytes hold (at least one): a streamed answer reads its frames batch by batch."""
+        out: list[bytes] = []
+        size = 0
+        for n in numbers:
+            out.append(self.frame_as(inst, n, transfer_syntax))
+            size += len(out[-1])
+            if size >= budget:
+                break
+        return out
+
     def frame_as(self, inst: StoredInstance, number: int, transfer_syntax: str) -> bytes:
         """Frame bytes in ``transfer_syntax`` (as stored, or native explicit VR LE)."""
         if transfer_syntax == inst.transfer_syntax or (
@@ -123,6 +137,13 @@ def native_bytes_unindexed(inst: StoredInstance, number: int, header: Dataset) -
     if int(header.BitsAllocated) == 1:
         return pack_bits(arr)
     return native_bytes(arr, header)
+
+
+def read_part(path: Path, offset: int, size: int) -> bytes:
+    """Up to ``size`` bytes of a stored file from ``offset``: a file streamed read by read."""
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read(size)
 
 
 def transcode_to_explicit_le(path: Path) -> bytes:

@@ -1,10 +1,14 @@
-"""WADO-RS handlers: instances (multipart), metadata, frames, rendered images, thumbnails."""
+"""WADO-RS handlers: instances (multipart), metadata, frames, rendered images, thumbnails.
+
+Multipart answers larger than one read are streamed part by part as their parts are read, so
+a request holds about one frame, or one read of a file, whatever it asks for."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import Counter
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +17,7 @@ from sqlalchemy import Row, Select, select
 from yilian.dicom import common
 from yilian.dicom import keys as dicom_keys
 from yilian.dicom.models import DicomInstance, DicomSeries
-from yilian.dicom.multipart import build_multipart, new_boundary
+from yilian.dicom.multipart import build_multipart, closing, new_boundary, part_head
 from yilian.dicom.negotiate import (
     EXPLICIT_LE,
     NotAcceptable,
@@ -24,11 +28,15 @@ from yilian.dicom.negotiate import (
 )
 from yilian.dicom.pixels import DecodeError
 from yilian.dicom.render import parse_render_options, render
-from yilian.dicom.wado import FRAME_MEDIA, StoredInstance, transcode_to_explicit_le
+from yilian.dicom.wado import FRAME_MEDIA, StoredInstance, read_part, transcode_to_explicit_le
 from yilian.server.core import keys
 from yilian.server.core.access import require_clinical
 from yilian.server.core.auth import authenticate
 from yilian.server.core.errors import BadRequest, NotFound, YilianError
+
+logger = logging.getLogger(__name__)
+#: A streamed answer reads about this many bytes at a time (frames, or a piece of a file).
+STREAM_READ = 1 << 20
 
 
 class Unprocessable(YilianError):
@@ -92,45 +100,113 @@ def _stored(request: web.Request, row: Row[Any]) -> StoredInstance:
                           row.number_of_frames, row.frames, row.sha256)
 
 
+def _content_type(part_type: str, boundary: str, ts: str | None = None) -> str:
+    syntax = f"transfer-syntax={ts}; " if ts else ""
+    return f'multipart/related; type="{part_type}"; {syntax}boundary={boundary}'
+
+
 def _multipart(parts: list[tuple[bytes, dict[str, str]]], part_type: str,
                ts: str | None = None) -> web.Response:
     boundary = new_boundary()
-    ctype = f'multipart/related; type="{part_type}"; boundary={boundary}'
-    if ts:
-        ctype = f'multipart/related; type="{part_type}"; transfer-syntax={ts}; ' \
-                f"boundary={boundary}"
     resp = web.Response(body=build_multipart(parts, boundary))
-    resp.headers["Content-Type"] = ctype
+    resp.headers["Content-Type"] = _content_type(part_type, boundary, ts)
     return resp
 
 
-def _read(path: Path) -> bytes:
-    return path.read_bytes()
+class _Streamed:
+    """A multipart/related answer written part by part while its parts are read. It starts
+    (status and headers sent) with its first part, so an error before that is an ordinary
+    error answer; a failure after it closes the connection before the closing delimiter, so
+    the client sees a truncated answer rather than a short one."""
+
+    def __init__(self, request: web.Request, part_type: str) -> None:
+        self.request = request
+        self.boundary = new_boundary()
+        self.resp = web.StreamResponse(
+            headers={"Content-Type": _content_type(part_type, self.boundary)})
+        self.parts = 0
+
+    @property
+    def started(self) -> bool:
+        return self.resp.prepared
+
+    async def part(self, headers: dict[str, str], data: bytes = b"") -> None:
+        """Open the next part (and write its first bytes)."""
+        if not self.resp.prepared:
+            await self.resp.prepare(self.request)
+        await self.resp.write(part_head(headers, self.boundary, self.parts == 0))
+        self.parts += 1
+        if data:
+            await self.resp.write(data)
+
+    async def write(self, data: bytes) -> None:
+        """More bytes of the current part."""
+        await self.resp.write(data)
+
+    async def finish(self) -> web.StreamResponse:
+        """Write the closing delimiter; aiohttp ends the body."""
+        if not self.resp.prepared:
+            await self.resp.prepare(self.request)
+        await self.resp.write(closing(self.boundary, self.parts == 0))
+        return self.resp
+
+    def cut(self, exc: Exception) -> web.StreamResponse:
+        """Stop a started answer: close the connection without the closing delimiter."""
+        logger.warning("%s %s stopped after %d part(s): %s", self.request.method,
+                       self.request.path, self.parts, exc)
+        if self.request.transport is not None:
+            self.request.transport.close()
+        return self.resp
 
 
-async def retrieve(request: web.Request) -> web.Response:
-    """GET a study, series or instance as multipart/related application/dicom."""
+def _retrieve_syntax(row: Row[Any], syntax: str) -> str:
+    """The transfer syntax an instance is sent in, for the one asked for."""
+    if syntax in ("*", row.transfer_syntax):
+        return str(row.transfer_syntax)
+    if syntax == EXPLICIT_LE:
+        return EXPLICIT_LE
+    raise NotAcceptable(
+        f"instance {row.sop_uid} is stored as {row.transfer_syntax}; ask for that, "
+        f"{EXPLICIT_LE} or *", details={"transfer_syntax": syntax})
+
+
+async def retrieve(request: web.Request) -> web.StreamResponse:
+    """GET a study, series or instance as multipart/related application/dicom, streamed: a
+    file as stored is sent a read at a time, a transcoded one whole."""
     rows, _ = await _instances(request, "dicom_retrieve")
     syntax = instance_syntax(request.headers.get("Accept"))
-    parts = []
-    for row in rows:
-        inst = _stored(request, row)
-        if syntax in ("*", row.transfer_syntax):
-            data = await asyncio.to_thread(_read, inst.path)
-            ts = row.transfer_syntax
-        elif syntax == EXPLICIT_LE:
-            try:
-                data = await asyncio.to_thread(transcode_to_explicit_le, inst.path)
-            except DecodeError as exc:
-                raise Unprocessable(str(exc), details={"sop_instance_uid": row.sop_uid}) \
-                    from None
-            ts = EXPLICIT_LE
-        else:
-            raise NotAcceptable(
-                f"instance {row.sop_uid} is stored as {row.transfer_syntax}; ask for that, "
-                f"{EXPLICIT_LE} or *", details={"transfer_syntax": syntax})
-        parts.append((data, {"Content-Type": f"application/dicom; transfer-syntax={ts}"}))
-    return _multipart(parts, "application/dicom")
+    plan = [(_stored(request, row), _retrieve_syntax(row, syntax)) for row in rows]
+    out = _Streamed(request, "application/dicom")
+    inst = plan[0][0]
+    try:
+        for inst, ts in plan:
+            head = {"Content-Type": f"application/dicom; transfer-syntax={ts}"}
+            if ts != inst.transfer_syntax:
+                await out.part(head, await asyncio.to_thread(transcode_to_explicit_le,
+                                                              inst.path))
+                continue
+            offset = 0
+            while True:
+                data = await asyncio.to_thread(read_part, inst.path, offset, STREAM_READ)
+                if offset == 0:
+                    await out.part(head, data)
+                elif data:
+                    await out.write(data)
+                offset += len(data)
+                if len(data) < STREAM_READ:
+                    break
+    except ConnectionError:  # the client has gone
+        return out.resp
+    except DecodeError as exc:
+        if not out.started:
+            raise Unprocessable(str(exc), details={"sop_instance_uid": inst.sop_uid}) \
+                from None
+        return out.cut(exc)
+    except OSError as exc:
+        if not out.started:
+            raise
+        return out.cut(exc)
+    return await out.finish()
 
 
 async def metadata(request: web.Request) -> web.Response:
@@ -141,17 +217,26 @@ async def metadata(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type=common.DICOM_JSON)
 
 
-def _frame_numbers(raw: str, count: int) -> list[int]:
+def _frame_numbers(raw: str, count: int, limit: int) -> list[int]:
+    """The frame numbers of a frame list: at most ``limit``, each once, each in range."""
+    items = [x for x in raw.split(",") if x.strip()]
+    if len(items) > limit:
+        raise BadRequest(f"the frame list names {len(items)} frames; at most {limit} may be "
+                         "asked for at once", code="too_many_frames", details={"limit": limit})
     try:
-        numbers = [int(x) for x in raw.split(",") if x.strip()]
+        numbers = [int(x) for x in items]
     except ValueError:
-        raise BadRequest(f"frame list {raw!r} must be comma-separated numbers",
+        raise BadRequest(f"frame list {raw[:100]!r} must be comma-separated numbers",
                          code="invalid_frame_list") from None
     if not numbers:
         raise BadRequest("the frame list is empty", code="invalid_frame_list")
+    if len(set(numbers)) < len(numbers):
+        twice = sorted(n for n, seen in Counter(numbers).items() if seen > 1)[:10]
+        raise BadRequest(f"frame(s) {twice} are listed more than once", code="invalid_frame_list",
+                         details={"repeated": twice})
     bad = [n for n in numbers if not 1 <= n <= count]
     if bad:
-        raise NotFound(f"frame(s) {bad} out of range 1..{count}", code="frame_not_found",
+        raise NotFound(f"frame(s) {bad[:10]} out of range 1..{count}", code="frame_not_found",
                        details={"number_of_frames": count})
     return numbers
 
@@ -180,26 +265,47 @@ def _frame_plan(accept: str | None, stored_ts: str) -> tuple[str, str]:
                         details={"accept": accept})
 
 
-async def frames(request: web.Request) -> web.Response:
-    """GET .../frames/{list}: only the frames asked for are read."""
+async def frames(request: web.Request) -> web.StreamResponse:
+    """GET .../frames/{list}: only the frames asked for are read, a batch at a time."""
     rows, _ = await _instances(request, "dicom_frames")
     row = rows[0]
     if not row.number_of_frames:
         raise NotFound("this instance has no pixel data", code="frame_not_found")
-    numbers = _frame_numbers(request.match_info["frames"], row.number_of_frames)
+    numbers = _frame_numbers(request.match_info["frames"], row.number_of_frames,
+                             request.app[keys.SETTINGS].max_frames_per_request)
     media, ts = _frame_plan(request.headers.get("Accept"), row.transfer_syntax)
     inst = _stored(request, row)
     reader = request.app[dicom_keys.DICOM_READER]
+    base = str(request.url.with_query(None)).rsplit("/", 1)[0]
+
+    def head(n: int) -> dict[str, str]:
+        return {"Content-Type": f"{media}; transfer-syntax={ts}",
+                "Content-Location": f"{base}/{n}"}
+
+    def batch(start: int) -> list[bytes]:
+        return reader.frames_as(inst, numbers[start:], ts, STREAM_READ)
+
     try:
-        data = await asyncio.to_thread(
-            lambda: [reader.frame_as(inst, n, ts) for n in numbers])
+        data = await asyncio.to_thread(batch, 0)
     except DecodeError as exc:
         raise Unprocessable(str(exc)) from None
-    base = str(request.url.with_query(None))
-    parts = [(d, {"Content-Type": f"{media}; transfer-syntax={ts}",
-                  "Content-Location": f"{base.rsplit('/', 1)[0]}/{n}"})
-             for n, d in zip(numbers, data, strict=True)]
-    return _multipart(parts, media)
+    if len(data) == len(numbers):  # the whole answer is one read: sent with its length
+        return _multipart([(d, head(n)) for n, d in zip(numbers, data, strict=True)], media)
+    out = _Streamed(request, media)
+    sent = 0
+    try:
+        while True:
+            for frame in data:
+                await out.part(head(numbers[sent]), frame)
+                sent += 1
+            if sent == len(numbers):
+                break
+            data = await asyncio.to_thread(batch, sent)
+    except ConnectionError:  # the client has gone
+        return out.resp
+    except (DecodeError, OSError) as exc:
+        return out.cut(exc)
+    return await out.finish()
 
 
 async def _render(request: web.Request, thumbnail: bool) -> web.Response:
@@ -213,7 +319,8 @@ async def _render(request: web.Request, thumbnail: bool) -> web.Response:
     if not row.number_of_frames:
         raise NotFound("this instance has no pixel data to render", code="frame_not_found")
     raw = request.match_info.get("frames")
-    number = _frame_numbers(raw, row.number_of_frames)[0] if raw else 1
+    limit = request.app[keys.SETTINGS].max_frames_per_request
+    number = _frame_numbers(raw, row.number_of_frames, limit)[0] if raw else 1
     inst = _stored(request, row)
     reader = request.app[dicom_keys.DICOM_READER]
 

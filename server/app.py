@@ -27,6 +27,7 @@ from yilian.server.core.api import ApiRouter, openapi_document
 from yilian.server.core.audit import audit_ctx
 from yilian.server.core.auth import LoginLimiter, TokenCache
 from yilian.server.core.db import Database
+from yilian.server.core.deadlines import body_deadline, connection_options
 from yilian.server.core.metrics import Metrics
 from yilian.server.core.middleware import error_middleware, metrics_middleware
 from yilian.server.core.routes import auth
@@ -61,7 +62,9 @@ def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[client_middleware(parse_networks(settings.trusted_proxies)),
+        handler_args=connection_options(settings),
+        middlewares=[body_deadline(settings),
+                     client_middleware(parse_networks(settings.trusted_proxies)),
                      metrics_middleware(metrics), error_middleware, denials_middleware],
     )
     app.on_response_prepare.append(secure_headers)

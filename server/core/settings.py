@@ -104,6 +104,15 @@ class Settings(_Group):
     demo: bool = False
     max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    #: Parts one STOW-RS upload may hold (413 beyond).
+    max_upload_parts: int = Field(default=10_000, gt=0)
+    #: Distinct frames one WADO-RS frames request may name (400 beyond).
+    max_frames_per_request: int = Field(default=256, gt=0)
+    #: Seconds a connection has to send a request's complete headers, from its opening or
+    #: from its previous response (an idle keep-alive connection is closed after it too).
+    header_timeout_seconds: float = Field(default=15.0, gt=0)
+    #: Seconds a request body may go without a byte while the server waits for it (408).
+    body_timeout_seconds: float = Field(default=60.0, gt=0)
     display_timezone: str = "Asia/Shanghai"
     #: Shared state between server processes (signalling); none for a single process.
     redis_url: str = ""
