@@ -33,6 +33,7 @@ from yilian.server.core import keys
 from yilian.server.core.access import require_clinical
 from yilian.server.core.auth import authenticate
 from yilian.server.core.errors import BadRequest, NotFound, YilianError
+from yilian.server.core.schemas import ascii_int
 
 logger = logging.getLogger(__name__)
 #: A streamed answer reads about this many bytes at a time (frames, or a piece of a file).
@@ -219,15 +220,15 @@ async def metadata(request: web.Request) -> web.Response:
 
 def _frame_numbers(raw: str, count: int, limit: int) -> list[int]:
     """The frame numbers of a frame list: at most ``limit``, each once, each in range."""
-    items = [x for x in raw.split(",") if x.strip()]
+    items = raw.split(",")
     if len(items) > limit:
         raise BadRequest(f"the frame list names {len(items)} frames; at most {limit} may be "
                          "asked for at once", code="too_many_frames", details={"limit": limit})
-    try:
-        numbers = [int(x) for x in items]
-    except ValueError:
+    parsed = [ascii_int(x, 0, 2**31 - 1) for x in items]  # ASCII digits only: not "١", " 1"
+    if any(n is None for n in parsed):
         raise BadRequest(f"frame list {raw[:100]!r} must be comma-separated numbers",
-                         code="invalid_frame_list") from None
+                         code="invalid_frame_list")
+    numbers = [n for n in parsed if n is not None]
     if not numbers:
         raise BadRequest("the frame list is empty", code="invalid_frame_list")
     if len(set(numbers)) < len(numbers):

@@ -76,6 +76,10 @@ async def test_wsi_command_and_tiles(api: Api, server: TestServer, tmp_path: Pat
     status, body = await dget(township, f"/dicomweb/studies/{study}/series/{series}/instances/"
                               f"{sop}/frames/1,x")
     assert status == 400 and body["error"]["code"] == "invalid_frame_list"
+    for frames in ("%D9%A1", "%EF%BC%91", "%201", "+1", "1,,2"):  # ١, full-width 1, " 1"
+        status, body = await dget(township, f"/dicomweb/studies/{study}/series/{series}/"
+                                  f"instances/{sop}/frames/{frames}")
+        assert status == 400 and body["error"]["code"] == "invalid_frame_list", frames
 
 
 async def test_transcoding_compressed_to_explicit_le(api: Api, server: TestServer) -> None:
