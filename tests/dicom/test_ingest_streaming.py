@@ -17,7 +17,6 @@ from tests.dicom.conftest import dget, multipart_body
 from yilian.dicom import keys as dicom_keys
 from yilian.dicom.multipart import MultipartError, MultipartReader, build_multipart, parse_multipart
 from yilian.dicom.parse import InstanceRejected, prepare_instance
-from yilian.dicom.store import STAGING
 
 
 def _streamed(body: bytes, boundary: str, sizes: list[int]) -> list[tuple[dict[str, str], bytes]]:
@@ -114,7 +113,7 @@ async def test_a_failed_upload_leaves_no_staged_file(api: Api, ct_files: list[by
         async with township.http.post(url, data=data, headers=township.headers(
                 {"Content-Type": ctype})) as r:
             assert r.status == status, await r.text()
-    staging = api.server.app[dicom_keys.DICOM_STORAGE].root / STAGING
+    staging = api.server.app[dicom_keys.DICOM_STORAGE].staging
     assert list(staging.iterdir()) == []
     status, found = await dget(township, "/dicomweb/studies", params={"PatientID": "T-1"})
     assert found == []
