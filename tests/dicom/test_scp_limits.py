@@ -38,7 +38,6 @@ from yilian.server.app import create_app
 from yilian.server.core import keys
 from yilian.server.core.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
 ACSE_TIMEOUT = 2.0
 NETWORK_TIMEOUT = 2.0
 # An A-ASSOCIATE-RQ header announcing 4000 bytes, and the first 60 of them.
@@ -88,31 +87,41 @@ def _closed_after(socks: list[tuple[socket.socket, float]], limit: float) -> lis
     return [when[s] for s, _ in socks]
 
 
-def attack(port: int, sources: list[str], count: int, seconds: float) -> None:
-    """Keep ``count`` idle or half-sent connections open from ``sources`` for ``seconds``,
-    opening a new one whenever the server closes one; prints what happened (JSON). Runs as
-    its own process, as an attacker would."""
-    socks: list[socket.socket] = []
-    opened = refused = 0
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        while len(socks) < count:
-            try:
-                socks.append(_connect(port, sources[opened % len(sources)], opened % 2 == 1))
-            except OSError:
-                refused += 1
-            opened += 1
-        ready, _, _ = select.select(socks, [], [], 0.05)
-        for s in ready:
-            try:
-                gone = not s.recv(4096)
-            except OSError:
-                gone = True
-            if gone:
-                socks.remove(s)
-                s.close()
-        time.sleep(0.01)
-    print(json.dumps({"opened": opened, "refused": refused, "open_at_end": len(socks)}))
+# The attacker, as a process of its own (only the standard library, so it starts at once):
+# keeps COUNT idle or half-sent connections open from SOURCES for SECONDS, opening a new one
+# whenever the server closes one; prints "ready" once they are first open, then a report.
+ATTACKER = """
+import json, select, socket, struct, sys, time
+port, count, seconds, sources = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
+partial = b"\\x01\\x00" + struct.pack(">L", 4000) + b"\\x00\\x01" + b"\\x00" * 58
+socks, opened, refused, end = [], 0, 0, None
+while end is None or time.monotonic() < end:
+    while len(socks) < count:
+        try:
+            s = socket.socket()
+            s.bind((sources[opened % len(sources)], 0))
+            s.connect(("127.0.0.1", port))
+            if opened % 2:
+                s.sendall(partial)
+            socks.append(s)
+        except OSError:
+            refused += 1
+        opened += 1
+    if end is None:
+        print("ready", flush=True)
+        end = time.monotonic() + seconds
+    ready, _, _ = select.select(socks, [], [], 0.05)
+    for s in ready:
+        try:
+            gone = not s.recv(4096)
+        except OSError:
+            gone = True
+        if gone:
+            socks.remove(s)
+            s.close()
+    time.sleep(0.01)
+print(json.dumps({"opened": opened, "refused": refused, "open_at_end": len(socks)}))
+"""
 
 
 def _store(port: int, files: list[bytes], source: str = "127.0.0.1") -> list[int]:
@@ -137,6 +146,11 @@ async def _healthz_ms(srv: TestServer, probes: int = 7) -> float:
             times.append((time.perf_counter() - t0) * 1000)
             await asyncio.sleep(0.05)
     return statistics.median(times)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
 
 
 def _gate_threads() -> int:
@@ -175,24 +189,31 @@ async def test_idle_sockets_do_not_shut_the_modality_out(limited: TestServer) ->
 
     # A sustained attack from other hosts, in a process of its own: the modality stores with
     # dcmtk and pynetdicom meanwhile, and the web server answers.
+    rss_before = _rss_mb()
     attacker = subprocess.Popen(  # noqa: ASYNC220 (started once; waited for in a thread)
-        [sys.executable, "-c", "import sys; from tests.dicom.test_scp_limits import attack; "
-         f"attack({port}, ['127.0.0.2', '127.0.0.3', '127.0.0.4'], 12, 8.0)"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-c", ATTACKER, str(port), "12", "6", "127.0.0.2", "127.0.0.3",
+         "127.0.0.4"], stdout=subprocess.PIPE, text=True)
     try:
-        await asyncio.sleep(1.0)
+        assert attacker.stdout is not None
+        assert (await asyncio.to_thread(attacker.stdout.readline)).strip() == "ready"
+        await asyncio.sleep(0.5)
         median_ms = await _healthz_ms(limited)
+        threads_during = _gate_threads()
         statuses = await asyncio.to_thread(_store, port, files[1:2])
         assert statuses == [0x0000]
         median_ms = max(median_ms, await _healthz_ms(limited))
+        rss_during = _rss_mb()
+        assert attacker.poll() is None  # all this while the attack went on
         out, _ = await asyncio.to_thread(attacker.communicate, timeout=60)
     finally:
         if attacker.poll() is None:
             attacker.kill()
             attacker.wait()
     report = json.loads(out.strip().splitlines()[-1])
-    print(f"sustained attack: {report}; /healthz median {median_ms:.1f} ms")
+    print(f"sustained attack: {report}; /healthz median {median_ms:.1f} ms; gate threads "
+          f"{threads_during}; RSS {rss_before:.0f} -> {rss_during:.0f} MB")
     assert report["opened"] > 12  # the server kept closing them
+    assert 0 < threads_during <= 2 * 8  # the gate's bound on connection threads
     assert median_ms < 200, median_ms
     for _ in range(100):  # the attack's connections are all gone
         if _gate_threads() == 0:
