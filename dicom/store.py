@@ -85,7 +85,14 @@ def _dataset_offset(f: Any) -> int | None:
 
 def same_dataset(a: Path, b: Path) -> bool:
     """Do two Part 10 files hold the same data set, byte for byte, whatever file meta header
-    (the wrapper the sending software adds) each has?"""
+    (the wrapper the sending software adds) each has? (No, when one cannot be read.)"""
+    try:
+        return _compare(a, b)
+    except OSError:
+        return False
+
+
+def _compare(a: Path, b: Path) -> bool:
     with open(a, "rb") as fa, open(b, "rb") as fb:
         oa, ob = _dataset_offset(fa), _dataset_offset(fb)
         if oa is None or ob is None or \
@@ -259,10 +266,10 @@ class Storage:
                 detail={"reason": "duplicate_sop_instance", "source": source,
                         "study": p.study_uid, "stored_sha256": prior.sha256,
                         "sent_sha256": p.sha256}))
-        if refusals:
-            await self.db.log_audit(refusals)
         if to_write:
             await self._index(to_write, out, temp_of, institution_id, source, user_id, ip)
+        if refusals:  # once the attempt stands (a conflicting insert retries it)
+            await self.db.log_audit(refusals)
         for p, head in repeats:
             o, h = out[id(p)], out[id(head)]
             if p.sha256 != head.sha256:
