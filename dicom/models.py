@@ -90,7 +90,8 @@ class DicomInstance(Base):
 
 
 class DicomModality(Base):
-    """A modality or PACS allowed to C-STORE to us, and the institution it sends for."""
+    """A modality or PACS allowed to C-STORE to us, the institution it sends for, and the
+    networks it may call from (none: this host only; see ``dicom.modalities``)."""
 
     __tablename__ = "dicom_modalities"
 
@@ -98,3 +99,6 @@ class DicomModality(Base):
     ae_title: Mapped[str] = mapped_column(String(16), unique=True)
     institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), index=True)
     description: Mapped[str] = mapped_column(String(200), default="")
+    #: CIDR strings ("10.1.2.3/32", "10.1.0.0/16"; "0.0.0.0/0" and "::/0" for any).
+    allowed_networks: Mapped[list[str]] = mapped_column(JSON, default=list,
+                                                        server_default="[]")

@@ -1,26 +1,30 @@
 """Storing received instances: files under the data directory (temp file + rename, SHA-256),
-and the patient/study/series/instance index, in one path shared by STOW-RS and C-STORE."""
+and the patient/study/series/instance index, in one path shared by STOW-RS and C-STORE.
+
+A stored instance is never replaced: a re-send of its SOP Instance UID with the same data set
+is a success that changes nothing (idempotent), one with other content is refused
+(:data:`DUPLICATE_INSTANCE`), logged and audited, and what WADO serves stays as it was.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from yilian.dicom.models import DicomInstance, DicomPatient, DicomSeries, DicomStudy
 from yilian.dicom.parse import DATASET_MISMATCH, NOT_AUTHORIZED, InstanceRejected, PreparedInstance
-from yilian.dicom.workers import parser_pool
+from yilian.dicom.workers import STAGING, StagingArea, parser_pool
 from yilian.server.core import audit
 from yilian.server.core.db import Database, utcnow
 from yilian.server.core.settings import default_dicom_workers
@@ -45,12 +49,12 @@ class Outcome:
         return self.failure is None
 
 
-STAGING = ".staging"  # under the storage root: files written, not yet indexed
 # Threads writing received files to the staging directory (os.write releases the GIL).
 WRITE_THREADS = 4
-# A staged file older than this belongs to no upload still running (a part waits in staging
-# until its whole upload has arrived, which over a slow link can take an hour or more).
-STALE_STAGING_SECONDS = 24 * 3600
+# The failure status (C-STORE) and FailureReason (STOW-RS) of a re-sent SOP Instance UID with
+# other content: "Duplicate SOP Instance" (PS3.7 Annex C, 0111H = 273).
+DUPLICATE_INSTANCE = 0x0111
+DUPLICATE_MESSAGE = "a different instance with this SOP Instance UID is stored"
 
 
 def _write_temp(staging: Path, data: bytes | memoryview) -> Path:
@@ -70,18 +74,38 @@ def _write_temp(staging: Path, data: bytes | memoryview) -> Path:
     return tmp
 
 
-def sweep_staging(staging: Path, older_than: float = STALE_STAGING_SECONDS) -> int:
-    """Remove staged files left behind by a crash; returns how many were removed."""
-    cutoff = time.time() - older_than
-    removed = 0
-    for entry in os.scandir(staging):
-        try:
-            if entry.name.endswith(".tmp") and entry.stat().st_mtime < cutoff:
-                os.unlink(entry.path)
-                removed += 1
-        except FileNotFoundError:
-            continue  # another process's sweep got there first
-    return removed
+def _dataset_offset(f: Any) -> int | None:
+    """Where the data set starts in a Part 10 file: after the preamble, "DICM" and the file
+    meta group, whose leading group length (explicit VR little endian) says how long it is."""
+    head = f.read(144)
+    if len(head) < 144 or head[128:138] != b"DICM\x02\x00\x00\x00UL":
+        return None
+    return 144 + int.from_bytes(head[140:144], "little")
+
+
+def same_dataset(a: Path, b: Path) -> bool:
+    """Do two Part 10 files hold the same data set, byte for byte, whatever file meta header
+    (the wrapper the sending software adds) each has? (No, when one cannot be read.)"""
+    try:
+        return _compare(a, b)
+    except OSError:
+        return False
+
+
+def _compare(a: Path, b: Path) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        oa, ob = _dataset_offset(fa), _dataset_offset(fb)
+        if oa is None or ob is None or \
+                os.fstat(fa.fileno()).st_size - oa != os.fstat(fb.fileno()).st_size - ob:
+            return False
+        fa.seek(oa)
+        fb.seek(ob)
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
 
 
 def _publish(pairs: list[tuple[Path, Path]]) -> None:
@@ -119,11 +143,9 @@ class Storage:
     def __init__(self, root: Path, db: Database, workers: int | None = None) -> None:
         self.root = root
         self.db = db
-        self.staging = root / STAGING
-        self.staging.mkdir(parents=True, exist_ok=True)
-        swept = sweep_staging(self.staging)
-        if swept:
-            logger.warning("removed %d abandoned staged file(s) from %s", swept, self.staging)
+        # This store's own staging folder; what a crashed process left is removed here.
+        self.staging_area = StagingArea(root / STAGING)
+        self.staging = self.staging_area.dir
         # Writing received files, apart from the default executor: a burst of uploads must
         # not hold up the file reads and renders of everyone else.
         self.io = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="dicom-write")
@@ -133,6 +155,7 @@ class Storage:
         """Stop the writer threads (after the server has stopped taking uploads). The
         parsing workers are shared by the process and stop with it."""
         self.io.shutdown(wait=True, cancel_futures=True)
+        self.staging_area.close()
 
     def path_of(self, rel: str) -> Path:
         """Absolute path of a stored file."""
@@ -210,30 +233,62 @@ class Storage:
             sops, owners = await _existing(session, [p.sop_uid for p in ready],
                                            list({p.study_uid for p in ready}))
         to_write: list[tuple[PreparedInstance, str]] = []
-        seen: dict[str, str] = {}
+        first: dict[str, PreparedInstance] = {}
+        repeats: list[tuple[PreparedInstance, PreparedInstance]] = []
+        changed: list[PreparedInstance] = []
         for p in ready:
             owner = owners.get(p.study_uid)
             prior = sops.get(p.sop_uid)
-            base = Outcome(p.sop_class_uid, p.sop_uid, p.study_uid, p.series_uid)
-            if p.sop_uid in seen:
-                base.duplicate = seen[p.sop_uid] == p.sha256
-                if not base.duplicate:
-                    base.failure, base.message = DATASET_MISMATCH, (
-                        "this SOP Instance UID is sent twice in the request with different "
-                        "content")
+            base = out[id(p)] = Outcome(p.sop_class_uid, p.sop_uid, p.study_uid, p.series_uid)
+            if p.sop_uid in first:  # sent twice in this request: the first copy counts
+                repeats.append((p, first[p.sop_uid]))
             elif owner is not None and owner != institution_id or (
                     prior is not None and prior.institution_id != institution_id):
                 base.failure, base.message = NOT_AUTHORIZED, (
                     "this study or instance belongs to another institution")
             elif prior is not None and prior.sha256 == p.sha256:
                 base.duplicate = True
+            elif prior is not None:
+                changed.append(p)
             else:
                 to_write.append((p, instance_path(p)))
-            seen.setdefault(p.sop_uid, p.sha256)
-            out[id(p)] = base
-        if not to_write:
-            return out
-        stale: list[Path] = []
+            first.setdefault(p.sop_uid, p)
+        refusals: list[audit.Entry] = []
+        for p in changed:
+            prior = sops[p.sop_uid]
+            temp = temp_of[id(p)].temp
+            assert temp is not None
+            if prior.transfer_syntax == p.transfer_syntax and await asyncio.to_thread(
+                    same_dataset, self.root / prior.path, temp):
+                out[id(p)].duplicate = True  # the same data set in another file meta header
+                continue
+            out[id(p)].failure, out[id(p)].message = DUPLICATE_INSTANCE, DUPLICATE_MESSAGE
+            logger.warning("refused a re-send of SOP instance %s with other content via %s "
+                           "for institution %d (stored sha256 %s, sent %s)", p.sop_uid, source,
+                           institution_id, prior.sha256[:16], p.sha256[:16])
+            refusals.append(audit.entry(
+                None, "dicom_store_refused", "instance", p.sop_uid, user_id=user_id,
+                institution_id=institution_id, ip=ip,
+                detail={"reason": "duplicate_sop_instance", "source": source,
+                        "study": p.study_uid, "stored_sha256": prior.sha256,
+                        "sent_sha256": p.sha256}))
+        if to_write:
+            await self._index(to_write, out, temp_of, institution_id, source, user_id, ip)
+        if refusals:  # once the attempt stands (a conflicting insert retries it)
+            await self.db.log_audit(refusals)
+        for p, head in repeats:
+            o, h = out[id(p)], out[id(head)]
+            if p.sha256 != head.sha256:
+                o.failure, o.message = DUPLICATE_INSTANCE, (
+                    "this SOP Instance UID is sent twice in the request with different content")
+            else:
+                o.failure, o.message, o.duplicate = h.failure, h.message, h.ok
+        return out
+
+    async def _index(self, to_write: list[tuple[PreparedInstance, str]],
+                     out: dict[int, Outcome], temp_of: dict[int, Staged], institution_id: int,
+                     source: str, user_id: int | None, ip: str | None) -> None:
+        """Index new instances and rename their files into place, in one transaction."""
         published: list[tuple[Path, Path]] = []
         done: list[Staged] = []
         audits: list[audit.Entry] = []
@@ -242,37 +297,21 @@ class Storage:
             """The index transaction (synchronous: one thread hop on SQLite)."""
             cache: dict[str, Any] = {}
             rows: list[dict[str, Any]] = []
-            replaced: list[int] = []
-            touched_series: set[int] = set()
-            touched_studies: set[int] = set()
             for p, rel in to_write:
                 try:
                     study, series = _study_and_series(session, cache, p, institution_id)
                 except InstanceRejected as exc:
                     out[id(p)].failure, out[id(p)].message = exc.reason, exc.message
                     continue
-                touched_series.add(series.id)
-                touched_studies.add(study.id)
                 rows.append(_instance_row(p, rel, study.id, series.id, source))
                 item = temp_of[id(p)]
                 assert item.temp is not None
                 published.append((item.temp, self.root / rel))
                 done.append(item)
-                prior = sops.get(p.sop_uid)
-                if prior is not None:  # a changed re-send replaces the stored instance
-                    replaced.append(prior.id)
-                    touched_series.add(prior.series_ref)
-                    touched_studies.add(prior.study_ref)
-                    if prior.path != rel:
-                        stale.append(self.root / prior.path)
-            if replaced:
-                session.execute(delete(DicomInstance).where(DicomInstance.id.in_(replaced)))
+            _drop_unused(session, cache, rows)
             if rows:
                 session.execute(insert(DicomInstance), rows)
-            if replaced:  # instances moved or vanished: recount from the rows
-                studies = _refresh_counts(session, touched_series, touched_studies)
-            else:
-                studies = _add_counts(session, cache, rows)
+            studies = _add_counts(session, cache, rows)
             audits.extend(
                 audit.entry(None, "dicom_store", "study", uid, user_id=user_id,
                             institution_id=institution_id, ip=ip,
@@ -284,18 +323,14 @@ class Storage:
         try:
             await self.db.write_sync(index)
         except BaseException:
-            stale.clear()
             published.clear()
             done.clear()
             raise
         for item in done:
             item.temp = None
         await self.db.log_audit(audits)
-        if stale:
-            await asyncio.to_thread(_discard, stale)
         logger.info("stored %d instance(s) for institution %d via %s", len(published),
                     institution_id, source)
-        return out
 
 
 async def discard_staged(staged: list[Staged]) -> None:
@@ -318,20 +353,17 @@ def _per_study(items: list[tuple[PreparedInstance, str]], out: dict[int, Outcome
 
 @dataclass(frozen=True)
 class _Prior:
-    id: int
     sha256: str
     path: str
-    series_ref: int
-    study_ref: int
+    transfer_syntax: str
     institution_id: int
 
 
 async def _existing(session: AsyncSession, sop_uids: list[str], study_uids: list[str]
                     ) -> tuple[dict[str, _Prior], dict[str, int]]:
     rows = await session.execute(
-        select(DicomInstance.sop_uid, DicomInstance.id, DicomInstance.sha256,
-               DicomInstance.path, DicomInstance.series_ref, DicomInstance.study_ref,
-               DicomStudy.institution_id)
+        select(DicomInstance.sop_uid, DicomInstance.sha256, DicomInstance.path,
+               DicomInstance.transfer_syntax, DicomStudy.institution_id)
         .join(DicomStudy, DicomStudy.id == DicomInstance.study_ref)
         .where(DicomInstance.sop_uid.in_(sop_uids)))
     sops = {r[0]: _Prior(*r[1:]) for r in rows}
@@ -348,13 +380,14 @@ def _study_and_series(session: Session, cache: dict[str, Any], p: PreparedInstan
         study = session.scalar(select(DicomStudy).where(
             DicomStudy.study_uid == p.study_uid).with_for_update())
         if study is None:
-            patient = _patient(session, p, institution_id)
+            patient = _patient(session, cache, p, institution_id)
             study = DicomStudy(
                 study_uid=p.study_uid, institution_id=institution_id, patient_ref=patient.id,
                 patient_id=patient.patient_id, patient_name=patient.patient_name,
                 patient_birth_date=patient.birth_date, patient_sex=patient.sex, **p.study)
             session.add(study)
             session.flush()
+            cache.setdefault(_NEW_STUDIES, []).append(study)
         elif study.institution_id != institution_id:
             raise InstanceRejected("this study belongs to another institution", NOT_AUTHORIZED)
         cache[p.study_uid] = study
@@ -375,8 +408,8 @@ def _study_and_series(session: Session, cache: dict[str, Any], p: PreparedInstan
     return study, series
 
 
-def _patient(session: Session, p: PreparedInstance, institution_id: int
-                   ) -> DicomPatient:
+def _patient(session: Session, cache: dict[str, Any], p: PreparedInstance,
+             institution_id: int) -> DicomPatient:
     patient = session.scalar(select(DicomPatient).where(
         DicomPatient.institution_id == institution_id,
         DicomPatient.patient_id == p.patient["patient_id"]))
@@ -384,7 +417,25 @@ def _patient(session: Session, p: PreparedInstance, institution_id: int
         patient = DicomPatient(institution_id=institution_id, **p.patient)
         session.add(patient)
         session.flush()
+        cache.setdefault(_NEW_PATIENTS, set()).add(patient.id)
     return patient
+
+
+def _drop_unused(session: Session, cache: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Delete the study and patient rows this transaction created for instances refused
+    after all (their series is stored in another study): a refused upload leaves no empty
+    study behind."""
+    used = {r["study_ref"] for r in rows}
+    empty = [s for s in cache.get(_NEW_STUDIES, []) if s.id not in used]
+    if not empty:
+        return
+    session.execute(delete(DicomStudy).where(DicomStudy.id.in_([s.id for s in empty])))
+    for s in empty:
+        del cache[s.study_uid]
+    kept = {v.patient_ref for v in cache.values() if isinstance(v, DicomStudy)}
+    unused = cache.get(_NEW_PATIENTS, set()) - kept
+    if unused:
+        session.execute(delete(DicomPatient).where(DicomPatient.id.in_(unused)))
 
 
 def _instance_row(p: PreparedInstance, rel: str, study_id: int, series_id: int, source: str
@@ -398,7 +449,8 @@ def _instance_row(p: PreparedInstance, rel: str, study_id: int, series_id: int, 
         created_at=utcnow())
 
 
-_NEW_SERIES = "\x00new-series"  # cache key: ids of series created in this transaction
+# cache keys: series ids, studies and patient ids created in this transaction
+_NEW_SERIES, _NEW_STUDIES, _NEW_PATIENTS = "\x00new-series", "\x00new-studies", "\x00new-patients"
 
 
 def _add_counts(session: Session, cache: dict[str, Any], rows: list[dict[str, Any]]
@@ -429,33 +481,3 @@ def _add_counts(session: Session, cache: dict[str, Any], rows: list[dict[str, An
             num_series=DicomStudy.num_series + added_series,
             modalities="\\".join(sorted(mods))[:100], updated_at=utcnow()))
     return {studies[sid].study_uid for sid in per_study}
-
-
-def _refresh_counts(session: Session, series_ids: set[int], study_ids: set[int]
-                          ) -> set[str]:
-    """Recount instances and series, drop emptied rows; returns the UIDs of live studies."""
-    for sid in series_ids:
-        n = session.scalar(select(func.count()).where(DicomInstance.series_ref == sid))
-        if n:
-            session.execute(update(DicomSeries).where(DicomSeries.id == sid)
-                                  .values(num_instances=n))
-        else:
-            session.execute(delete(DicomSeries).where(DicomSeries.id == sid))
-    live: set[str] = set()
-    for sid in study_ids:
-        mods = (session.execute(select(DicomSeries.modality).where(
-            DicomSeries.study_ref == sid).distinct())).scalars().all()
-        n_series = session.scalar(select(func.count()).where(DicomSeries.study_ref == sid))
-        n_inst = session.scalar(select(func.count()).where(DicomInstance.study_ref == sid))
-        if not n_series:
-            session.execute(delete(DicomStudy).where(DicomStudy.id == sid))
-            continue
-        session.execute(update(DicomStudy).where(DicomStudy.id == sid).values(
-            num_series=n_series, num_instances=n_inst, updated_at=utcnow(),
-            modalities="\\".join(sorted(m for m in mods if m))[:100]))
-        uid = session.scalar(select(DicomStudy.study_uid).where(DicomStudy.id == sid))
-        if uid:
-            live.add(uid)
-    return live
-
-

@@ -9,18 +9,28 @@ the small parse result travels back. A worker that crashes on a hostile file (th
 decoders are native code) takes down neither the server nor, after one retry, other uploads.
 
 ``YILIAN_DICOM_WORKERS=0`` parses on the server's threads instead (no extra processes).
+
+The staging directory: each running store has a folder of its own under ``.staging`` and
+holds a lock (``flock``) on the file beside it for as long as it runs. A start removes every
+folder whose lock nobody holds, whatever its age: the staged files of an upload cut short by
+a crash go at the next start, and those of other processes sharing the data directory stay.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import threading
+import time
+import uuid
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 from yilian.dicom.parse import (
     DATASET_MISMATCH,
@@ -31,6 +41,77 @@ from yilian.dicom.parse import (
 )
 
 logger = logging.getLogger(__name__)
+STAGING = ".staging"  # under the storage root: files written, not yet indexed
+# Staged files directly under .staging (the layout before per-process folders) older than
+# this belong to no upload still running.
+LEGACY_STALE_SECONDS = 3600
+
+
+class StagingArea:
+    """This process's staging folder: ``<parent>/<name>/`` beside ``<name>.lock``, which it
+    holds locked until :meth:`close` (or its death)."""
+
+    def __init__(self, parent: Path) -> None:
+        parent.mkdir(parents=True, exist_ok=True)
+        swept = sweep_staging(parent)
+        if swept:
+            logger.warning("removed %d abandoned staged file(s) from %s", swept, parent)
+        name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        # Locked under a name sweeps pass over, then renamed: no sweep can see the lock
+        # file unlocked.
+        fresh = parent / f".new-{name}.lock"
+        self._fd: int | None = os.open(fresh, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self.lock = parent / f"{name}.lock"
+        os.rename(fresh, self.lock)
+        self.dir = parent / name
+        self.dir.mkdir()
+
+    def close(self) -> None:
+        """Remove the folder (and anything left in it) and give up the lock."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def sweep_staging(parent: Path, legacy_older_than: float = LEGACY_STALE_SECONDS) -> int:
+    """Remove the staging folders of stores no longer running (and old files of the former
+    flat layout); returns how many staged files were removed."""
+    cutoff = time.time() - legacy_older_than
+    removed = 0
+    for entry in os.scandir(parent):
+        try:
+            if entry.name.startswith(".new-"):  # a start that died before naming its lock
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+            elif entry.name.endswith(".lock"):
+                removed += _sweep_folder(parent, entry.name[:-len(".lock")])
+            elif entry.name.endswith(".tmp") and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:
+            continue  # another process's sweep got there first
+    return removed
+
+
+def _sweep_folder(parent: Path, name: str) -> int:
+    lock = parent / f"{name}.lock"
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0  # its process is running
+        folder = parent / name
+        removed = sum(1 for _ in folder.iterdir()) if folder.is_dir() else 0
+        shutil.rmtree(folder, ignore_errors=True)
+        lock.unlink(missing_ok=True)
+        return removed
+    finally:
+        os.close(fd)
 
 
 def parse_staged(path: str, expected_study: str | None = None) -> PreparedInstance:

@@ -54,11 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _modality_args(p: argparse.ArgumentParser) -> None:
-    p.description = "List, add or remove the modalities (calling AE titles) allowed to C-STORE."
+    p.description = "List, add or remove the modalities (calling AE titles) allowed to " \
+                    "C-STORE, and the addresses each may call from. add defines the whole " \
+                    "entry; without --address the modality may call from this host only."
     p.add_argument("action", choices=("list", "add", "remove"))
     p.add_argument("ae_title", nargs="?")
     p.add_argument("--institution-id", type=int, help="the institution the modality sends for")
     p.add_argument("--description", default="")
+    p.add_argument("--address", action="append", default=[], metavar="ADDRESS",
+                   help="an IP address or network (10.1.2.3, 10.1.0.0/16) the modality may "
+                   "call from; repeat for more; 'any' for anywhere")
     p.add_argument("--data-dir", help="the data directory (YILIAN_DATA_DIR)")
     p.add_argument("--database-url", help="SQLAlchemy URL (YILIAN_DATABASE_URL)")
 
@@ -71,7 +76,7 @@ def _modality_run(args: argparse.Namespace) -> int:
         try:
             await migrate(db)
             return await manage_modalities(db, args.action, args.ae_title, args.institution_id,
-                                           args.description)
+                                           args.description, args.address)
         finally:
             await db.close()
 

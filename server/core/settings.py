@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "YILIAN_"
@@ -67,6 +67,21 @@ class DicomSettings(_Group):
     tile_cache_mb: int = Field(default=64, ge=0)
     #: Processes parsing received DICOM files; 0 parses on the server's own threads.
     workers: int = Field(default_factory=default_dicom_workers, ge=0)
+    #: DICOM connections at once (associated or still negotiating), and of those from one
+    #: peer address (addresses no modality is registered for share one such quota).
+    max_associations: int = Field(default=20, ge=1)
+    max_associations_per_address: int = Field(default=4, ge=1)
+    #: Seconds a new connection has to finish its TLS handshake and A-ASSOCIATE-RQ.
+    acse_timeout: float = Field(default=10.0, gt=0)
+    #: Seconds to wait for the next message of a DIMSE operation under way.
+    dimse_timeout: float = Field(default=60.0, gt=0)
+    #: Seconds an association may stay silent before it is aborted.
+    network_timeout: float = Field(default=60.0, gt=0)
+    #: DICOM over TLS: the SCP's certificate chain and key (PEM); with ``tls_ca``, callers
+    #: must present a certificate signed by that CA.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
 
     @field_validator("port", mode="before")
     @classmethod
@@ -74,6 +89,14 @@ class DicomSettings(_Group):
         if isinstance(value, str) and value.strip().lower() in ("off", "none", ""):
             return None
         return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> DicomSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("dicom_tls_cert and dicom_tls_key go together")
+        if self.tls_ca is not None and self.tls_cert is None:
+            raise ValueError("dicom_tls_ca needs dicom_tls_cert and dicom_tls_key")
+        return self
 
 
 class RtcSettings(_Group):

@@ -25,7 +25,6 @@ from yilian.dicom.multipart import (
     parse_multipart,
 )
 from yilian.dicom.parse import InstanceRejected, prepare_instance
-from yilian.dicom.store import STAGING
 
 
 def _streamed(body: bytes, boundary: str, sizes: list[int]) -> list[tuple[dict[str, str], bytes]]:
@@ -132,7 +131,7 @@ async def test_a_failed_upload_leaves_no_staged_file(api: Api, ct_files: list[by
         async with township.http.post(url, data=data, headers=township.headers(
                 {"Content-Type": ctype})) as r:
             assert r.status == status, await r.text()
-    staging = api.server.app[dicom_keys.DICOM_STORAGE].root / STAGING
+    staging = api.server.app[dicom_keys.DICOM_STORAGE].staging
     assert list(staging.iterdir()) == []
     status, found = await dget(township, "/dicomweb/studies", params={"PatientID": "T-1"})
     assert found == []

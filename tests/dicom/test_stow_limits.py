@@ -24,7 +24,6 @@ from yilian.dicom.multipart import (
     parse_content_type,
     parse_multipart,
 )
-from yilian.dicom.store import STAGING
 from yilian.dicom.synth import CT_IMAGE, _base, dr_image, to_bytes
 from yilian.server.app import create_app
 from yilian.server.core.settings import Settings
@@ -51,7 +50,7 @@ async def serve(settings: Settings) -> AsyncIterator[Serve]:
 
 
 def _staging_empty(api: Api) -> bool:
-    return not list((api.server.app[dicom_keys.DICOM_STORAGE].root / STAGING).iterdir())
+    return not list(api.server.app[dicom_keys.DICOM_STORAGE].staging.iterdir())
 
 
 async def _raw(api: Api, head: bytes, body: bytes = b"") -> bytes:

@@ -17,8 +17,7 @@ from tests.conftest import Api, with_settings
 from tests.dicom.conftest import dget, failed, multipart_body, stored, stow
 from yilian.dicom import keys as dicom_keys
 from yilian.dicom.parse import DATASET_MISMATCH, InstanceRejected
-from yilian.dicom.store import STAGING, sweep_staging
-from yilian.dicom.workers import parse_staged
+from yilian.dicom.workers import parse_staged, sweep_staging
 from yilian.server.app import create_app
 from yilian.server.core.settings import Settings
 
@@ -62,7 +61,7 @@ async def test_killed_workers_cost_no_upload(api: Api, ct_files: list[bytes]) ->
     status, found = await dget(township, "/dicomweb/studies/"
                                f"{_study(ct_files[0])}/instances")
     assert status == 200 and len(found) == 4
-    assert list((storage.root / STAGING).iterdir()) == []
+    assert list(storage.staging.iterdir()) == []
 
 
 async def test_thread_mode_stores_the_same(settings: Settings, ct_files: list[bytes]) -> None:
