@@ -101,3 +101,13 @@ def test_mypy_is_clean(tmp_path: Path) -> None:
                              "yilian.signaling"], cwd=tmp_path, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_setting_is_documented() -> None:
+    """Each YILIAN_* variable the server reads is named in the README or docs/operations.md."""
+    from yilian.server.core.settings import _FLAT, _GROUPS, Settings
+
+    names = [f"YILIAN_{n.upper()}" for n in Settings.model_fields if n not in _GROUPS]
+    names += [f"YILIAN_{n.upper()}" for n in _FLAT]
+    docs = (ROOT / "README.md").read_text() + (ROOT / "docs" / "operations.md").read_text()
+    assert [n for n in names if n not in docs] == []
