@@ -15,7 +15,7 @@ from yilian.server.core.db import Database
 from yilian.server.core.models import User
 from yilian.signaling.errors import NotAvailable, Unauthorized
 from yilian.signaling.models import RtcChatMessage
-from yilian.signaling.namespace import RtcUser
+from yilian.signaling.namespace import UNAUTHORIZED, RtcUser
 from yilian.signaling.rooms import RoomKind, RoomRef
 
 
@@ -72,8 +72,7 @@ class DatabaseGate:
         transaction, so a logout on another process is seen at once)."""
         found = await token_holder(session, user.token)
         if found is None:
-            raise Unauthorized("the token was revoked or has expired, or the account is not "
-                               "active; log in again")
+            raise Unauthorized(UNAUTHORIZED)
         return found[0]
 
     async def admission(self, user: RtcUser, room: RoomRef) -> bool:
