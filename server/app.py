@@ -18,7 +18,7 @@ from yilian.dicom.sharing import StudyCatalog
 from yilian.server.clinic import keys as clinic_keys
 from yilian.server.clinic.consultations import expire_overdue
 from yilian.server.clinic.models import AvailabilityRule
-from yilian.server.clinic.rooms import consultation_admission
+from yilian.server.clinic.rooms import ConsultationRooms
 from yilian.server.clinic.routes import alliance, consultations, patients, reports
 from yilian.server.clinic.scheduling import extend_horizon
 from yilian.server.clinic.sharing import ClinicalShares
@@ -93,7 +93,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(dicom_scp_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
     # socket.io /rtc; its cleanup runs before the audit log and the database close
-    setup_rtc(app, admission={"consultation": consultation_admission})
+    setup_rtc(app, rules={"consultation": ConsultationRooms()})
     return app
 
 

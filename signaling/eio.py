@@ -31,6 +31,11 @@ Two more shortcuts, each doing what the library does with less machinery in betw
   packets whose direct write fails; the writer's own failure then closes the connection
   as before.
 
+Client garbage never costs a traceback: a frame that is not an engine.io packet (an unknown
+type, a type digit that is not ASCII, invalid base64) is dropped, a polling payload that does
+not decode is refused with 400 and closes its session, and what the library logs goes through
+the server's throttled log (``signaling.logs``).
+
 ``install()`` patches the class once, and only on the exact python-engineio release the
 replaced methods come from (``PATCHED_RELEASE``, which pyproject.toml pins); with another
 release the library runs as shipped. ``LIBRARY_SOURCES`` fingerprints the library's own
@@ -47,7 +52,7 @@ import logging
 from importlib.metadata import version
 from typing import Any
 
-from engineio import async_socket, exceptions, packet
+from engineio import async_socket, exceptions, packet, payload
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +60,59 @@ logger = logging.getLogger(__name__)
 PATCHED_RELEASE = "4.15.1"
 #: sha256 (first 16 hex digits) of the source of each library method replaced, in that release.
 LIBRARY_SOURCES = {"poll": "826f58a9f3606db2", "send": "0437276ccba7ab09",
-                   "_websocket_handler": "27f120df4d717a24"}
+                   "_websocket_handler": "27f120df4d717a24",
+                   "handle_post_request": "82dca119a261a959"}
 # Largest packet written directly (characters): at most 12 KiB of UTF-8, under aiohttp's
 # threshold for compressing in a thread (16 KiB) and asyncio's default high-water mark
 # (64 KiB), so a direct write into an empty send buffer never waits.
 DIRECT_MAX_CHARS = 4096
+# Frames read from one socket before its loop yields: aiohttp hands out buffered frames
+# without suspending, so a client that floods would otherwise hold the event loop for as long
+# as its buffer holds frames.
+FAIR_SHARE = 16
+#: What decoding a client's bytes raises in the library (binascii.Error is a ValueError).
+_GARBAGE = (ValueError, TypeError, IndexError, KeyError)
+# The packet types a client may send, as the library encodes them; the library reads the type
+# with int(), which would also take other digits ("\u0664" for MESSAGE).
+_PACKET_TYPES = ("0", "1", "2", "3", "4", "5", "6", "b")
+
+
+def _decode(self: Any, p: Any) -> packet.Packet | None:
+    """The engine.io packet ``p``, or None (and a throttled warning) when it is not one."""
+    try:
+        if type(p) is str and p[:1] not in _PACKET_TYPES:
+            raise ValueError("not an engine.io packet type")
+        return packet.Packet(encoded_packet=p)
+    except _GARBAGE as exc:
+        self.server.logger.warning("%s: dropped an invalid engine.io packet (%s, %d characters)",
+                                   self.sid, type(exc).__name__, len(p))
+        return None
+
+
+async def _handle_post_request(self: Any, environ: Any) -> None:
+    """Handle a long-polling POST: the library's, except that a payload that is not engine.io
+    (undecodable, or a packet type that is not one of the ASCII digits) is refused with 400
+    (the session closes, as engine.io does on a parse error) instead of being read with int()
+    or logging a traceback."""
+    length = int(environ.get("CONTENT_LENGTH", "0"))
+    if length > self.server.max_http_buffer_size:
+        raise exceptions.ContentTooLongError()
+    try:
+        body = (await environ["wsgi.input"].read(length)).decode("utf-8")
+        if body and not body.startswith("d=") and any(
+            part[:1] not in _PACKET_TYPES for part in body.split("\x1e")
+        ):
+            raise ValueError("not an engine.io packet type")
+        packets = payload.Payload(encoded_payload=body).packets
+    except _GARBAGE as exc:
+        self.server.logger.warning("%s: refused an invalid engine.io payload (%s)", self.sid,
+                                   type(exc).__name__)
+        # Closed here without waiting: the server's own disconnect would wait for a poll to
+        # collect the CLOSE packet, holding this request open until the client polls again.
+        await self.close(wait=False, reason=self.server.reason.TRANSPORT_ERROR)
+        raise exceptions.EngineIOError("invalid payload") from None
+    for pkt in packets:
+        await self.receive(pkt)
 
 
 async def _poll(self: Any) -> list[Any]:
@@ -129,8 +182,9 @@ async def _websocket_handler(self: Any, ws: Any) -> None:
             pkt = await websocket_wait()
         except OSError:
             return
-        decoded_pkt = packet.Packet(encoded_packet=pkt)
-        if decoded_pkt.packet_type != packet.PING or decoded_pkt.data != "probe":
+        decoded_pkt = _decode(self, pkt)
+        if decoded_pkt is None or decoded_pkt.packet_type != packet.PING or \
+                decoded_pkt.data != "probe":
             self.server.logger.info("%s: Failed websocket upgrade, no PING packet", self.sid)
             self.upgrading = False
             return
@@ -141,13 +195,11 @@ async def _websocket_handler(self: Any, ws: Any) -> None:
         except OSError:
             self.upgrading = False
             return
-        decoded_pkt = packet.Packet(encoded_packet=pkt)
-        if decoded_pkt.packet_type != packet.UPGRADE:
+        decoded_pkt = _decode(self, pkt)
+        if decoded_pkt is None or decoded_pkt.packet_type != packet.UPGRADE:
             self.upgraded = False
             self.server.logger.info(
-                "%s: Failed websocket upgrade, expected UPGRADE packet, received %s instead.",
-                self.sid, pkt,
-            )
+                "%s: Failed websocket upgrade, expected UPGRADE packet", self.sid)
             self.upgrading = False
             return
         self.upgraded = True
@@ -191,8 +243,12 @@ async def _websocket_handler(self: Any, ws: Any) -> None:
     transport = getattr(request, "transport", None)
     if transport is not None:
         self._yilian_direct = (ws, transport, send_lock)
+    received = 0
     try:
         while True:
+            received += 1
+            if not received % FAIR_SHARE:
+                await asyncio.sleep(0)  # let the other sockets and requests have a turn
             try:
                 p = await websocket_wait()
             except asyncio.CancelledError:
@@ -201,7 +257,8 @@ async def _websocket_handler(self: Any, ws: Any) -> None:
                 break
             if p is None:
                 break  # connection closed by client
-            if on_message is not None and type(p) is str and p[:1] == "4" and p[1:2].isnumeric():
+            if on_message is not None and type(p) is str and p[:1] == "4" and \
+                    "0" <= p[1:2] <= "9":
                 # A text MESSAGE the library would not read as JSON (socket.io packets all
                 # start with their type digit): what receive() and _trigger_event do with it.
                 try:
@@ -211,7 +268,9 @@ async def _websocket_handler(self: Any, ws: Any) -> None:
                 except Exception:
                     self.server.logger.exception("message async handler error")
                 continue
-            pkt = packet.Packet(encoded_packet=p)
+            pkt = _decode(self, p)
+            if pkt is None:
+                continue
             try:
                 await self.receive(pkt)
             except exceptions.UnknownPacketError:
@@ -252,6 +311,7 @@ def install() -> bool:
     cls.poll = _poll  # type: ignore[method-assign]
     cls.send = _send  # type: ignore[method-assign]
     cls._websocket_handler = _websocket_handler  # type: ignore[method-assign]
+    cls.handle_post_request = _handle_post_request  # type: ignore[method-assign]
     # Class defaults: no direct writes until a websocket loop runs for the socket.
     cls._yilian_direct = None  # type: ignore[attr-defined]
     cls._yilian_lean_loop = True  # type: ignore[attr-defined]

@@ -6,10 +6,18 @@ HTTP API (an admission check raising ``Forbidden``) refuses a socket.io event th
 
 from __future__ import annotations
 
-from yilian.server.core.errors import BadRequest, Conflict, Forbidden, NotFound, YilianError
+from yilian.server.core.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    YilianError,
+)
 
 __all__ = ["Forbidden", "InvalidPayload", "NotAvailable", "NotInRoom", "NotWaiting",
-           "RateLimited", "RoomFull", "SignalingError", "UnknownEvent", "UnknownPeer"]
+           "RateLimited", "RoomClosed", "RoomFull", "SignalingError", "Unauthorized",
+           "UnknownEvent", "UnknownPeer"]
 
 #: What a ``/rtc`` event handler may raise.
 SignalingError = YilianError
@@ -29,6 +37,13 @@ class NotInRoom(Conflict):
 
 class UnknownPeer(NotFound):
     code = "unknown_peer"
+
+
+class RoomClosed(Forbidden):
+    """The room's object is closed (a consultation no longer open); rules raise it as
+    ``Forbidden(..., code="room_closed")`` too."""
+
+    code = "room_closed"
 
 
 class RoomFull(Conflict):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+import traceback
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -18,10 +20,14 @@ from yilian.signaling import protocol, rooms, wirejson
 from yilian.signaling.errors import (
     NotAvailable,
     NotInRoom,
+    RateLimited,
+    RoomClosed,
     SignalingError,
+    Unauthorized,
     UnknownEvent,
     UnknownPeer,
 )
+from yilian.signaling.limits import ChatLimiter
 from yilian.signaling.rooms import Identity, Peer, RoomRef
 from yilian.signaling.store import RoomStore
 
@@ -36,13 +42,18 @@ _DELIBERATE = {
 }
 
 
+UNAUTHORIZED = "the token was revoked or has expired, or the account is not active; log in again"
+
+
 @dataclass(frozen=True)
 class RtcUser:
-    """The authenticated user behind a socket."""
+    """The authenticated user behind a socket, and the token it authenticated with."""
 
     user_id: int | str
     display_name: str
     role: str
+    token: str = ""  # the token's SHA-256 (how revocations name it)
+    expires_at: float = math.inf  # when the token expires (Unix time)
 
 
 class Gate(Protocol):
@@ -51,13 +62,30 @@ class Gate(Protocol):
     async def authenticate(self, token: str) -> RtcUser | None:
         """The user for a bearer token, or ``None`` when it is bad, revoked or expired."""
 
+    async def live_tokens(self, digests: Collection[str]) -> set[str]:
+        """Which of these token digests are still good (not revoked or expired, user active)."""
+
     async def admission(self, user: RtcUser, room: RoomRef) -> bool:
-        """Raise ``Forbidden`` unless ``user`` may join ``room``; return whether they host it."""
+        """Raise ``Unauthorized`` unless the user's token is still good and ``Forbidden``
+        unless they may join ``room``; return whether they host it."""
 
     async def record_chat(
         self, user: RtcUser, room: RoomRef, peer_id: str, text: str, at: datetime
     ) -> None:
-        """Keep a chat line with the consultation or teaching session."""
+        """Keep a chat line with the consultation or teaching session; raise as ``admission``
+        does unless the user may still speak there."""
+
+    async def open_rooms(self, rooms: Collection[RoomRef]) -> set[RoomRef]:
+        """Which of these rooms are still open (their consultation or session is)."""
+
+
+@dataclass(frozen=True)
+class ChatPolicy:
+    """Limits on chat lines (settings ``rtc_chat_*``)."""
+
+    max_chars: int = protocol.MAX_CHAT_CHARS
+    burst: int = 10
+    per_second: float = 1.0
 
 
 @dataclass
@@ -66,6 +94,7 @@ class Session:
 
     user: RtcUser
     rooms: dict[str, str] = field(default_factory=dict)  # room name -> own peer id
+    ended: bool = False  # the token is no longer good: events refused, disconnect under way
 
 
 def peer_channel(peer_id: str) -> str:
@@ -80,11 +109,14 @@ def host_channel(room: str) -> str:
 class RtcNamespace(socketio.AsyncNamespace):
     """Handlers for ``/rtc``; every event answers with an ack, errors included."""
 
-    def __init__(self, gate: Gate, store: RoomStore, *, grace_seconds: float) -> None:
+    def __init__(self, gate: Gate, store: RoomStore, *, grace_seconds: float,
+                 chat: ChatPolicy | None = None) -> None:
         super().__init__(NAMESPACE)
         self.gate = gate
         self.store = store
         self.grace_seconds = grace_seconds
+        self.chat = chat or ChatPolicy()
+        self.chat_limiter = ChatLimiter(self.chat.burst, self.chat.per_second)
         self.sessions: dict[str, Session] = {}
         self._tasks = TaskSet()
         self._handlers: dict[str, Callable[[str, Any], Awaitable[dict[str, Any]]]] = {
@@ -96,6 +128,11 @@ class RtcNamespace(socketio.AsyncNamespace):
             "admit": self._admit,
             "refuse": self._refuse,
         }
+
+    @property
+    def events(self) -> frozenset[str]:
+        """The names of the events clients may send."""
+        return frozenset(self._handlers)
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         """Route every event, so unknown ones and crashes still get an error ack."""
@@ -109,8 +146,12 @@ class RtcNamespace(socketio.AsyncNamespace):
             return await self._disconnect(sid, args[1] if len(args) > 1 else "")
         data = args[1] if len(args) > 1 else None
         try:
-            if sid not in self.sessions:
+            session = self.sessions.get(sid)
+            if session is None:
                 raise NotInRoom("not connected")
+            if session.ended or time.time() >= session.user.expires_at:
+                self.end_session(sid)
+                raise Unauthorized(UNAUTHORIZED)
             handler = self._handlers.get(event)
             if handler is None:
                 raise UnknownEvent(f'unknown event "{str(event)[:80]}"')
@@ -118,9 +159,14 @@ class RtcNamespace(socketio.AsyncNamespace):
                 raise protocol.InvalidPayload(f'"{event}" takes a single argument')
             return await handler(sid, data)
         except SignalingError as exc:
+            if isinstance(exc, Unauthorized):
+                self.end_session(sid)
             return exc.ack()
-        except Exception:
-            logger.exception("rtc event %r failed", event, extra={"sid": sid})
+        except Exception as exc:
+            # The traceback's frames, not the exception's text: a database error quotes the
+            # statement's parameters, which for a chat line are patient data.
+            logger.error("rtc event %s from %s failed with %s:\n%s", event, sid,
+                         type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
             return {"ok": False, **error_body("internal_error",
                                               "the server could not handle this event")}
 
@@ -132,6 +178,42 @@ class RtcNamespace(socketio.AsyncNamespace):
         if user is None:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         self.sessions[sid] = Session(user)
+
+    def end_session(self, sid: str) -> None:
+        """The socket's token is no longer good (logout, expiry, deactivated user): refuse its
+        events from now on, tell it ``session-ended`` and disconnect it."""
+        session = self.sessions.get(sid)
+        if session is None or session.ended:
+            return
+        session.ended = True
+        self._spawn(self._kick(sid))
+
+    async def _kick(self, sid: str) -> None:
+        await self._send_local(sid, "session-ended", error_body("unauthorized", UNAUTHORIZED))
+        await self.server.disconnect(sid, namespace=NAMESPACE)
+
+    def token_revoked(self, digest: str) -> None:
+        """A token was revoked through this process: end every socket it opened, at once."""
+        for sid, session in list(self.sessions.items()):
+            if session.user.token == digest:
+                self.end_session(sid)
+
+    async def shut_room(self, room_name: str) -> None:
+        """The room's consultation (or session) closed: this process's sockets in it get
+        ``room-closed`` and are taken out, peers held for dropped sockets are forgotten. The
+        other processes do the same for theirs when their own check sees it."""
+        local = [sid for sid, s in self.sessions.items() if room_name in s.rooms]
+        async with self.store.room(room_name) as state:
+            rooms.evict(state, local)
+        closed = RoomClosed(f"{room_name} is closed: its consultation is no longer open")
+        for sid in local:
+            session = self.sessions.get(sid)
+            peer_id = session.rooms.pop(room_name, None) if session is not None else None
+            if peer_id is None:
+                continue
+            await self._send_local(sid, "room-closed", {"room": room_name, **closed.to_json()})
+            for channel in (room_name, host_channel(room_name), peer_channel(peer_id)):
+                await self.leave_room(sid, channel)
 
     async def _disconnect(self, sid: str, reason: str) -> None:
         logger.debug("rtc socket %s disconnected: %s", sid, reason)
@@ -202,6 +284,8 @@ class RtcNamespace(socketio.AsyncNamespace):
             raise protocol.InvalidPayload(f"this connection has already joined {room.name}")
         user = session.user
         host = await self.gate.admission(user, room)
+        if session.ended:  # the token died while the admission was checked
+            raise Unauthorized(UNAUTHORIZED)
         who = Identity(user.user_id, user.display_name, user.role, host)
         async with self.store.room(room.name) as state:
             outcome = rooms.join(state, room.capacity, who, sid, time.time(), request.resume)
@@ -289,8 +373,12 @@ class RtcNamespace(socketio.AsyncNamespace):
         return True
 
     async def _chat(self, sid: str, data: Any) -> dict[str, Any]:
-        room, text = protocol.parse_chat(data)
+        room, text = protocol.parse_chat(data, self.chat.max_chars)
         session = self.sessions[sid]
+        # Before any lookup: a flood is refused without touching the room store or database.
+        wait = self.chat_limiter.take(session.user.user_id)
+        if wait:
+            raise RateLimited(f"too many chat messages; the next is allowed in {wait:.1f} s")
         own_id = session.rooms.get(room.name)
         state = await self.store.peek(room.name)
         if (
@@ -301,7 +389,12 @@ class RtcNamespace(socketio.AsyncNamespace):
         ):
             raise NotInRoom(f"you have not joined {room.name}")
         at = datetime.now(UTC)
-        await self.gate.record_chat(session.user, room, own_id, text, at)
+        try:
+            await self.gate.record_chat(session.user, room, own_id, text, at)
+        except SignalingError as exc:
+            if exc.code == RoomClosed.code:  # seen here first: close it for everyone now
+                self._spawn(self.shut_room(room.name))
+            raise
         message = {
             "room": room.name,
             "from": own_id,

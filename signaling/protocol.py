@@ -10,7 +10,8 @@ from yilian.signaling.rooms import RoomRef, parse_room
 
 MAX_SDP_CHARS = 64 * 1024
 MAX_CANDIDATE_CHARS = 2048
-MAX_CHAT_CHARS = 4000
+#: The default longest chat line (``YILIAN_RTC_CHAT_MAX_CHARS`` sets the server's).
+MAX_CHAT_CHARS = 2000
 MAX_PEER_ID_CHARS = 64
 DESCRIPTION_TYPES = frozenset({"offer", "answer", "pranswer", "rollback"})
 
@@ -67,13 +68,13 @@ def _has_surrogate(text: str) -> bool:
     return False
 
 
-def parse_chat(data: Any) -> tuple[RoomRef, str]:
+def parse_chat(data: Any, max_chars: int = MAX_CHAT_CHARS) -> tuple[RoomRef, str]:
     body = _object(data, "chat")
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         raise InvalidPayload('"text" must be a non-empty string')
-    if len(text) > MAX_CHAT_CHARS:
-        raise InvalidPayload(f'"text" is longer than {MAX_CHAT_CHARS} characters')
+    if len(text) > max_chars:
+        raise InvalidPayload(f'"text" is longer than {max_chars} characters')
     if "\x00" in text or _has_surrogate(text):
         raise InvalidPayload('"text" may not contain NUL characters or unpaired surrogates')
     return parse_room(body.get("room")), text.strip()

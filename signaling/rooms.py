@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from yilian.server.core.api import MAX_ID
 from yilian.signaling.errors import (
     Forbidden,
     InvalidPayload,
@@ -30,7 +32,11 @@ TEACHING_CAPACITY = 1000
 #: The broadcast relay's reserved peer id (api.md "Teaching broadcast").
 SFU_PEER_ID = "sfu"
 
-_ROOM_RE = re.compile(r"^(consultation|teaching):([A-Za-z0-9-]{1,64})$")
+# A room is named by its object's integer key written one way only: ASCII digits, no sign, no
+# leading zero. "consultation:01" or "consultation:\u0661" (an Arabic-Indic one, which int()
+# and str.isdigit() accept) would otherwise be a second room of consultation 1, with its own
+# lobby and its own six seats.
+_ROOM_RE = re.compile(r"(consultation|teaching):([1-9][0-9]{0,9})", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -53,10 +59,11 @@ def parse_room(value: Any) -> RoomRef:
     """Validate a room name; raises ``InvalidPayload`` naming what was wrong."""
     if not isinstance(value, str):
         raise InvalidPayload('"room" must be a string like "consultation:<id>"')
-    match = _ROOM_RE.match(value)
-    if match is None:
+    match = _ROOM_RE.fullmatch(value)
+    if match is None or int(match.group(2)) > MAX_ID:
         raise InvalidPayload(
-            f'unknown room "{value[:80]}": expected "consultation:<id>" or "teaching:<id>"'
+            f'unknown room "{value[:80]}": expected "consultation:<id>" or "teaching:<id>", '
+            f"the id a number from 1 to {MAX_ID} in ASCII digits without leading zeros"
         )
     kind: RoomKind = "consultation" if match.group(1) == "consultation" else "teaching"
     return RoomRef(kind, match.group(2))
@@ -280,6 +287,15 @@ def refuse(state: RoomState, host_sid: str, peer_id: str) -> Peer:
         raise NotWaiting(f'no peer "{peer_id[:80]}" is waiting in the lobby of {state.name}')
     del state.peers[peer_id]
     return peer
+
+
+def evict(state: RoomState, sids: Collection[str]) -> list[Peer]:
+    """The room closed: remove the peers of these sockets and every peer held for a dropped
+    socket (nobody may resume into it); returns those removed."""
+    gone = [p for p in state.peers.values() if p.sid is None or p.sid in sids]
+    for peer in gone:
+        del state.peers[peer.peer_id]
+    return gone
 
 
 def set_lobby(state: RoomState, capacity: int, host_sid: str, enabled: bool) -> list[Peer]:

@@ -5,26 +5,50 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 import socketio
 from aiohttp import web
 
 from yilian.server.core import keys
+from yilian.server.core.errors import error_body
 from yilian.signaling import eio, wirejson
 from yilian.signaling import keys as rtc_keys
-from yilian.signaling.gate import AdmissionCheck, DatabaseGate
-from yilian.signaling.namespace import NAMESPACE, Gate, RtcNamespace
+from yilian.signaling.gate import DatabaseGate, RoomRules
+from yilian.signaling.logs import ThrottledLog, describe_frame, scrub_engineio
+from yilian.signaling.namespace import NAMESPACE, UNAUTHORIZED, ChatPolicy, Gate, RtcNamespace
 from yilian.signaling.rooms import RoomKind
 from yilian.signaling.store import MemoryRoomStore, RedisRoomStore, RoomStore
+from yilian.signaling.watch import recheck_every
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL = "yilian-rtc"
 _EVENT_PREFIX = f"{socketio.packet.EVENT}{NAMESPACE},"
-_MALFORMED_LOG_SECONDS = 60.0
 _GARBAGE = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+_UNAUTHORIZED_ACK = [{"ok": False, **error_body("unauthorized", UNAUTHORIZED)}]
+
+
+def _ascii_header(frame: str) -> bool:
+    """Whether the digits python-socketio reads from a packet's header (type, attachment
+    count, ack id) are ASCII. It reads them with ``int()``, which also takes Arabic-Indic and
+    other digits; such a frame is refused, not mapped onto another."""
+    if frame[:1] not in ("0", "1", "2", "3", "4", "5", "6"):
+        return frame == ""  # the library refuses the empty frame itself
+    rest = frame[1:]
+    dash = rest.find("-")
+    if dash > 0 and rest[:dash].isdigit():
+        if not rest[:dash].isascii():
+            return False
+        rest = rest[dash + 1 :]
+    if rest[:1] == "/":
+        comma = rest.find(",")
+        rest = "" if comma == -1 else rest[comma + 1 :]
+    end = 0
+    while end < len(rest) and end <= 100 and rest[end].isdigit():
+        end += 1
+    return rest[:end].isascii()
 
 
 class _SocketServer(socketio.AsyncServer):
@@ -37,8 +61,8 @@ class _SocketServer(socketio.AsyncServer):
     other packet (connect, disconnect, acks, binary, other namespaces) takes the library's path.
     """
 
-    _malformed_logged_at = float("-inf")
-    _malformed_dropped = 0
+    garbage_log = ThrottledLog(logger)  # replaced per server in RtcServer
+    known_events: frozenset[str] = frozenset()  # the events a log may name
 
     async def _handle_eio_message(self, eio_sid: str, data: object) -> None:
         try:
@@ -49,17 +73,11 @@ class _SocketServer(socketio.AsyncServer):
     def _malformed(self, eio_sid: str, data: object, exc: Exception) -> None:
         """Drop a frame the protocol code could not take (invalid JSON, an event that is not
         a list, ...), keeping the connection. Logged once a minute at most, without a
-        traceback: a client sending garbage in a loop must not flood the log."""
-        now = time.monotonic()
-        self._malformed_dropped += 1
-        if now - self._malformed_logged_at < _MALFORMED_LOG_SECONDS:
-            return
-        text = data if isinstance(data, str) else repr(data)
-        logger.warning("dropped %d malformed socket.io frame(s); the latest from %s: %s: %s "
-                       "(frame starts %r)", self._malformed_dropped, eio_sid,
-                       type(exc).__name__, exc, text[:80])
-        self._malformed_logged_at = now
-        self._malformed_dropped = 0
+        traceback or the frame's text (a chat line is patient data): a client sending
+        garbage in a loop must not flood the log."""
+        self.garbage_log.warning(
+            "dropped a malformed socket.io frame from %s (%s; %s)", eio_sid,
+            type(exc).__name__, describe_frame(data, self.known_events))
 
     async def _handle_frame(self, eio_sid: str, data: object) -> None:
         if (
@@ -69,20 +87,24 @@ class _SocketServer(socketio.AsyncServer):
         ):
             body = data[len(_EVENT_PREFIX) :]
             digits = 0
-            while digits < len(body) and body[digits].isdigit():
+            while digits < len(body) and "0" <= body[digits] <= "9":  # ASCII only
                 digits += 1
             ack_id = int(body[:digits]) if 0 < digits <= 19 else None
             if digits <= 19 and body[digits : digits + 1] == "[":
                 event = wirejson.loads(body[digits:])
                 sid = self.manager.sid_from_eio_sid(eio_sid, NAMESPACE)
+                if sid is None or not self.manager.is_connected(sid, NAMESPACE):
+                    # Not (or no longer) connected to /rtc: never authenticated, or ended
+                    # with its token. Answered, so a client knows; never dispatched.
+                    if ack_id is not None:
+                        await self._ack(eio_sid, ack_id, _UNAUTHORIZED_ACK)
+                    return
                 handler = self.namespace_handlers.get(NAMESPACE)
                 if (
                     event
                     and type(event[0]) is str
-                    and sid is not None
                     and handler is not None
                     and NAMESPACE not in self.handlers  # no decorator-registered handlers
-                    and self.manager.is_connected(sid, NAMESPACE)
                 ):
                     result = await handler.trigger_event(event[0], sid, *event[1:])
                     if ack_id is not None:
@@ -92,14 +114,17 @@ class _SocketServer(socketio.AsyncServer):
                             args = list(result)
                         else:
                             args = [result]
-                        await self._send_packet(
-                            eio_sid,
-                            self.packet_class(
-                                socketio.packet.ACK, namespace=NAMESPACE, id=ack_id, data=args
-                            ),
-                        )
+                        await self._ack(eio_sid, ack_id, args)
                     return
+        if type(data) is str and not _ascii_header(data):
+            raise ValueError("a socket.io packet header with non-ASCII digits")
         await super()._handle_eio_message(eio_sid, data)
+
+    async def _ack(self, eio_sid: str, ack_id: int, args: list[Any]) -> None:
+        await self._send_packet(
+            eio_sid,
+            self.packet_class(socketio.packet.ACK, namespace=NAMESPACE, id=ack_id, data=args),
+        )
 
 
 class RtcServer:
@@ -112,6 +137,8 @@ class RtcServer:
         grace_seconds: float,
         redis_url: str = "",
         channel: str = DEFAULT_CHANNEL,
+        chat: ChatPolicy | None = None,
+        recheck_seconds: float = 5.0,
     ) -> None:
         eio.install()  # one watchdog per socket instead of timers on every packet
         manager: socketio.AsyncManager | None = None
@@ -133,23 +160,46 @@ class RtcServer:
             ping_interval=10,
             ping_timeout=5,
             logger=False,
-            engineio_logger=False,
+            # python-engineio logs each packet's contents at INFO and a traceback for each
+            # packet it cannot decode: through a throttled log, it says one line a minute.
+            engineio_logger=ThrottledLog(logging.getLogger("yilian.signaling.engineio"),
+                                         scrub=scrub_engineio),
             # Same-origin only: the web client is served by the same app.
             cors_allowed_origins=None,
         )
-        self.namespace = RtcNamespace(gate, store, grace_seconds=grace_seconds)
+        self.sio.garbage_log = ThrottledLog(logger)
+        self.namespace = RtcNamespace(gate, store, grace_seconds=grace_seconds, chat=chat)
         self.sio.register_namespace(self.namespace)
+        self.sio.known_events = self.namespace.events
+        self.recheck_seconds = recheck_seconds
+        self._recheck: asyncio.Task[None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
         self._closed = False
 
     def attach(self, app: web.Application) -> None:
         """Serve socket.io at ``/socket.io`` on ``app``."""
         self.sio.attach(app, socketio_path="socket.io")
 
+    def start(self) -> None:
+        """Start re-checking the sockets' tokens and rooms (on the running loop)."""
+        if self._recheck is None and not self._closed:
+            self._recheck = asyncio.get_running_loop().create_task(
+                recheck_every(self.namespace, self.recheck_seconds), name="rtc-recheck")
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the server closes (to unsubscribe from a notifier)."""
+        self._unsubscribe.append(callback)
+
     async def close(self) -> None:
         """Disconnect every client, stop timers and release the store; idempotent."""
         if self._closed:
             return
         self._closed = True
+        for callback in self._unsubscribe:
+            callback()
+        if self._recheck is not None:
+            self._recheck.cancel()
+            await asyncio.gather(self._recheck, return_exceptions=True)
         for sid in list(self.namespace.sessions):
             await self.sio.disconnect(sid, namespace=self.namespace.namespace)
         await self.sio.shutdown()
@@ -173,17 +223,25 @@ class RtcServer:
                 await conn.aclose()
 
 
-def setup_rtc(app: web.Application, admission: Mapping[RoomKind, AdmissionCheck]) -> RtcServer:
-    """Serve ``/rtc`` on ``app`` from its settings, admitting to each kind of room by the rule
-    ``admission`` gives for it; register after the database context."""
+def setup_rtc(app: web.Application, rules: Mapping[RoomKind, RoomRules]) -> RtcServer:
+    """Serve ``/rtc`` on ``app`` from its settings, deciding who may join and speak in each
+    kind of room by the ``rules`` given for it; register after the database context.
+
+    Sockets live as long as their token: a logout through this app (the core's token cache
+    announces it) ends them at once; expiry, deactivation and logouts elsewhere are found by
+    the periodic re-check."""
     settings = app[keys.SETTINGS]
     rtc = RtcServer(
-        DatabaseGate(lambda: app[keys.DATABASE], admission),
+        DatabaseGate(lambda: app[keys.DATABASE], rules),
         grace_seconds=settings.rtc.resume_grace_seconds,
         redis_url=settings.redis_url,
         channel=settings.rtc.redis_channel,
+        chat=ChatPolicy(settings.rtc.chat_max_chars, settings.rtc.chat_burst,
+                        settings.rtc.chat_per_second),
+        recheck_seconds=settings.rtc.recheck_seconds,
     )
     app[rtc_keys.RTC] = rtc
+    rtc.on_close(app[keys.TOKEN_CACHE].on_revoked(rtc.namespace.token_revoked))
     rtc.attach(app)
     app.cleanup_ctx.append(_rtc_ctx)
     return rtc
@@ -199,6 +257,7 @@ async def _rtc_ctx(app: web.Application) -> AsyncIterator[None]:
     thresholds = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(max(thresholds[0], 50_000), 20, 100)
+    app[rtc_keys.RTC].start()
     yield
     await app[rtc_keys.RTC].close()
     gc.set_threshold(*thresholds)

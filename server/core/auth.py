@@ -7,12 +7,14 @@ import hashlib
 import secrets
 import time
 from collections import deque
-from datetime import timedelta
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.server.core import keys
 from yilian.server.core.cache import TtlCache
@@ -25,6 +27,8 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 USER: web.RequestKey[User] = web.RequestKey("user")
+#: Longer bearer tokens are refused unread (ours are 43 characters).
+MAX_TOKEN_CHARS = 200
 
 
 def hash_password(password: str) -> str:
@@ -44,6 +48,11 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def token_digest(token: str) -> str:
+    """The SHA-256 a token is stored (and announced as revoked) under."""
+    return _digest(token)
+
+
 async def issue_token(db: Database, user: User, ttl_seconds: int) -> str:
     """Create a bearer token for the user; only its SHA-256 is stored."""
     token = secrets.token_urlsafe(32)
@@ -59,54 +68,98 @@ async def issue_token(db: Database, user: User, ttl_seconds: int) -> str:
 
 
 async def revoke_token(db: Database, token: str, cache: TokenCache | None = None) -> None:
-    """Revoke a token; revoking twice is harmless."""
+    """Revoke a token; revoking twice is harmless. The cache's revocation listeners hear of it
+    once the revocation is committed (live sockets authenticated with it close)."""
+    digest = _digest(token)
     if cache is not None:
-        cache.evict(_digest(token))
+        cache.evict(digest)
     async with db.write() as session:
         await session.execute(
             update(AuthToken)
-            .where(AuthToken.token_hash == _digest(token), AuthToken.revoked_at.is_(None))
+            .where(AuthToken.token_hash == digest, AuthToken.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
+    if cache is not None:
+        cache.revoked(digest)
 
 
 class TokenCache(TtlCache[str, User]):
     """Recently checked tokens, so a busy client is not one extra query per request.
 
     An entry lives ``ttl`` seconds (never past the token's expiry); logout through this process
-    evicts at once, logout through another process is seen within ``ttl``.
+    evicts at once, logout through another process is seen within ``ttl``. Holders of
+    long-lived connections (the signalling sockets) subscribe with ``on_revoked`` to hear of a
+    logout through this process at once.
     """
 
     def __init__(self, ttl: float = 5.0, size: int = 10_000) -> None:
         super().__init__(ttl, size)
+        self._revoked_listeners: list[Callable[[str], None]] = []
 
     def evict(self, digest: str) -> None:
         self.discard(digest)
+
+    def on_revoked(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``listener(digest)`` after each revocation through this process; returns the
+        function that unsubscribes it."""
+        self._revoked_listeners.append(listener)
+        return lambda: self._revoked_listeners.remove(listener)
+
+    def revoked(self, digest: str) -> None:
+        """A token was revoked: forget it and tell the listeners (synchronously, so nothing
+        the token opened outlives the logout response)."""
+        self.discard(digest)
+        for listener in list(self._revoked_listeners):
+            listener(digest)
+
+
+def _live(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The one rule for a usable token: not revoked, not expired, its user active."""
+    return (AuthToken.revoked_at.is_(None), AuthToken.expires_at > now, User.active.is_(True))
+
+
+async def token_holder(session: AsyncSession, digest: str) -> tuple[User, datetime] | None:
+    """The user of a live token (by digest) and when the token expires; None when it is not
+    live. Runs on the caller's session, so a check can share its transaction."""
+    row = await session.execute(
+        select(User, AuthToken.expires_at)
+        .join(AuthToken, AuthToken.user_id == User.id)
+        .where(AuthToken.token_hash == digest, *_live(utcnow()))
+    )
+    found = row.first()
+    return None if found is None else (found[0], found[1])
+
+
+async def live_tokens(db: Database, digests: Collection[str]) -> set[str]:
+    """Which of these token digests are still live; one query per 500 of them."""
+    wanted, now = sorted(set(digests)), utcnow()
+    live: set[str] = set()
+    async with db.read() as session:
+        for start in range(0, len(wanted), 500):
+            rows = await session.execute(
+                select(AuthToken.token_hash)
+                .join(User, User.id == AuthToken.user_id)
+                .where(AuthToken.token_hash.in_(wanted[start : start + 500]), *_live(now))
+            )
+            live.update(rows.scalars())
+    return live
 
 
 async def authenticate_token(db: Database, token: str | None,
                              cache: TokenCache | None = None) -> User | None:
     """The active user a live, unrevoked token belongs to, or None."""
-    if not token or len(token) > 200:
+    if not token or len(token) > MAX_TOKEN_CHARS:
         return None
     digest = _digest(token)
     if cache is not None and (user := cache.get(digest)) is not None:
         return user
     async with db.read() as session:
-        row = await session.execute(
-            select(User, AuthToken)
-            .join(AuthToken, AuthToken.user_id == User.id)
-            .where(AuthToken.token_hash == digest)
-        )
-        found = row.first()
+        found = await token_holder(session, digest)
     if found is None:
         return None
-    user, tok = found
-    now = utcnow()
-    if tok.revoked_at is not None or tok.expires_at <= now or not user.active:
-        return None
+    user, expires_at = found
     if cache is not None:
-        cache.put(digest, user, (tok.expires_at - now).total_seconds())
+        cache.put(digest, user, (expires_at - utcnow()).total_seconds())
     return user
 
 

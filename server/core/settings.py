@@ -111,6 +111,17 @@ class RtcSettings(_Group):
     #: Redis pub/sub channel (and key prefix) of the signalling server; one per deployment.
     redis_channel: str = Field(default="yilian-rtc",
                                validation_alias=ENV_PREFIX + "RTC_REDIS_CHANNEL")
+    #: How often each process re-checks its sockets' tokens (revoked elsewhere, expired, user
+    #: deactivated) and whether their rooms are still open; one query each per round.
+    recheck_seconds: float = Field(default=5.0, gt=0,
+                                   validation_alias=ENV_PREFIX + "RTC_RECHECK_SECONDS")
+    #: Longest chat line, in characters.
+    chat_max_chars: int = Field(default=2000, gt=0, le=100_000,
+                                validation_alias=ENV_PREFIX + "RTC_CHAT_MAX_CHARS")
+    #: Chat lines a user may send at once, then ``chat_per_second`` (per process).
+    chat_burst: int = Field(default=10, gt=0, validation_alias=ENV_PREFIX + "RTC_CHAT_BURST")
+    chat_per_second: float = Field(default=1.0, gt=0,
+                                   validation_alias=ENV_PREFIX + "RTC_CHAT_PER_SECOND")
 
     _split_urls = field_validator("stun_urls", "turn_urls", mode="before")(_split)
 
@@ -204,6 +215,8 @@ _FLAT: dict[str, tuple[str | None, str]] = {
     **{f: ("rtc", f) for f in ("stun_urls", "turn_urls", "turn_secret", "turn_ttl_seconds")},
     "rtc_resume_grace_seconds": ("rtc", "resume_grace_seconds"),
     "rtc_redis_channel": ("rtc", "redis_channel"),
+    **{f"rtc_{f}": ("rtc", f)
+       for f in ("recheck_seconds", "chat_max_chars", "chat_burst", "chat_per_second")},
 }
 
 

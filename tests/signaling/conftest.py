@@ -63,6 +63,8 @@ async def rooms(doctors: dict[str, Api]) -> dict[str, str]:
 
 
 def _owned(task: asyncio.Task[Any]) -> bool:
+    if task.get_name() == "rtc-recheck":  # the server's periodic check lives as long as it
+        return False
     coro = task.get_coro()
     module = getattr(getattr(coro, "cr_code", None), "co_filename", "")
     qualname = getattr(coro, "__qualname__", "")

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_pin_the_installed_release_and_the_patch_agree() -> None:
-    """The lean loop replaces three methods of one python-engineio release: pyproject.toml
+    """The lean loop replaces four methods of one python-engineio release: pyproject.toml
     pins that release, it is the one installed, and the library's methods are still the ones
     the replacements were written from. Upgrading engine.io means re-reading eio.py."""
     pins = re.findall(r'"python-engineio==([^";]+)"',

@@ -36,7 +36,8 @@ def _redis_up() -> bool:
 class ServerProcess:
     """``python -m server.cli serve`` in a child process."""
 
-    def __init__(self, settings: Settings, channel: str, log: Path) -> None:
+    def __init__(self, settings: Settings, channel: str, log: Path,
+                 extra_env: dict[str, str] | None = None) -> None:
         env = os.environ | {
             "YILIAN_DATA_DIR": str(settings.data_dir),
             "YILIAN_DATABASE_URL": settings.database_url,
@@ -45,7 +46,7 @@ class ServerProcess:
             "YILIAN_RTC_REDIS_CHANNEL": channel,
             "YILIAN_RTC_RESUME_GRACE_SECONDS": str(GRACE_SECONDS),
             "YILIAN_DICOM_PORT": "off",
-        }
+        } | (extra_env or {})
         self.log = log
         self._stderr = log.open("wb")
         self.process = subprocess.Popen(

@@ -68,7 +68,7 @@ async def test_only_participants_of_an_open_consultation_may_join(
     village = await make_client(doctors["village"], auto_negotiate=False)
     for name, code in [
         ("consultation:999999", "forbidden"),
-        ("consultation:99999999999999", "forbidden"),
+        ("consultation:99999999999999", "invalid_payload"),  # beyond any id
         (rooms["closed"], "room_closed"),
         ("teaching:1", "not_available"),
     ]:
