@@ -38,7 +38,7 @@ def verify_turn_credential(
 ) -> bool:
     """What coturn checks: the HMAC matches and the expiry is in the future."""
     expiry, _, _user = username.partition(":")
-    if not expiry.isdigit():
+    if not (expiry.isascii() and expiry.isdigit()):
         return False
     if int(expiry) <= int(time.time() if now is None else now):
         return False
