@@ -50,6 +50,16 @@ export class Call extends EventTarget {
       this.emit("state", { state: "refused", message: "The expert did not admit you to this call." });
       this.hangup();
     });
+    // The server ends the socket when the login ends (logout elsewhere, expiry, deactivation)
+    // and closes the room when the consultation is no longer open: stop, do not reconnect.
+    socket.on("session-ended", () => {
+      this.emit("state", { state: "error", message: "Your login has ended: please log in again. 登录已失效，请重新登录。" });
+      this.hangup();
+    });
+    socket.on("room-closed", () => {
+      this.emit("state", { state: "refused", message: "This consultation has ended; its call is closed. 本次会诊已结束。" });
+      this.hangup();
+    });
   }
 
   async request(event, payload) {
