@@ -311,7 +311,9 @@ async def frames(request: web.Request) -> web.StreamResponse:
 
 async def _render(request: web.Request, thumbnail: bool) -> web.Response:
     rows, _ = await _instances(request, "dicom_thumbnail" if thumbnail else "dicom_rendered")
-    media = rendered_type(request.headers.get("Accept"))
+    # PS3.18 8.3.3.1: an `accept` query parameter takes precedence over the Accept header
+    # (viewers ask for thumbnails as ?accept=image/jpeg; OHIF does).
+    media = rendered_type(request.query.get("accept") or request.headers.get("Accept"))
     opts = parse_render_options(dict(request.query), media, (128, 128) if thumbnail else None)
     if "instance" not in request.match_info:  # study / series thumbnail: a middle image
         rows = [r for r in rows if r.number_of_frames] or rows

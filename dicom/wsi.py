@@ -82,6 +82,10 @@ def _level(image: Image.Image, level: int, tile: int, quality: int, spacing_mm: 
     origin = Dataset()
     origin.XOffsetInSlideCoordinateSystem, origin.YOffsetInSlideCoordinateSystem = 0.0, 0.0
     ds.TotalPixelMatrixOriginSequence = Sequence([origin])
+    # The WSI module's orientation of the pixel matrix on the slide (rows run along -Y,
+    # columns along -X): viewers need it to place tiles (OHIF's microscopy viewer refuses
+    # a slide without it).
+    ds.ImageOrientationSlide = [0, -1, 0, -1, 0, 0]
     measures = Dataset()
     measures.PixelSpacing = [spacing_mm, spacing_mm]
     measures.SliceThickness = 0.001

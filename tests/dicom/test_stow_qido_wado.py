@@ -55,6 +55,13 @@ async def test_store_search_retrieve(api: Api, ct_files: list[bytes]) -> None:
     assert Image.open(io.BytesIO(png)).size == (128, 128)
     status, jpg = await dget(township, f"{base}/thumbnail")
     assert status == 200 and jpg[:2] == b"\xff\xd8"
+    # PS3.18: the accept query parameter wins over the Accept header (as viewers send it)
+    multipart = {"Accept": 'multipart/related; type="application/octet-stream"'}
+    for path in (f"{base}/thumbnail", f"{base}/rendered", f"/dicomweb/studies/{study}/thumbnail"):
+        status, img = await dget(township, path, params={"accept": "image/png"}, headers=multipart)
+        assert status == 200 and img[:4] == b"\x89PNG", path
+    status, body = await dget(township, f"{base}/thumbnail", params={"accept": "text/html"})
+    assert status == 406
 
     # unrelated institution: 404 everywhere, and nothing in searches
     guilin = await api.login("guilin_doctor")

@@ -43,6 +43,8 @@ async def test_wsi_command_and_tiles(api: Api, server: TestServer, tmp_path: Pat
     base = pydicom.dcmread(levels[0])
     assert base.DimensionOrganizationType == "TILED_FULL"
     assert base.NumberOfFrames == 5 * 3 and base.TotalPixelMatrixColumns == 1200
+    # what a microscopy viewer needs to place the tiles (the WSI module requires it)
+    assert [int(v) for v in base.ImageOrientationSlide] == [0, -1, 0, -1, 0, 0]
 
     township = await api.login("township")
     status, doc = await stow(township, [p.read_bytes() for p in levels])
