@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.dicom.models import DicomInstance, DicomSeries, DicomStudy
+from yilian.dicom.parse import INDEX_INT_MAX, INDEX_INT_MIN
 from yilian.server.core.db import Database
 from yilian.server.core.errors import BadRequest
 from yilian.server.core.schemas import ascii_int
@@ -22,8 +23,9 @@ from yilian.server.core.schemas import ascii_int
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000
 # The index's integer columns are 32-bit on PostgreSQL; limit and offset are bound as such.
-INT_RANGE = (-(2**31), 2**31 - 1)
-MAX_OFFSET = 2**31 - 1
+# the index's integer columns (and limit/offset) are 32-bit
+INT_RANGE = (INDEX_INT_MIN, INDEX_INT_MAX)
+MAX_OFFSET = INDEX_INT_MAX
 CONTROL = {"limit", "offset", "includefield", "fuzzymatching"}
 
 

@@ -77,9 +77,8 @@ async def teaching_copy(req: ApiRequest) -> TeachingCopyOut:
     if not stored:
         raise ValidationFailed("no instance of the study could be stored de-identified",
                                details={"reasons": sorted({o.message for o in outcomes})})
-    async with req.db.write() as session:
-        audit.record(session, req.user, "teaching_copy", "study", body.study_uid,
-                     patient_id=patient_id, ip=req.ip,
-                     detail={"copy": stored[0].study_uid, "consultation_id": case_id})
+    await req.db.log_audit([audit.entry(
+        req.user, "teaching_copy", "study", body.study_uid, patient_id=patient_id, ip=req.ip,
+        detail={"copy": stored[0].study_uid, "consultation_id": case_id})])
     return TeachingCopyOut(study_uid=stored[0].study_uid, source_study_uid=body.study_uid,
                            instances=len(stored), retain_dates=body.retain_dates)

@@ -26,6 +26,7 @@ from yilian.dicom.negotiate import (
     metadata_acceptable,
     rendered_type,
 )
+from yilian.dicom.parse import INDEX_INT_MAX
 from yilian.dicom.pixels import DecodeError
 from yilian.dicom.render import parse_render_options, render
 from yilian.dicom.wado import FRAME_MEDIA, StoredInstance, read_part, transcode_to_explicit_le
@@ -224,7 +225,7 @@ def _frame_numbers(raw: str, count: int, limit: int) -> list[int]:
     if len(items) > limit:
         raise BadRequest(f"the frame list names {len(items)} frames; at most {limit} may be "
                          "asked for at once", code="too_many_frames", details={"limit": limit})
-    parsed = [ascii_int(x, 0, 2**31 - 1) for x in items]  # ASCII digits only: not "١", " 1"
+    parsed = [ascii_int(x, 0, INDEX_INT_MAX) for x in items]  # ASCII digits only: not "١", " 1"
     if any(n is None for n in parsed):
         raise BadRequest(f"frame list {raw[:100]!r} must be comma-separated numbers",
                          code="invalid_frame_list")

@@ -11,6 +11,8 @@ from yilian.server.core.errors import (
     Conflict,
     Forbidden,
     NotFound,
+    RoomClosed,
+    TooManyRequests,
     Unauthorized,
     YilianError,
 )
@@ -39,13 +41,6 @@ class UnknownPeer(NotFound):
     code = "unknown_peer"
 
 
-class RoomClosed(Forbidden):
-    """The room's object is closed (a consultation no longer open); rules raise it as
-    ``Forbidden(..., code="room_closed")`` too."""
-
-    code = "room_closed"
-
-
 class RoomFull(Conflict):
     code = "room_full"
 
@@ -58,6 +53,5 @@ class NotAvailable(NotFound):
     code = "not_available"
 
 
-class RateLimited(YilianError):
-    status = 429
+class RateLimited(TooManyRequests):
     code = "rate_limited"

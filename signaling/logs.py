@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Callable, Collection, MutableMapping
+from collections.abc import Callable, Collection
 from typing import Any
 
 #: Seconds between two warnings about client garbage (per server and per kind).
@@ -46,9 +46,6 @@ class ThrottledLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - the logging API's name
         return level >= logging.WARNING and self.logger.isEnabledFor(level)
-
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
-        return msg, kwargs
 
     def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
         """Log one record a window (as a warning, with the count dropped since the last)."""

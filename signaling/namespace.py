@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import socketio
 
-from yilian.server.core.errors import error_body
+from yilian.server.core.errors import YilianError, error_body
 from yilian.server.core.tasks import TaskSet
 from yilian.signaling import protocol, rooms, wirejson
 from yilian.signaling.errors import (
@@ -150,8 +150,7 @@ class RtcNamespace(socketio.AsyncNamespace):
             if session is None:
                 raise NotInRoom("not connected")
             if session.ended or time.time() >= session.user.expires_at:
-                self.end_session(sid)
-                raise Unauthorized(UNAUTHORIZED)
+                raise Unauthorized(UNAUTHORIZED)  # the session is ended below
             handler = self._handlers.get(event)
             if handler is None:
                 raise UnknownEvent(f'unknown event "{str(event)[:80]}"')
@@ -167,8 +166,8 @@ class RtcNamespace(socketio.AsyncNamespace):
             # statement's parameters, which for a chat line are patient data.
             logger.error("rtc event %s from %s failed with %s:\n%s", event, sid,
                          type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
-            return {"ok": False, **error_body("internal_error",
-                                              "the server could not handle this event")}
+            return YilianError("the server could not handle this event",
+                               code="internal_error").ack()
 
     # connection lifecycle
 
@@ -391,9 +390,8 @@ class RtcNamespace(socketio.AsyncNamespace):
         at = datetime.now(UTC)
         try:
             await self.gate.record_chat(session.user, room, own_id, text, at)
-        except SignalingError as exc:
-            if exc.code == RoomClosed.code:  # seen here first: close it for everyone now
-                self._spawn(self.shut_room(room.name))
+        except RoomClosed:  # seen here first: close it for everyone now
+            self._spawn(self.shut_room(room.name))
             raise
         message = {
             "room": room.name,

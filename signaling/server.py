@@ -12,9 +12,9 @@ import socketio
 from aiohttp import web
 
 from yilian.server.core import keys
-from yilian.server.core.errors import error_body
 from yilian.signaling import eio, wirejson
 from yilian.signaling import keys as rtc_keys
+from yilian.signaling.errors import Unauthorized
 from yilian.signaling.gate import DatabaseGate, RoomRules
 from yilian.signaling.logs import ThrottledLog, describe_frame, scrub_engineio
 from yilian.signaling.namespace import NAMESPACE, UNAUTHORIZED, ChatPolicy, Gate, RtcNamespace
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_CHANNEL = "yilian-rtc"
 _EVENT_PREFIX = f"{socketio.packet.EVENT}{NAMESPACE},"
 _GARBAGE = (ValueError, TypeError, KeyError, IndexError, AttributeError)
-_UNAUTHORIZED_ACK = [{"ok": False, **error_body("unauthorized", UNAUTHORIZED)}]
+_UNAUTHORIZED_ACK = [Unauthorized(UNAUTHORIZED).ack()]
 
 
 def _ascii_header(frame: str) -> bool:

@@ -3,15 +3,14 @@ produce (free slots regenerated, booked ones kept)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yilian.server.clinic.directory import slot_out
 from yilian.server.clinic.models import AvailabilityException, AvailabilityRule, Slot
-from yilian.server.clinic.scheduling import materialize_slots
+from yilian.server.clinic.scheduling import extend_horizon
 from yilian.server.clinic.schemas import (
     AvailabilityExceptionIn,
     AvailabilityIn,
@@ -20,6 +19,7 @@ from yilian.server.clinic.schemas import (
     SlotsQuery,
     WeeklyRule,
 )
+from yilian.server.clinic.views import slot_out
 from yilian.server.core.access import shares_alliance
 from yilian.server.core.db import utcnow
 from yilian.server.core.errors import Forbidden, NotFound, ValidationFailed
@@ -133,6 +133,5 @@ async def replace(session: AsyncSession, user: User, expert_id: int, body: Avail
             for x in body.exceptions]
     session.add_all([*rules, *excs])
     await session.flush()
-    now: datetime = utcnow().replace(second=0, microsecond=0)
-    await materialize_slots(session, expert_id, now, now + timedelta(days=horizon_days))
+    await extend_horizon(session, expert_id, horizon_days)
     return _availability_out(expert_id, rules, excs)

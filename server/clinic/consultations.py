@@ -10,9 +10,9 @@ from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.server.clinic.access import (
-    can_see_consultation,
     consultation_filter,
     get_visible_consultation,
+    is_participant,
 )
 from yilian.server.clinic.models import Consultation, ConsultationEvent, Patient, Slot
 from yilian.server.clinic.ports import ChatLog, StudyCatalog
@@ -57,11 +57,6 @@ def apply_transition(
     return event
 
 
-async def end_early(session: AsyncSession, c: Consultation) -> None:
-    """A consultation that will not take place gives its slot back."""
-    await release_slot(session, c.slot_id)
-
-
 async def expire_overdue(db: Database) -> int:
     """Expire requests nobody accepted before their deadline; returns how many."""
     now = utcnow()
@@ -75,7 +70,7 @@ async def expire_overdue(db: Database) -> int:
         ).scalars().all()
         for c in overdue:
             apply_transition(c, "expire", None, "nobody accepted before the deadline")
-            await end_early(session, c)
+            await release_slot(session, c.slot_id)  # it will not take place
     return len(overdue)
 
 
@@ -147,7 +142,6 @@ async def create(session: AsyncSession, catalog: StudyCatalog, user: User, body:
         slot.consultation_id = c.id
     if body.study_uids:
         await share_studies(session, catalog, user, c, body.study_uids)
-        await session.refresh(c, ["studies"])
     audit.record(session, user, "create", "consultation", c.id, patient_id=c.patient_id, ip=ip)
     return (await consultation_views(session, [c], user, new=True))[0]
 
@@ -190,7 +184,8 @@ async def act(session: AsyncSession, user: User, consultation_id: int, action: s
               ip: str | None = None) -> ConsultationOut:
     """Take ``action`` (accept, decline, cancel, start, no_show, complete) on a consultation."""
     c = await get_visible_consultation(session, user, consultation_id, for_update=True)
-    reaches_queue = user.role == "specialist" and can_see_consultation(user, c)
+    # A specialist who sees an unassigned request sees it through their queue.
+    reaches_queue = user.role == "specialist"
     if not may_act(action, user.id, c.requester_id, c.expert_id, reaches_queue):
         raise Forbidden(actor_refusal(action))
     next_state(c.status, action)  # a clear 409 before anything is touched
@@ -203,7 +198,7 @@ async def act(session: AsyncSession, user: User, consultation_id: int, action: s
                        code="report_not_signed")
     apply_transition(c, action, user, reason if action in ("decline", "cancel") else None)
     if c.status in CALLED_OFF:
-        await end_early(session, c)
+        await release_slot(session, c.slot_id)  # it will not take place
     audit.record(session, user, action, "consultation", c.id, patient_id=c.patient_id, ip=ip)
     return await _view(session, c, user)
 
@@ -225,13 +220,12 @@ async def share_study(session: AsyncSession, catalog: StudyCatalog, user: User,
                       consultation_id: int, study_uid: str, ip: str | None) -> ConsultationOut:
     """Share one more study with the consultation (its requester or expert)."""
     c = await get_visible_consultation(session, user, consultation_id)
-    if user.id not in (c.requester_id, c.expert_id):
+    if not is_participant(user, c):
         raise Forbidden("only the requester or the expert may share studies")
     if c.status in CALLED_OFF:
         raise Conflict(f'cannot share studies with a consultation in state "{c.status}"',
                        code="invalid_transition")
     await share_studies(session, catalog, user, c, [study_uid])
-    await session.refresh(c, ["studies"])
     audit.record(session, user, "share_study", "consultation", c.id, patient_id=c.patient_id,
                  ip=ip, detail={"study_uid": study_uid})
     return await _view(session, c, user)

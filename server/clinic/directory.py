@@ -15,18 +15,13 @@ from yilian.server.clinic.schemas import (
     ExpertsQuery,
     InstitutionOut,
     InstitutionsQuery,
-    SlotOut,
 )
+from yilian.server.clinic.views import slot_out
 from yilian.server.core.access import alliance_partner_ids
 from yilian.server.core.db import utcnow
 from yilian.server.core.models import Alliance, AllianceMember, Department, Institution, User
 
 NEXT_SLOTS = 3
-
-
-def slot_out(s: Slot) -> SlotOut:
-    """The public view of a slot."""
-    return SlotOut(id=s.id, start=s.start, end=s.end, status=s.status)  # type: ignore[arg-type]
 
 
 async def institutions(session: AsyncSession, q: InstitutionsQuery) -> list[InstitutionOut]:

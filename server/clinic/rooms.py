@@ -11,19 +11,16 @@ from yilian.server.clinic.access import is_participant
 from yilian.server.clinic.models import Consultation
 from yilian.server.clinic.workflow import OPEN
 from yilian.server.core import audit
-from yilian.server.core.api import MAX_ID
-from yilian.server.core.errors import Forbidden
+from yilian.server.core.errors import Forbidden, RoomClosed
 from yilian.server.core.models import User
+from yilian.server.core.schemas import MAX_ID, ascii_int
 
 
 def consultation_id(object_id: str) -> int | None:
     """The id in ``consultation:<id>`` when written canonically (ASCII digits, no sign, no
     leading zero, at most ``MAX_ID``); ``int()`` alone would also take "01", "+1" or
     Arabic-Indic digits, and one consultation would have several rooms."""
-    if not (object_id.isascii() and object_id.isdigit()) or object_id.startswith("0"):
-        return None
-    value = int(object_id)
-    return value if value <= MAX_ID else None
+    return None if object_id.startswith("0") else ascii_int(object_id, 1, MAX_ID)
 
 
 async def _open_to(session: AsyncSession, user: User, object_id: str) -> Consultation:
@@ -34,10 +31,7 @@ async def _open_to(session: AsyncSession, user: User, object_id: str) -> Consult
         # Same answer for "no such consultation" and "not yours": existence is not disclosed.
         raise Forbidden(f"you are not a participant of consultation {object_id}")
     if consultation.status not in OPEN:
-        raise Forbidden(
-            f'consultation {object_id} is "{consultation.status}"; its room is closed',
-            code="room_closed",
-        )
+        raise RoomClosed(f'consultation {object_id} is "{consultation.status}"; its room is closed')
     return consultation
 
 

@@ -31,21 +31,11 @@ async def share_studies(
     uids = list(dict.fromkeys(study_uids))
     for uid in uids:
         await catalog.assert_shareable(session, user, uid)
-    existing = set(
-        (
-            await session.execute(
-                select(ConsultationStudy.study_instance_uid).where(
-                    ConsultationStudy.consultation_id == consultation.id
-                )
-            )
-        ).scalars()
-    )
+    # The links are loaded with the consultation (selectin), new ones join that list.
+    existing = {s.study_instance_uid for s in consultation.studies}
     added = [u for u in uids if u not in existing]
-    session.add_all(
-        ConsultationStudy(consultation_id=consultation.id, study_instance_uid=u,
-                          shared_by_id=user.id)
-        for u in added
-    )
+    consultation.studies.extend(
+        ConsultationStudy(study_instance_uid=u, shared_by_id=user.id) for u in added)
     await session.flush()
     return added
 

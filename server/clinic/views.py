@@ -16,6 +16,11 @@ from yilian.server.core.models import User
 _M = TypeVar("_M")
 
 
+def slot_out(s: Slot) -> SlotOut:
+    """The public view of a slot."""
+    return SlotOut(id=s.id, start=s.start, end=s.end, status=s.status)  # type: ignore[arg-type]
+
+
 async def report_states(session: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
     """consultation id -> "draft" | "signed" for its newest report version."""
     if not ids:
@@ -82,8 +87,7 @@ async def consultation_views(
                 requester_id=c.requester_id, requester_name=names.get(c.requester_id, ""),
                 requester_institution_id=c.requester_institution_id, expert_id=c.expert_id,
                 expert_name=names.get(c.expert_id) if c.expert_id else None,
-                slot=SlotOut(id=s.id, start=s.start, end=s.end, status=s.status)  # type: ignore[arg-type]
-                if s else None,
+                slot=slot_out(s) if s else None,
                 specialty=c.specialty, target_institution_id=c.target_institution_id,
                 deadline=c.deadline, reason=c.reason,
                 study_uids=[st.study_instance_uid for st in c.studies],

@@ -15,8 +15,6 @@ State = Literal[
     "requested", "accepted", "in_progress", "completed",
     "declined", "cancelled", "no_show", "expired",
 ]
-KINDS: tuple[str, ...] = get_args(Kind)
-URGENCIES: tuple[str, ...] = get_args(Urgency)
 STATES: tuple[str, ...] = get_args(State)
 TERMINAL = frozenset({"completed", "declined", "cancelled", "no_show", "expired"})
 #: The consultation is still going to happen: its video room is open to its participants.

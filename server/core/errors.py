@@ -64,6 +64,12 @@ class NotFound(YilianError):
     code = "not_found"
 
 
+class RoomClosed(Forbidden):
+    """A video or teaching room whose case is no longer open (its owner's rule says so)."""
+
+    code = "room_closed"
+
+
 class Conflict(YilianError):
     status = 409
     code = "conflict"

@@ -9,9 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from yilian.server.core.db import Base, UTCDateTime
 
-SLOT_STATUSES = ("free", "booked", "blocked")
-EXCEPTION_KINDS = ("leave", "onsite", "extra")
-
 
 class AvailabilityRule(Base):
     __tablename__ = "availability_rules"
