@@ -86,11 +86,12 @@ def create_app(settings: Settings) -> web.Application:
     app[clinic_keys.CHAT_LOG] = rtc_routes.RoomChatLog()
     _add_web_client(app)
 
-    app.cleanup_ctx.append(background_tasks_ctx)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(audit_ctx)
     app.cleanup_ctx.append(dicom_storage_ctx)
     app.cleanup_ctx.append(dicom_scp_ctx)
+    # The background loops stop first at shutdown: they use the database and the audit log.
+    app.cleanup_ctx.append(background_tasks_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
     # socket.io /rtc; its cleanup runs before the audit log and the database close
     setup_rtc(app, rules={"consultation": ConsultationRooms()})

@@ -11,7 +11,7 @@ import shutil
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.dicom.demo import load_demo_studies
@@ -26,7 +26,7 @@ from yilian.server.clinic.models import (
     ReportVersion,
     Slot,
 )
-from yilian.server.clinic.scheduling import book_slot, extend_horizon
+from yilian.server.clinic.scheduling import book_slot, extend_horizon, release_slot
 from yilian.server.clinic.workflow import deadline_for
 from yilian.server.core.auth import hash_password
 from yilian.server.core.crypto import encrypt, mask_national_id
@@ -322,11 +322,10 @@ async def _consultations(session: AsyncSession, users: dict[str, User], patients
     declined = await make("declined_video", township, patients[2], "video", "routine",
                           "Knee pain for 3 months, X-ray shows joint space narrowing.",
                           users["county"], await _free_slot(session, users["county"], 0))
-    apply_transition(declined, "decline", users["county"],
-                     "Orthopaedics question: please book Dr. Xu Ming (orthopaedics) instead.")
-    declined.reason = "Orthopaedics question: please book Dr. Xu Ming (orthopaedics) instead."
-    await session.execute(update(Slot).where(Slot.id == declined.slot_id)
-                          .values(status="free", consultation_id=None))
+    reason = "Orthopaedics question: please book Dr. Xu Ming (orthopaedics) instead."
+    apply_transition(declined, "decline", users["county"], reason)
+    declined.reason = reason
+    await release_slot(session, declined.slot_id)
     await make("guilin_queue", users["guilin_doctor"], patients[4], "video", "emergency",
                "Sudden right-sided weakness and slurred speech 90 minutes ago. NIHSS 9. "
                "Thrombolysis candidate?", specialty="neurosurgery", target=inst["guilin"])

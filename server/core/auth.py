@@ -44,13 +44,9 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def token_digest(token: str) -> str:
     """The SHA-256 a token is stored (and announced as revoked) under."""
-    return _digest(token)
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def issue_token(db: Database, user: User, ttl_seconds: int) -> str:
@@ -59,7 +55,7 @@ async def issue_token(db: Database, user: User, ttl_seconds: int) -> str:
     async with db.write() as session:
         session.add(
             AuthToken(
-                token_hash=_digest(token),
+                token_hash=token_digest(token),
                 user_id=user.id,
                 expires_at=utcnow() + timedelta(seconds=ttl_seconds),
             )
@@ -70,9 +66,7 @@ async def issue_token(db: Database, user: User, ttl_seconds: int) -> str:
 async def revoke_token(db: Database, token: str, cache: TokenCache | None = None) -> None:
     """Revoke a token; revoking twice is harmless. The cache's revocation listeners hear of it
     once the revocation is committed (live sockets authenticated with it close)."""
-    digest = _digest(token)
-    if cache is not None:
-        cache.evict(digest)
+    digest = token_digest(token)
     async with db.write() as session:
         await session.execute(
             update(AuthToken)
@@ -95,9 +89,6 @@ class TokenCache(TtlCache[str, User]):
     def __init__(self, ttl: float = 5.0, size: int = 10_000) -> None:
         super().__init__(ttl, size)
         self._revoked_listeners: list[Callable[[str], None]] = []
-
-    def evict(self, digest: str) -> None:
-        self.discard(digest)
 
     def on_revoked(self, listener: Callable[[str], None]) -> Callable[[], None]:
         """Call ``listener(digest)`` after each revocation through this process; returns the
@@ -150,7 +141,7 @@ async def authenticate_token(db: Database, token: str | None,
     """The active user a live, unrevoked token belongs to, or None."""
     if not token or len(token) > MAX_TOKEN_CHARS:
         return None
-    digest = _digest(token)
+    digest = token_digest(token)
     if cache is not None and (user := cache.get(digest)) is not None:
         return user
     async with db.read() as session:

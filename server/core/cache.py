@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -44,11 +44,6 @@ class TtlCache(Generic[K, V]):
     def discard(self, key: K) -> None:
         """Forget one entry."""
         self._entries.pop(key, None)
-
-    def discard_where(self, predicate: Callable[[K, V], bool]) -> None:
-        """Forget every entry for which ``predicate(key, value)`` holds."""
-        for key in [k for k, (_, v) in self._entries.items() if predicate(k, v)]:
-            del self._entries[key]
 
     def __len__(self) -> int:
         return len(self._entries)

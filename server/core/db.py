@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -138,14 +138,7 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session in one transaction, committed on success and rolled back on error.
         Audit entries recorded on it are logged once it has committed."""
-        if self._write_lock is None:
-            async with self.write_sessions() as session:
-                async with session.begin():
-                    yield session
-                    await self._audit_before_commit(session)
-                self._audit_after_commit(session)
-            return
-        async with self._write_lock, self.write_sessions() as session:
+        async with self._write_lock or nullcontext(), self.write_sessions() as session:
             async with session.begin():
                 yield session
                 await self._audit_before_commit(session)
@@ -171,9 +164,10 @@ class Database:
         instead of one per statement, which under load is most of a transaction's time.
         Elsewhere it runs through the async session (``run_sync``).
         """
-        if self._write_lock is None or self._sync_url is None:
+        if self._sync_url is None:  # set only on a SQLite file, which has the lock
             async with self.write() as session:
                 return await session.run_sync(fn)
+        assert self._write_lock is not None
         async with self._write_lock:
             # The thread cannot be stopped: if this await is cancelled, the lock is still held
             # until its transaction has ended, so writers stay one at a time.

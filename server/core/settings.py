@@ -207,17 +207,21 @@ class Settings(_Group):
 
 _GROUPS: dict[str, type[_Group]] = {"auth": AuthSettings, "clinic": ClinicSettings,
                                     "dicom": DicomSettings, "rtc": RtcSettings}
-# flat name -> (group, field); the environment variable is YILIAN_<FLAT NAME>.
-_FLAT: dict[str, tuple[str | None, str]] = {
-    **{f: ("auth", f) for f in AuthSettings.model_fields},
-    **{f: ("clinic", f) for f in ClinicSettings.model_fields},
-    **{f"dicom_{f}": ("dicom", f) for f in DicomSettings.model_fields},
-    **{f: ("rtc", f) for f in ("stun_urls", "turn_urls", "turn_secret", "turn_ttl_seconds")},
-    "rtc_resume_grace_seconds": ("rtc", "resume_grace_seconds"),
-    "rtc_redis_channel": ("rtc", "redis_channel"),
-    **{f"rtc_{f}": ("rtc", f)
-       for f in ("recheck_seconds", "chat_max_chars", "chat_burst", "chat_per_second")},
-}
+
+
+def _flat_names() -> dict[str, tuple[str | None, str]]:
+    """flat name -> (group, field): the group field's environment variable without
+    ``YILIAN_``, lowercased (``dicom_port`` is YILIAN_DICOM_PORT, ``dicom.port``)."""
+    names: dict[str, tuple[str | None, str]] = {}
+    for group, cls in _GROUPS.items():
+        for field, info in cls.model_fields.items():
+            alias = info.validation_alias
+            env = alias if isinstance(alias, str) else cls.model_config["env_prefix"] + field
+            names[env[len(ENV_PREFIX):].lower()] = (group, field)
+    return names
+
+
+_FLAT = _flat_names()
 
 
 def settings_from_env(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -16,7 +16,7 @@ import pytest
 from tests.server.helpers import book, new_patient
 from yilian.server.app import api_router
 from yilian.server.core.api import ApiRouter
-from yilian.server.core.auth import _digest
+from yilian.server.core.auth import token_digest
 from yilian.server.core.db import Database, utcnow
 from yilian.server.core.models import AuthToken
 
@@ -196,7 +196,7 @@ async def test_route_without_or_with_expired_token(api, settings, key: tuple[str
     token = secrets.token_urlsafe(32)
     db = Database(settings.resolved_database_url)
     async with db.write() as session:
-        session.add(AuthToken(token_hash=_digest(token), user_id=expert.user["id"],
+        session.add(AuthToken(token_hash=token_digest(token), user_id=expert.user["id"],
                               created_at=utcnow() - timedelta(days=2),
                               expires_at=utcnow() - timedelta(seconds=1)))
     await db.close()
