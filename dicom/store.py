@@ -318,10 +318,10 @@ class Storage:
                             detail={"instances": n, "source": source})
                 for uid, n in _per_study(to_write, out).items() if uid in studies)
             session.flush()
-            _publish(published)  # renamed into place before COMMIT: a row never lacks its file
 
         try:
-            await self.db.write_sync(index)
+            # Files are renamed into place before COMMIT: a row never lacks its file.
+            await self.db.write_sync(index, before_commit=lambda: _publish(published))
         except BaseException:
             published.clear()
             done.clear()

@@ -155,23 +155,30 @@ class Database:
         if entries and self.audit_sink is not None:
             self.audit_sink(entries)
 
-    async def write_sync(self, fn: Callable[[Session], T]) -> T:
+    async def write_sync(self, fn: Callable[[Session], T],
+                         before_commit: Callable[[], None] | None = None) -> T:
         """Run ``fn`` with a synchronous session in one write transaction (committed when it
-        returns, rolled back when it raises).
+        returns, rolled back when it raises); ``before_commit``, blocking work such as file
+        renames that must happen inside the transaction, runs after ``fn``, off the event loop.
 
         On a SQLite file the whole transaction is one worker-thread call on a pysqlite engine
         over the same file, queued on the same lock as :meth:`write`: one hop to a thread
         instead of one per statement, which under load is most of a transaction's time.
-        Elsewhere it runs through the async session (``run_sync``).
+        Elsewhere ``fn`` runs through the async session (``run_sync``, on the loop: keep it to
+        statements) and ``before_commit`` in a worker thread.
         """
         if self._sync_url is None:  # set only on a SQLite file, which has the lock
             async with self.write() as session:
-                return await session.run_sync(fn)
+                result = await session.run_sync(fn)
+                if before_commit is not None:
+                    await asyncio.to_thread(before_commit)
+                return result
         assert self._write_lock is not None
         async with self._write_lock:
             # The thread cannot be stopped: if this await is cancelled, the lock is still held
             # until its transaction has ended, so writers stay one at a time.
-            job = asyncio.ensure_future(asyncio.to_thread(self._run_write_sync, fn))
+            job = asyncio.ensure_future(asyncio.to_thread(self._run_write_sync, fn,
+                                                          before_commit))
             try:
                 return await asyncio.shield(job)
             except asyncio.CancelledError:
@@ -189,10 +196,14 @@ class Database:
             self._sync_engine = engine
         return self._sync_engine
 
-    def _run_write_sync(self, fn: Callable[[Session], T]) -> T:
+    def _run_write_sync(self, fn: Callable[[Session], T],
+                        before_commit: Callable[[], None] | None) -> T:
         engine = self._sync().execution_options(yilian_write=True)
         with Session(engine, expire_on_commit=False) as session, session.begin():
-            return fn(session)
+            result = fn(session)
+            if before_commit is not None:
+                before_commit()
+            return result
 
     async def rows(self, stmt: Select[Any]) -> list[Row[Any]]:
         """The rows of one SELECT, on the fastest path there is.
