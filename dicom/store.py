@@ -311,12 +311,11 @@ class Storage:
             _drop_unused(session, cache, rows)
             if rows:
                 session.execute(insert(DicomInstance), rows)
-            studies = _add_counts(session, cache, rows)
             audits.extend(
                 audit.entry(None, "dicom_store", "study", uid, user_id=user_id,
                             institution_id=institution_id, ip=ip,
                             detail={"instances": n, "source": source})
-                for uid, n in _per_study(to_write, out).items() if uid in studies)
+                for uid, n in _add_counts(session, cache, rows).items())
             session.flush()
 
         try:
@@ -340,15 +339,6 @@ async def discard_staged(staged: list[Staged]) -> None:
         await asyncio.to_thread(_discard, temps)
     for s in staged:
         s.temp = None
-
-
-def _per_study(items: list[tuple[PreparedInstance, str]], out: dict[int, Outcome]
-               ) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for p, _ in items:
-        if out[id(p)].ok:
-            counts[p.study_uid] = counts.get(p.study_uid, 0) + 1
-    return counts
 
 
 @dataclass(frozen=True)
@@ -454,8 +444,9 @@ _NEW_SERIES, _NEW_STUDIES, _NEW_PATIENTS = "\x00new-series", "\x00new-studies", 
 
 
 def _add_counts(session: Session, cache: dict[str, Any], rows: list[dict[str, Any]]
-                      ) -> set[str]:
-    """Count newly inserted instances into their series and studies (two UPDATEs each).
+                      ) -> dict[str, int]:
+    """Count newly inserted instances into their series and studies (two UPDATEs each);
+    returns the instances added per Study Instance UID.
 
     Increments are done in SQL so concurrent writers on PostgreSQL cannot lose one; the study
     row is locked (``FOR UPDATE``) by :func:`_study_and_series` while its modalities change.
@@ -480,4 +471,4 @@ def _add_counts(session: Session, cache: dict[str, Any], rows: list[dict[str, An
             num_instances=DicomStudy.num_instances + n,
             num_series=DicomStudy.num_series + added_series,
             modalities="\\".join(sorted(mods))[:100], updated_at=utcnow()))
-    return {studies[sid].study_uid for sid in per_study}
+    return {studies[sid].study_uid: n for sid, n in per_study.items()}
