@@ -100,7 +100,8 @@ async def processes(
         await asyncio.gather(*(p.ready() for p in procs))
         yield procs
     finally:
-        codes = [p.stop() for p in procs]
+        # off the loop, together: the in-process server keeps answering while they stop
+        codes = await asyncio.gather(*(asyncio.to_thread(p.stop) for p in procs))
     for p, code in zip(procs, codes, strict=True):
         text = p.log.read_text(errors="replace")
         assert code == 0, text[-3000:]
