@@ -41,9 +41,9 @@ from yilian.server.core.security import (
 from yilian.server.core.settings import Settings
 from yilian.server.core.tasks import background_tasks_ctx, every, spawn
 from yilian.server.schema import migrate
+from yilian.server.webclient import add_web_client
 from yilian.signaling import routes as rtc_routes
 from yilian.signaling.server import setup_rtc
-from yilian.web import WEB_DIR
 
 logger = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -84,7 +84,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_dicomweb(app, shared=ClinicalShares())
     app[clinic_keys.STUDY_CATALOG] = StudyCatalog(app[dicom_keys.DICOM_ACCESS])
     app[clinic_keys.CHAT_LOG] = rtc_routes.RoomChatLog()
-    _add_web_client(app)
+    add_web_client(app)
 
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(audit_ctx)
@@ -96,17 +96,6 @@ def create_app(settings: Settings) -> web.Application:
     # socket.io /rtc; its cleanup runs before the audit log and the database close
     setup_rtc(app, rules={"consultation": ConsultationRooms()})
     return app
-
-
-def _add_web_client(app: web.Application) -> None:
-    index = WEB_DIR / "index.html"
-
-    async def serve_index(_: web.Request) -> web.FileResponse:
-        return web.FileResponse(index)
-
-    if index.exists():
-        app.router.add_get("/", serve_index)
-        app.router.add_static("/static/", WEB_DIR / "static", show_index=False)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:

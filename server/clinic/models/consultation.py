@@ -85,3 +85,8 @@ class ReportVersion(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # the signer as they were at signing (a later change of title does not rewrite the report)
+    signer_name: Mapped[str | None] = mapped_column(String(120))
+    signer_title: Mapped[str | None] = mapped_column(String(64))
+    signer_institution: Mapped[str | None] = mapped_column(String(200))
+    signed_with_password: Mapped[bool] = mapped_column(default=False)

@@ -26,6 +26,7 @@ class User(Base):
     specialties: Mapped[list[str]] = mapped_column(JSON, default=list)
     title: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(default=True)
+    locale: Mapped[str | None] = mapped_column(String(8))  # "zh-CN" | "en"; None: the default
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property

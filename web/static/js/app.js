@@ -1,6 +1,7 @@
 // Yilian web client: hash router, application shell and session handling.
 
 import { api, session } from "./api.js";
+import { initialLanguage, setLocale } from "./i18n.js";
 import { h, mount } from "./dom.js";
 import { ROLE } from "./format.js";
 import { isClinical, isManager, isSpecialist, store } from "./store.js";
@@ -188,4 +189,4 @@ window.addEventListener("yilian:unauthorized", () => {
   if (session.token) endSession("Your session has ended. Please log in again. 登录已过期，请重新登录。");
 });
 window.addEventListener("yilian:login", (ev) => navigate(homeFor(ev.detail)));
-render();
+setLocale(session.user?.locale || initialLanguage()).catch((err) => console.error(err)).finally(render);

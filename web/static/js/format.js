@@ -1,23 +1,34 @@
-// Display formats and bilingual labels. Times are shown in Asia/Shanghai (China Standard Time).
+// Display formats and localised labels. Times are shown in Asia/Shanghai (China Standard Time).
 
 export const TZ = "Asia/Shanghai";
 export const TZ_OFFSET = "+08:00"; // China has no daylight saving time
 
-const dtf = (opts) => new Intl.DateTimeFormat("en-GB", { timeZone: TZ, ...opts });
-const F = {
-  dateTime: dtf({ weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
-  dateTimeYear: dtf({ day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
-  date: dtf({ weekday: "short", day: "numeric", month: "short" }),
-  time: dtf({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
-  key: new Intl.DateTimeFormat("en-CA", { timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit" }),
-  parts: new Intl.DateTimeFormat("en-CA", { timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
-};
-const rtf = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+import { has, intlLocale, onLocaleChange, t } from "./i18n.js";
+
+// Formatters follow the language: Chinese dates ("11月30日周一 14:30") or English ("Mon 30 Nov, 14:30").
+const dtf = (opts) => new Intl.DateTimeFormat(intlLocale(), { timeZone: TZ, ...opts });
+let F;
+let rtf;
+function buildFormatters() {
+  F = {
+    dateTime: dtf({ weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
+    dateTimeYear: dtf({ day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
+    date: dtf({ weekday: "short", day: "numeric", month: "short" }),
+    dateYear: dtf({ day: "numeric", month: "short", year: "numeric" }),
+    time: dtf({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
+    key: new Intl.DateTimeFormat("en-CA", { timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit" }),
+    parts: new Intl.DateTimeFormat("en-CA", { timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
+  };
+  rtf = new Intl.RelativeTimeFormat(intlLocale(), { numeric: "auto" });
+}
+buildFormatters();
+onLocaleChange(buildFormatters);
 
 const d = (v) => (v instanceof Date ? v : new Date(v));
 export const fmtDateTime = (v) => (v ? F.dateTime.format(d(v)) : "—");
 export const fmtDateTimeYear = (v) => (v ? F.dateTimeYear.format(d(v)) : "—");
 export const fmtDate = (v) => (v ? F.date.format(d(v)) : "—");
+export const fmtDateYear = (v) => (v ? F.dateYear.format(d(v)) : "—");
 export const fmtTime = (v) => (v ? F.time.format(d(v)) : "—");
 /** "YYYY-MM-DD" of the instant in Shanghai. */
 export const dayKey = (v) => F.key.format(d(v));
@@ -54,6 +65,15 @@ export function age(birthDate) {
   return years;
 }
 
+/** The label of a coded value in the current language: term("status", "requested") -> "已申请".
+ * Groups: status, kind, urgency, role, level, sex, specialty, weekday (0 = Monday). */
+export function term(group, value) {
+  const key = `terms.${group}_${value}`;
+  if (has(key)) return t(key);
+  return group === "specialty" && value ? String(value).replaceAll("_", " ") : String(value ?? "");
+}
+
+// Deprecated bilingual tables: remove once no view uses them (every label comes from term()).
 export const STATUS = {
   requested: ["Requested", "已申请"],
   accepted: ["Accepted", "已接诊"],
@@ -90,30 +110,20 @@ export const LEVEL = {
   village: ["Village", "村"],
 };
 export const SEX = { male: ["Male", "男"], female: ["Female", "女"], other: ["Other", "其他"], unknown: ["Unknown", "未知"] };
-const SPECIALTY_ZH = {
-  cardiology: "心血管内科", neurosurgery: "神经外科", orthopaedics: "骨科", radiology: "放射科",
-  pathology: "病理科", neurology: "神经内科", internal_medicine: "内科", emergency: "急诊科",
-  general_practice: "全科", oncology: "肿瘤科", paediatrics: "儿科", obstetrics: "产科",
-  ent: "耳鼻喉科", urology: "泌尿外科", ultrasound: "超声科",
-};
 export const WEEKDAYS = [["Monday", "周一"], ["Tuesday", "周二"], ["Wednesday", "周三"],
   ["Thursday", "周四"], ["Friday", "周五"], ["Saturday", "周六"], ["Sunday", "周日"]];
 
 export const bi = (pair) => (pair ? `${pair[0]} ${pair[1]}` : "");
 export const en = (table, key) => (table[key] ? table[key][0] : key);
 
-export function specialtyLabel(s) {
-  if (!s) return "";
-  const english = s.split("_").map((w) => w[0].toUpperCase() + w.slice(1)).join(" ");
-  return SPECIALTY_ZH[s] ? `${english} ${SPECIALTY_ZH[s]}` : english;
-}
+export const specialtyLabel = (s) => (s ? term("specialty", s) : "");
 
+/** "王建国 · 男 · 67岁" / "Wang Jianguo · Male · 67 y". */
 export function patientLine(p) {
   if (!p) return "";
   const bits = [p.name];
-  const sex = SEX[p.sex];
-  if (sex) bits.push(sex[0]);
+  if (p.sex) bits.push(term("sex", p.sex));
   const a = age(p.birth_date);
-  if (a !== null) bits.push(`${a} y`);
+  if (a !== null) bits.push(t("common.age_years", { n: a }));
   return bits.join(" · ");
 }
