@@ -43,7 +43,7 @@ export function expertCard(e, { user, compact = false, actions = true } = {}) {
             : h("span", { class: "slot-chip static" }, slotText(s)))))
         : h("p", { class: "muted" }, t("experts.no_free"))),
     actions && h("footer", { class: "card-actions" },
-      h("a", { class: "btn", href: `#/experts/${e.id}`, dataset: { action: "slots" } }, t("experts.all_slots")),
+      compact ? null : h("a", { class: "btn", href: `#/experts/${e.id}`, dataset: { action: "slots" } }, t("experts.all_slots")),
       canBook ? h("a", { class: "btn btn-primary", href: `#/request?expert=${e.id}`, dataset: { action: "request" } }, t("experts.request")) : null,
       isManager(user) ? h("a", { class: "btn", href: `#/availability/${e.id}`, dataset: { action: "availability" } }, t("experts.edit_availability")) : null));
 }
