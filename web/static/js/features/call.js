@@ -3,7 +3,7 @@
 // with the same peer id after a network drop, with an ICE restart when a path fails.
 
 import { io } from "../../vendor/socket.io-client/socket.io.esm.min.js";
-import { t } from "../i18n.js";
+import { errorMessage, t } from "../i18n.js";
 
 const ACK_TIMEOUT_MS = 10000;
 
@@ -65,7 +65,11 @@ export class Call extends EventTarget {
 
   async request(event, payload) {
     const ack = await this.socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
-    if (!ack || !ack.ok) throw new Error((ack && ack.error && ack.error.message) || t("call.request_failed", { event }));
+    if (!ack || !ack.ok) {
+      // Keep the server's error code, so the page shows its text in the user's language.
+      const e = (ack && ack.error) || {};
+      throw Object.assign(new Error(e.message || t("call.request_failed", { event })), { code: e.code, details: e.details });
+    }
     return ack;
   }
 
@@ -76,7 +80,7 @@ export class Call extends EventTarget {
     try {
       ack = await this.request("join", payload);
     } catch (err) {
-      this.emit("state", { state: "error", message: err.message });
+      this.emit("state", { state: "error", message: errorMessage(err) });
       return;
     }
     const resumed = Boolean(ack.resumed) && ack.peer_id === this.peerId;

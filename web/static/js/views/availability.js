@@ -49,7 +49,7 @@ function exceptionRow(x, n, onRemove) {
     field(t("availability.at_institution"), inst), field(t("availability.slot_length"), minutes), field(t("availability.note"), note),
     h("button", { type: "button", class: "btn btn-sm btn-ghost", "aria-label": t("availability.exception_remove", { n }), onclick: () => { row.remove(); onRemove(); } }, t("availability.remove")));
   row.read = () => {
-    if (!start.value || !end.value) throw new ApiError(0, "validation_error", t("availability.need_both", { n }));
+    if (!start.value || !end.value) throw new ApiError(0, "availability_invalid", t("availability.need_both", { n }));
     const out = { kind: kind.value, start: fromLocalInput(start.value), end: fromLocalInput(end.value) };
     if (kind.value === "onsite" && inst.value) out.institution_id = Number(inst.value);
     if (kind.value === "extra") out.slot_minutes = Number(minutes.value);
@@ -87,7 +87,7 @@ export async function render({ root, params, user, navigate }) {
     return;
   }
   if (!manager && expertId !== user.id) {
-    mount(root, header, errorBox(new ApiError(403, "forbidden", t("availability.own_only"))));
+    mount(root, header, errorBox(new ApiError(403, "not_your_availability", t("availability.own_only"))));
     return;
   }
   mount(root, header, pickerBox, loading());
@@ -137,7 +137,7 @@ export async function render({ root, params, user, navigate }) {
     busy(save, async () => {
       const weekly = [...rulesBody.children].map((tr) => tr.read());
       for (const [i, r] of weekly.entries()) {
-        if (!r.start || !r.end || r.end <= r.start) throw new ApiError(0, "validation_error", t("availability.end_after_start", { n: i + 1 }));
+        if (!r.start || !r.end || r.end <= r.start) throw new ApiError(0, "availability_invalid", t("availability.end_after_start", { n: i + 1 }));
       }
       const exceptions = [...excList.children].map((row) => row.read());
       await api.put(`/api/experts/${expertId}/availability`, { timezone: tz.value, weekly, exceptions });

@@ -7,7 +7,7 @@ import { h, mount } from "../dom.js";
 import { fmtDateTimeYear, fmtTime, patientLine } from "../format.js";
 import { Call, openMedia } from "../features/call.js";
 import { callStudies } from "../features/call-studies.js";
-import { has, t } from "../i18n.js";
+import { errorMessage, has, t } from "../i18n.js";
 import { store } from "../store.js";
 import { emptyState, kindLabel, loading, pageHeader, statusBadge, toast } from "../ui/components.js";
 
@@ -119,7 +119,7 @@ export async function render({ root, params, user, onCleanup, isCurrent }) {
       await call.setLobby(lobbySwitch.checked);
     } catch (err) {
       lobbySwitch.checked = !lobbySwitch.checked;
-      toast(err.message, "error");
+      toast(errorMessage(err), "error");
     }
   });
   const lobbyEntries = new Map();
@@ -127,8 +127,8 @@ export async function render({ root, params, user, onCleanup, isCurrent }) {
     if (lobbyEntries.has(info.peer_id)) return;
     const li = h("li", {}, h("span", {}, info.display_name),
       h("span", { class: "lobby-actions" },
-        h("button", { type: "button", class: "btn btn-sm btn-primary", onclick: () => call.admit(info.peer_id).catch((e) => toast(e.message, "error")) }, t("call.admit")),
-        h("button", { type: "button", class: "btn btn-sm", onclick: () => call.refuse(info.peer_id).then(() => { li.remove(); lobbyEntries.delete(info.peer_id); }).catch((e) => toast(e.message, "error")) }, t("call.refuse"))));
+        h("button", { type: "button", class: "btn btn-sm btn-primary", onclick: () => call.admit(info.peer_id).catch((e) => toast(errorMessage(e), "error")) }, t("call.admit")),
+        h("button", { type: "button", class: "btn btn-sm", onclick: () => call.refuse(info.peer_id).then(() => { li.remove(); lobbyEntries.delete(info.peer_id); }).catch((e) => toast(errorMessage(e), "error")) }, t("call.refuse"))));
     lobbyEntries.set(info.peer_id, li);
     lobbyList.append(li);
   };
@@ -169,7 +169,7 @@ export async function render({ root, params, user, onCleanup, isCurrent }) {
       await call.chat(text);
       chatInput.value = "";
     } catch (err) {
-      toast(err.message, "error");
+      toast(errorMessage(err), "error");
     }
   });
 
