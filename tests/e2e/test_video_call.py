@@ -138,7 +138,7 @@ async def test_the_studies_panel_without_studies_or_image_server(new_page, api) 
     await login(expert, "expert")
     await expert.goto(f"/#/consultations/{case['id']}/video")
     first = expert.get_by_role("region", name="共享影像").locator("li").first
-    await expect(first).to_contain_text("检查信息暂不可读")
+    await expect(first).to_contain_text("暂时无法读取检查信息")
     await expect(first.locator("code.uid")).to_have_text(case["study_uids"][0])
     url = await _reading_window(expert, first.get_by_role("button"))
     assert f"/ohif/viewer?StudyInstanceUIDs={case['study_uids'][0]}" in url, url

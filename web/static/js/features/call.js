@@ -143,8 +143,8 @@ export class Call extends EventTarget {
     const tracks = this.localStream ? this.localStream.getTracks() : [];
     for (const track of tracks) p.pc.addTrack(track, this.localStream);
     for (const kind of ["audio", "video"]) {
-      if (tracks.some((t) => t.kind === kind)) continue;
-      const unused = p.pc.getTransceivers().find((t) => t.receiver.track.kind === kind);
+      if (tracks.some((track) => track.kind === kind)) continue;
+      const unused = p.pc.getTransceivers().find((tr) => tr.receiver.track.kind === kind);
       if (unused) unused.direction = "recvonly";
       else p.pc.addTransceiver(kind, { direction: "recvonly" });
     }
@@ -216,7 +216,7 @@ export class Call extends EventTarget {
       this.socket.disconnect();
     }
     for (const id of [...this.peers.keys()]) this.removePeer(id);
-    if (this.localStream) this.localStream.getTracks().forEach((t) => t.stop());
+    if (this.localStream) this.localStream.getTracks().forEach((track) => track.stop());
   }
 }
 

@@ -36,7 +36,7 @@ export async function render({ root, params, user, onCleanup, isCurrent }) {
   const ice = await api.get("/api/rtc/ice-servers");
   const media = await openMedia();
   if (!isCurrent()) {
-    if (media.stream) media.stream.getTracks().forEach((t) => t.stop());
+    if (media.stream) media.stream.getTracks().forEach((track) => track.stop());
     return;
   }
 
@@ -96,11 +96,11 @@ export async function render({ root, params, user, onCleanup, isCurrent }) {
 
   // Controls
   const toggle = (kind, onLabel, offLabel) => {
-    const tracks = media.stream ? media.stream.getTracks().filter((t) => t.kind === kind) : [];
+    const tracks = media.stream ? media.stream.getTracks().filter((track) => track.kind === kind) : [];
     const btn = h("button", { type: "button", class: "btn", "aria-pressed": "true", disabled: !tracks.length, dataset: { control: kind } }, onLabel);
     btn.addEventListener("click", () => {
       const on = btn.getAttribute("aria-pressed") !== "true";
-      tracks.forEach((t) => { t.enabled = on; });
+      tracks.forEach((track) => { track.enabled = on; });
       btn.setAttribute("aria-pressed", String(on));
       btn.textContent = on ? onLabel : offLabel;
       btn.classList.toggle("btn-off", !on);
