@@ -2,7 +2,7 @@
 
 import { api } from "../api.js";
 import { h, mount } from "../dom.js";
-import { dayKey, fmtDate, fmtTime } from "../format.js";
+import { TZ_OFFSET, dayKey, fmtDate, fmtTime } from "../format.js";
 import { t } from "../i18n.js";
 import { isClinical, store } from "../store.js";
 import { emptyState, errorBox, loading, pageHeader } from "../ui/components.js";
@@ -37,8 +37,11 @@ export async function render({ root, params, query, user }) {
   }
   const canBook = isClinical(user) && expert.id !== user.id;
   const offset = Math.max(0, Number(query.week || 0));
-  const from = new Date(Date.now() + offset * 14 * DAY);
-  const to = new Date(from.getTime() + 14 * DAY);
+  // Whole Shanghai days, two weeks a page; the first page starts now (no past slots).
+  const today = new Date(`${dayKey(new Date())}T00:00:00${TZ_OFFSET}`);
+  const first = new Date(today.getTime() + offset * 14 * DAY);
+  const from = offset ? first : new Date();
+  const to = new Date(first.getTime() + 14 * DAY);
   const showAll = query.all === "1";
   const grid = h("div", { class: "slot-days" }, loading(t("slots.loading")));
   const link = (week, all) => `#/experts/${id}?week=${week}${all ? "&all=1" : ""}`;
@@ -50,7 +53,7 @@ export async function render({ root, params, query, user }) {
       h("div", { class: "split-side" }, expertCard(expert, { user, compact: true })),
       h("section", { class: "split-main", "aria-labelledby": "slots-title" },
         h("div", { class: "toolbar" },
-          h("h2", { id: "slots-title" }, t("slots.range", { from: fmtDate(from), to: fmtDate(new Date(to.getTime() - DAY)) }),
+          h("h2", { id: "slots-title" }, t("slots.range", { from: fmtDate(first), to: fmtDate(new Date(to.getTime() - DAY)) }),
             h("span", { class: "muted small" }, ` · ${t("slots.beijing_time")}`)),
           h("div", { class: "toolbar-actions" },
             offset > 0 ? h("a", { class: "btn", href: link(offset - 1, showAll), dataset: { action: "earlier" } }, t("slots.earlier")) : null,
