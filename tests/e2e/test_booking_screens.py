@@ -58,12 +58,21 @@ async def test_expert_edits_availability_and_mistakes_are_refused(new_page, api)
     path = f"/api/experts/{expert_api.user['id']}/availability"
     status, before = await expert_api.get(path)
     assert status == 200, before
+    # Hours kept in a zone the editor does not list (set through the API) keep that zone.
+    before["timezone"] = "Asia/Chongqing"
+    status, body = await expert_api.put(path, {k: before[k] for k in ("timezone", "weekly", "exceptions")})
+    assert status == 200, body
+    status, before = await expert_api.get(path)
+    assert status == 200 and before["timezone"] == "Asia/Chongqing", before
     page = await new_page()
     await login(page, "expert")
     await page.goto("/#/availability")
     await expect(page.get_by_role("heading", name="出诊时间")).to_be_visible()
     await expect(page.locator("tr.rule-row")).to_have_count(len(before["weekly"]))
     save = page.get_by_role("button", name="保存出诊时间")
+    zone = page.get_by_label("出诊时间所用时区")
+    await expect(zone).to_have_value("Asia/Chongqing")
+    await expect(zone.locator("option[value='Asia/Shanghai']")).to_have_text("北京时间（Asia/Shanghai）")
 
     # Weekly hours that end before they start: refused in the page, nothing sent.
     end = page.get_by_label("第 1 条：结束")
@@ -95,6 +104,7 @@ async def test_expert_edits_availability_and_mistakes_are_refused(new_page, api)
         return sorted(av["weekly"], key=lambda r: (r["weekday"], r["start"]))
 
     assert status == 200 and hours(after) == hours(before), after
+    assert after["timezone"] == "Asia/Chongqing"
     assert len(after["exceptions"]) == len(before["exceptions"]) + 1
     start = tomorrow.replace(second=0, microsecond=0)
     added = [x for x in after["exceptions"] if datetime.fromisoformat(x["start"]) == start]

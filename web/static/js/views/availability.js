@@ -4,7 +4,7 @@
 import { ApiError, api } from "../api.js";
 import { field, h, mount, select } from "../dom.js";
 import { fmtDate, fromLocalInput, term, toLocalInput } from "../format.js";
-import { t } from "../i18n.js";
+import { has, t } from "../i18n.js";
 import { isManager, isSpecialist, store } from "../store.js";
 import { busy, emptyState, errorBox, errorSlot, loading, pageHeader, toast } from "../ui/components.js";
 import { institutionLabel } from "./experts.js";
@@ -109,7 +109,10 @@ export async function render({ root, params, user, navigate }) {
   av.exceptions.forEach(addException);
   syncExc();
 
-  const tz = select({ name: "timezone" }, TIMEZONES.map((zone) => [zone, zone]), av.timezone);
+  // A zone set through the API but not offered here stays as it is (saving must not change it).
+  const zones = TIMEZONES.includes(av.timezone) ? TIMEZONES : [av.timezone, ...TIMEZONES];
+  const zoneLabel = (zone) => (has(`availability.tz_${zone.replace("/", "_")}`) ? t(`availability.tz_${zone.replace("/", "_")}`) : zone);
+  const tz = select({ name: "timezone" }, zones.map((zone) => [zone, zoneLabel(zone)]), av.timezone);
   const previewEl = h("div", { class: "preview-box" });
   const save = h("button", { type: "submit", class: "btn btn-primary" }, t("availability.save"));
   const form = h("form", { class: "availability-form", novalidate: true },
