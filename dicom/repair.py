@@ -53,7 +53,8 @@ class Repair:
 
     sop_uid: str
     study_uid: str
-    status: str  # repaired | metadata | current | failed (would-repair, would-refresh: dry run)
+    # repaired | metadata (index refreshed) | current | failed; would-repair, would-refresh
+    status: str
     added: list[str] = field(default_factory=list)
     message: str = ""
 
@@ -109,10 +110,9 @@ def _plan_view(view: memoryview, row: Any, staging: Path, dry_run: bool) -> _Pla
     if str(header.get("Manufacturer", "")) == MANUFACTURER:
         compressed = sum(n for frame in (row.frames or []) for _, n in frame) or None
         added = conform(header, compressed_bytes=compressed)
-    if not added:
-        current = prepare_instance(view) if not dry_run else None
-        if current is not None:
-            current.data = None
+    if not added:  # the file stays; its index entry is checked against it
+        current = prepare_instance(view)
+        current.data = None
         return _Plan([], current)
     if dry_run:
         return _Plan(added)
@@ -201,10 +201,12 @@ async def _repair_one(root: Path, staging: Path, db: Database, row: Any, dry_run
         return result
     result.added = plan.added
     p = plan.prepared
+    stale = p is not None and p.metadata_json != row.metadata_json
     if dry_run:
-        result.status = "would-repair" if plan.added else "current"
+        result.status = "would-repair" if plan.added else "would-refresh" if stale else \
+            "current"
         return result
-    if p is None or (not plan.added and p.metadata_json == row.metadata_json):
+    if p is None or not (plan.added or stale):
         return result
     new_rel = row.path if plan.temp is None else \
         f"{row.path.rsplit('/', 1)[0]}/{row.sop_uid}.{p.sha256[:12]}.dcm"
