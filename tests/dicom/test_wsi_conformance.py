@@ -76,6 +76,11 @@ def dciodvfy_errors(path: Path) -> list[str]:
 def test_dciodvfy_finds_no_error(pyramid: list[bytes], tmp_path: Path) -> None:
     for path in _write(pyramid, tmp_path):
         assert dciodvfy_errors(path) == [], path.name
+    chinese = build_pyramid(slide_image(300, 200), patient_name="王^秀英",
+                            description="肺穿刺活检, H&E")
+    path = _write(chinese[:1], tmp_path / "zh")[0]
+    assert pydicom.dcmread(path).SpecificCharacterSet == "ISO_IR 192"
+    assert dciodvfy_errors(path) == []
 
 
 def test_wsidicom_opens_the_files(pyramid: list[bytes], tmp_path: Path) -> None:
