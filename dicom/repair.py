@@ -19,6 +19,8 @@ import logging
 import mmap
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +77,7 @@ class RepairError(Exception):
     """A stored slide that cannot be repaired (its file is unreadable or unexpected)."""
 
 
-def _pixel_start(data: memoryview, ds: Dataset, raw: Any) -> int:
+def _pixel_start(data: memoryview, raw: Any) -> int:
     """Where the pixel data element (its tag) starts in the file: from there on, the file
     is copied as it is."""
     if raw is None or raw.value_tell is None:
@@ -90,12 +92,25 @@ def _pixel_start(data: memoryview, ds: Dataset, raw: Any) -> int:
 def _plan(path: Path, row: Any, staging: Path, dry_run: bool) -> _Plan:
     """Read a stored slide, work out what it lacks and (unless a dry run) write its repaired
     file to the staging folder, checked by the same parser as received files. Blocking."""
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        view = memoryview(mm)
+    with _mapped(path) as view:
+        return _plan_view(view, row, staging, dry_run)
+
+
+@contextmanager
+def _mapped(path: Path) -> Iterator[memoryview]:
+    """A file mapped read-only (a slide is not read into memory whole). Parsed datasets may
+    still hold views of it when this ends: the mapping is then left to the collector."""
+    with open(path, "rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    view = memoryview(mm)
+    try:
+        yield view
+    finally:
         try:
-            return _plan_view(view, row, staging, dry_run)
-        finally:
             view.release()
+            mm.close()
+        except BufferError:
+            pass
 
 
 def _plan_view(view: memoryview, row: Any, staging: Path, dry_run: bool) -> _Plan:
@@ -116,7 +131,7 @@ def _plan_view(view: memoryview, row: Any, staging: Path, dry_run: bool) -> _Pla
         return _Plan([], current)
     if dry_run:
         return _Plan(added)
-    start = _pixel_start(view, header, raw)
+    start = _pixel_start(view, raw)
     temp = staging / f"{uuid.uuid4().hex}.tmp"
     try:
         header.save_as(temp, enforce_file_format=True)
@@ -125,12 +140,8 @@ def _plan_view(view: memoryview, row: Any, staging: Path, dry_run: bool) -> _Pla
                 out.write(view[offset:offset + (1 << 22)])
             out.flush()
             os.fsync(out.fileno())
-        with open(temp, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            new = memoryview(mm)
-            try:
-                prepared = prepare_instance(new)
-            finally:
-                new.release()
+        with _mapped(temp) as new:
+            prepared = prepare_instance(new)
         prepared.data = None
         _check(prepared, row, start, temp.stat().st_size - (len(view) - start))
     except BaseException:
