@@ -14,6 +14,7 @@ from pydicom import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
 from pydicom.uid import JPEGBaseline8Bit, generate_uid
+from pydicom.valuerep import DSfloat
 
 from yilian.dicom.synth import new_instance, to_bytes
 
@@ -46,7 +47,8 @@ def _tiles(image: Image.Image, tile: int, quality: int) -> list[bytes]:
     return out
 
 
-def _level(image: Image.Image, level: int, tile: int, quality: int, spacing_mm: float,
+def _level(image: Image.Image, level: int, tile: int, quality: int,
+           size_mm: tuple[float, float],
            common: dict[str, str], frame_of_reference: str) -> Dataset:
     tiles = _tiles(image, tile, quality)
     ds = new_instance(VL_WSI, JPEGBaseline8Bit, common["study_uid"], common["series_uid"])
@@ -74,10 +76,12 @@ def _level(image: Image.Image, level: int, tile: int, quality: int, spacing_mm: 
         3, "YBR_FULL_422", 0
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     ds.LossyImageCompression, ds.LossyImageCompressionMethod = "01", "ISO_10918_1"
-    ds.ImagedVolumeWidth = image.width * spacing_mm
-    ds.ImagedVolumeHeight = image.height * spacing_mm
+    # Every level images the same area: a level halved from an odd size has slightly larger
+    # pixels than twice the level above (viewers check the levels' extents agree).
+    ds.ImagedVolumeWidth, ds.ImagedVolumeHeight = size_mm
     measures = Dataset()
-    measures.PixelSpacing = [spacing_mm, spacing_mm]
+    measures.PixelSpacing = [DSfloat(size_mm[1] / image.height, auto_format=True),  # row,
+                             DSfloat(size_mm[0] / image.width, auto_format=True)]  # column
     measures.SliceThickness = 0.001
     frame_type = Dataset()
     frame_type.FrameType = ds.ImageType
@@ -243,15 +247,15 @@ def build_pyramid(image: Image.Image, *, tile: int = 256, quality: int = 85,
               "patient_name": patient_name, "patient_id": patient_id,
               "description": description}
     frame_of_reference = generate_uid()
+    size_mm = (image.width * spacing_mm, image.height * spacing_mm)
     out = []
     level = 0
     while True:
-        out.append(to_bytes(_level(image, level, tile, quality, spacing_mm, common,
+        out.append(to_bytes(_level(image, level, tile, quality, size_mm, common,
                                    frame_of_reference)))
         if image.width <= tile and image.height <= tile:
             return out
         image = image.reduce(2)
-        spacing_mm *= 2
         level += 1
 
 

@@ -64,6 +64,29 @@ def test_levels_carry_the_wsi_attributes(pyramid: list[bytes]) -> None:
     assert srgb_profile() == srgb_profile() and srgb_profile()[:4] == len(srgb_profile()).to_bytes(4, "big")
 
 
+def test_every_level_covers_the_same_area(tmp_path: Path) -> None:
+    """Levels halved from odd sizes (301 -> 151 -> 76) keep the imaged area: their pixel
+    spacing is the area over their size (what OHIF's viewer checks), not twice the last."""
+    import io
+
+    levels = [pydicom.dcmread(io.BytesIO(d)) for d in
+              build_pyramid(slide_image(301, 190), tile=64, spacing_mm=0.0005)]
+    assert [ds.TotalPixelMatrixColumns for ds in levels] == [301, 151, 76, 38]
+    for ds in levels:
+        rows, columns = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0] \
+            .PixelSpacing
+        assert round(ds.TotalPixelMatrixColumns * columns, 4) == round(301 * 0.0005, 4)
+        assert round(ds.TotalPixelMatrixRows * rows, 4) == round(190 * 0.0005, 4)
+        assert (float(ds.ImagedVolumeWidth), float(ds.ImagedVolumeHeight)) == pytest.approx(
+            (301 * 0.0005, 190 * 0.0005))
+    if shutil.which("dciodvfy"):  # spacings such as 0.15/151 fit a DS (16 characters)
+        for n, data in enumerate(build_pyramid(slide_image(301, 190), tile=64,
+                                               spacing_mm=0.0005)):
+            path = tmp_path / f"odd-{n}.dcm"
+            path.write_bytes(data)
+            assert dciodvfy_errors(path) == [], n
+
+
 def dciodvfy_errors(path: Path) -> list[str]:
     proc = subprocess.run(["dciodvfy", "-new", str(path)], capture_output=True, text=True,
                           timeout=60)
