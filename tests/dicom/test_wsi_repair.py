@@ -211,3 +211,38 @@ async def test_startup_repairs_old_slides(api: Api, server: TestServer,
     for path, size, sha, _, _ in rows.values():
         data = (settings.data_dir / "dicom" / path).read_bytes()
         assert hashlib.sha256(data).hexdigest() == sha and len(data) == size
+
+
+async def test_two_repairs_at_once_leave_one_file_per_instance(
+        api: Api, server: TestServer, settings: Settings) -> None:
+    """Two repairs racing (the CLI while a server starts, say): each instance is repaired
+    once; the loser's file is removed; the index names the file that is there."""
+    from yilian.dicom.repair import repair_slides
+    from yilian.dicom.workers import STAGING, StagingArea
+
+    levels = old_style(build_pyramid(slide_image(600, 400), tile=128))
+    township = await api.login("township")
+    status, doc = await stow(township, levels)
+    assert status == 200 and len(stored(doc)) == len(levels)
+    mine = {pydicom.dcmread(io.BytesIO(d), stop_before_pixels=True).SOPInstanceUID
+            for d in levels}
+    root = settings.data_dir / "dicom"
+    areas = [StagingArea(root / STAGING) for _ in range(2)]
+    try:
+        runs = await asyncio.gather(*(repair_slides(root, a.dir, server.app[keys.DATABASE])
+                                      for a in areas))
+    finally:
+        for a in areas:
+            a.close()
+    outcomes = [r for run in runs for r in run if r.sop_uid in mine]
+    assert sorted(r.sop_uid for r in outcomes if r.status == "repaired") == sorted(mine)
+    assert all(r.status in ("repaired", "current", "failed") for r in outcomes)
+    rows = {k: v for k, v in (await _rows(server)).items() if k in mine}
+    folder = root / next(iter(rows.values()))[0].rsplit("/", 1)[0]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        v[0].rsplit("/", 1)[1] for v in rows.values())
+    for path, size, sha, _, meta in rows.values():
+        data = (root / path).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == sha and len(data) == size
+        assert "00480102" in meta
+    assert len([a for a, _ in await _repair_audits(server) if a in mine]) == len(mine)
