@@ -83,6 +83,8 @@ class Upload {
     it.row.dataset.state = state;
     it.status.textContent = text;
     if (state === "stored" || state === "refused") { it.loaded = it.total; it.bar.value = 100; }
+    // Refusals go to the top of the list, where they are seen without scrolling.
+    if (state === "refused" && it.row.parentElement) it.row.parentElement.prepend(it.row);
     this.update();
   }
 
@@ -134,8 +136,9 @@ class Upload {
       for (const uid of this.studies) {
         if (!updated.study_uids.includes(uid)) updated = await api.post(`/api/consultations/${this.c.id}/studies`, { study_uid: uid });
       }
-      this.finish("done", refused ? t("studies.upload_done_some_refused", { stored, refused }) : t("studies.upload_done", { stored }));
-      toast(t("studies.shared_toast"), refused ? "error" : "ok");
+      const summary = refused ? t("studies.upload_done_some_refused", { stored, refused }) : t("studies.upload_done", { stored });
+      this.finish("done", summary);
+      toast(summary, refused ? "error" : "ok");
       this.onChange(updated);
     } catch (err) {
       this.finish("failed", t("studies.upload_not_shared"));

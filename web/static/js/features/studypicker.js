@@ -47,7 +47,7 @@ export function pickStudy({ exclude = [] } = {}) {
       h("button", { type: "submit", class: "btn" }, t("studies.picker_search")));
     const uidInput = h("input", { name: "study_uid", maxlength: 64, spellcheck: "false", placeholder: "1.2.840.…", pattern: "[0-9]+(\\.[0-9]+)*" });
     const uidError = h("p", { class: "field-error", role: "alert" });
-    const uidForm = h("form", { class: "picker-uid" }, field(t("studies.picker_uid_label"), uidInput),
+    const uidForm = h("form", { class: "picker-uid", novalidate: true }, field(t("studies.picker_uid_label"), uidInput),
       h("button", { type: "submit", class: "btn" }, t("studies.picker_uid_add")), uidError);
     const close = h("button", { type: "button", class: "btn", "data-testid": "picker-close" }, t("studies.picker_close"));
     const dlg = h("dialog", { class: "dialog picker", "aria-labelledby": titleId, "data-testid": "study-picker" },

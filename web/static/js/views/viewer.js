@@ -318,15 +318,23 @@ function stackPreview({ study, series, meta, modality, cache, onCleanup }) {
 
 /** A whole-slide series: its thumbnail (the single-tile level) and the way to OHIF. */
 function slidePanel({ study, series, meta, urls }) {
-  const levels = meta.map((m) => ({ sop: tag(m, "00080018"), frames: num(m, "00280008") || 1, width: num(m, "00480006") || num(m, "00280011") || 0 }))
+  const levels = meta.map((m) => ({ sop: tag(m, "00080018"), frames: num(m, "00280008") || 1, tile: num(m, "00280011") || 0,
+    width: num(m, "00480006") || num(m, "00280011") || 0, height: num(m, "00480007") || num(m, "00280010") || 0 }))
     .sort((a, b) => (a.frames - b.frames) || (a.width - b.width));
-  const img = h("img", { class: "pv-slide-thumb", alt: t("viewer.slide_thumb_alt"), "data-testid": "slide-thumbnail" });
+  const img = h("img", { alt: t("viewer.slide_thumb_alt"), "data-testid": "slide-thumbnail" });
+  // The single-tile level is padded to the tile size: the frame shows the slide's part only.
+  const frame = h("div", { class: "pv-slide-thumb" }, img);
+  const l = levels[0];
+  if (l && l.frames === 1 && l.tile && l.width && l.height && l.width <= l.tile) {
+    frame.style.aspectRatio = `${l.width} / ${l.height}`;
+    img.style.width = `${(l.tile / l.width) * 100}%`;
+  }
   if (levels.length) {
     imageUrl(renderedPath(study, series, levels[0].sop, null, { viewport: [640, 640] }))
       .then((u) => { urls.push(u); img.src = u; }, () => img.classList.add("pv-failed"));
   }
   return h("div", { class: "pv pv-slide" },
-    img,
+    frame,
     h("p", {}, t("viewer.slide_note")),
     h("button", { type: "button", class: "btn btn-primary", "data-testid": "open-ohif",
       onclick: () => open({ studyUid: study, modalities: ["SM"] }) }, t("viewer.open_ohif_microscopy")));
