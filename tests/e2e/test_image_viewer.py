@@ -252,3 +252,34 @@ async def test_a_study_not_shared_with_the_case_is_not_previewed(new_page, api) 
     await expect(page.locator(".empty")).to_have_text(text("viewer", "not_shared"))
     await expect(page.locator("[data-testid=preview-canvas]")).to_have_count(0)
     assert page.js_errors == []
+
+
+async def test_pinch_zooms_about_the_fingers(new_page, api) -> None:
+    village = await api.login("village")
+    status, doc = await stow_files(village, [tall_dr(400, 300)])
+    assert status == 200, doc
+    uid = study_uid_of(doc)
+    case = await own_open_case(village)
+    status, body = await village.post(f"/api/consultations/{case['id']}/studies", {"study_uid": uid})
+    assert status == 200, body
+    page, _ = await open_as(api, new_page, "village", 390, 844)
+    await page.goto(f"/#/consultations/{case['id']}/studies/{uid}")
+    await expect(page.locator("[data-testid=preview-canvas]")).to_have_attribute("data-loaded", re.compile("rendered"))
+    g = await geometry(page)
+    assert_inside(g)
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 2})
+    mx, my = g["left"] + g["width"] / 2, g["top"] + g["height"] / 2
+    u = ((mx - g["left"]) - g["x"]) / g["scale"]
+
+    def touches(spread: float) -> list[dict[str, float]]:
+        return [{"x": mx - spread, "y": my, "id": 0}, {"x": mx + spread, "y": my, "id": 1}]
+
+    await cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": touches(40)})
+    for spread in (60, 80, 100, 120):
+        await cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": touches(spread)})
+    await cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    after = await geometry(page)
+    assert abs(after["scale"] / g["scale"] - 3) < 0.1, (g, after)  # fingers 80 -> 240 px apart
+    assert abs(((mx - after["left"]) - after["x"]) / after["scale"] - u) < 1, (g, after)
+    assert page.js_errors == []

@@ -10,9 +10,10 @@ import io
 from typing import Any
 
 import pydicom
+import pytest
 from playwright.async_api import Page, expect
 
-from tests.conftest import Api
+from tests.conftest import Api, with_settings
 from tests.e2e.test_image_viewer import (
     open_as,
     own_open_case,
@@ -22,6 +23,7 @@ from tests.e2e.test_image_viewer import (
     text,
 )
 from yilian.dicom.synth import ct_series
+from yilian.server.core.settings import Settings
 
 # Progress values of every <progress> as they change (the value attribute reflects the property).
 WATCH_PROGRESS = """() => {
@@ -193,3 +195,33 @@ async def test_the_picker_attaches_a_stored_study_without_typing_its_uid(new_pag
         text("studies", "picker_attached"))
     await page.screenshot(path="/tmp/preview-picker-390.png")
     assert page.js_errors == []
+
+
+class TestAboveTheUploadLimit:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        """The server takes uploads of at most 300 kB."""
+        return with_settings(settings, max_upload_bytes=300_000)
+
+    async def test_a_file_above_the_limit_is_refused_on_its_own(self, new_page, api) -> None:
+        small = ct_series(1, 256, patient={"name": "Limit^Small", "id": "LIM-1"})[0]
+        big = ct_series(1, 512, patient={"name": "Limit^Big", "id": "LIM-2"})[0]
+        assert len(small) < 300_000 < len(big)
+        page, village = await open_as(api, new_page, "village")
+        case = await own_open_case(village)
+        await page.goto(f"/#/consultations/{case['id']}")
+        panel = page.locator("#studies-panel")
+        await panel.get_by_test_id("upload-files").set_input_files([
+            {"name": "big.dcm", "mimeType": "application/dicom", "buffer": big},
+            {"name": "small.dcm", "mimeType": "application/dicom", "buffer": small}])
+        await panel.get_by_test_id("upload-start").click()
+        upload = panel.get_by_test_id("upload")
+        await expect(upload).to_have_attribute("data-state", "done")
+        refused = upload.locator("[data-testid=upload-file][data-state=refused]")
+        await expect(refused).to_have_attribute("data-name", "big.dcm")
+        await expect(refused.locator(".upload-status")).to_have_text(text("studies", "refused_too_large"))
+        await expect(upload.locator("[data-testid=upload-file][data-state=stored]")).to_have_attribute(
+            "data-name", "small.dcm")
+        study = pydicom.dcmread(io.BytesIO(small), stop_before_pixels=True).StudyInstanceUID
+        await expect(panel.locator(f"li[data-study-uid='{study}']")).to_have_count(1)
+        assert page.js_errors == []

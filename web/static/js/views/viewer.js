@@ -224,7 +224,7 @@ function stackPreview({ study, series, meta, modality, cache, onCleanup }) {
   canvas.addEventListener("contextmenu", (ev) => ev.preventDefault());
   canvas.addEventListener("pointerdown", (ev) => {
     stage.focus({ preventScroll: true });
-    canvas.setPointerCapture(ev.pointerId);
+    try { canvas.setPointerCapture(ev.pointerId); } catch { /* a pointer already gone */ }
     pointers.set(ev.pointerId, at(ev));
     if (pointers.size === 2) {
       drag = null;
