@@ -171,6 +171,13 @@ async def test_ct_presets_custom_window_series_scroll_and_the_slide(new_page, ap
     await expect(panel.get_by_test_id("preview")).to_have_count(len(case["study_uids"]))
     ct = panel.locator("li[data-modalities='CT']")
     await expect(ct.locator(".study-about")).to_contain_text(text("studies", "image_count", n=12))
+    # OHIF opens in the reading window: the viewer for the CT, microscopy for the slide.
+    for modality, mode in (("CT", "viewer"), ("SM", "microscopy")):
+        async with page.expect_popup() as opened:
+            await panel.locator(f"li[data-modalities='{modality}']").get_by_test_id("open-ohif").click()
+        popup = await opened.value
+        assert f"/ohif/{mode}?StudyInstanceUIDs=" in popup.url, popup.url
+        await popup.close()
     await ct.get_by_test_id("preview").click()
     await expect(page).to_have_url(re.compile(r"/studies/[0-9.]+$"))
 

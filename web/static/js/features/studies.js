@@ -44,8 +44,9 @@ const sizeText = (bytes) => (bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1
 const uploads = new Map();
 
 class Upload {
-  constructor(consultation, files, onChange) {
+  constructor(consultation, user, files, onChange) {
     this.c = consultation;
+    this.userId = user.id;
     this.onChange = onChange;
     this.state = "running";
     this.cancelled = false;
@@ -165,7 +166,7 @@ class Upload {
   }
 }
 
-function uploadForm(c, onChange, slot) {
+function uploadForm(c, user, onChange, slot) {
   const files = h("input", { type: "file", name: "dicom_files", multiple: true, accept: ".dcm,.dicom,application/dicom", "data-testid": "upload-files" });
   const folder = h("input", { type: "file", name: "dicom_folder", webkitdirectory: true, multiple: true, "data-testid": "upload-folder" });
   const submit = h("button", { type: "submit", class: "btn", "data-testid": "upload-start" }, t("studies.upload_start"));
@@ -185,7 +186,7 @@ function uploadForm(c, onChange, slot) {
     const running = uploads.get(c.id);
     if (running && running.state === "running") return;
     if (running) running.dismiss();
-    const up = new Upload(c, chosen, onChange);
+    const up = new Upload(c, user, chosen, onChange);
     uploads.set(c.id, up);
     form.reset();
     mount(slot, up.el);
@@ -240,12 +241,12 @@ export async function studiesPanel(c, user, onChange) {
     if (viewer) {
       const slot = h("div", { class: "upload-slot" });
       const running = uploads.get(c.id);
-      if (running) {
+      if (running && running.userId === user.id) {
         running.c = c;
         running.onChange = onChange;
         slot.append(running.el);
       }
-      upload = h("div", { class: "study-upload" }, h("h3", {}, t("studies.upload_title")), uploadForm(c, onChange, slot), slot);
+      upload = h("div", { class: "study-upload" }, h("h3", {}, t("studies.upload_title")), uploadForm(c, user, onChange, slot), slot);
     }
   }
   return h("section", { class: "panel", id: "studies-panel", "aria-labelledby": "studies-title" },

@@ -3,8 +3,7 @@
 // first, a page at a time. Typing a Study Instance UID stays possible as an advanced option.
 
 import { field, h, mount, newId } from "../dom.js";
-import { t } from "../i18n.js";
-import { errorBox } from "../ui/components.js";
+import { errorMessage, t } from "../i18n.js";
 import { searchStudies, studyFacts } from "./dicomweb.js";
 
 export const UID_RE = /^[0-9]+(\.[0-9]+)*$/;
@@ -77,7 +76,7 @@ export function pickStudy({ exclude = [] } = {}) {
       try {
         found = await searchStudies(params);
       } catch (err) {
-        if (mine === seq) mount(results, errorBox(err));
+        if (mine === seq) mount(results, h("div", { class: "alert alert-error", role: "alert" }, errorMessage(err)));
         return;
       } finally {
         if (mine === seq) results.removeAttribute("aria-busy");

@@ -5,11 +5,11 @@
 
 import { api } from "../api.js";
 import { h, mount } from "../dom.js";
-import { t } from "../i18n.js";
+import { errorMessage, t } from "../i18n.js";
 import { patientLine } from "../format.js";
 import { openInViewer } from "../features/reading.js";
 import { WSI_SOP_CLASS, imageBlob, imageUrl, num, renderedPath, seriesMetadata, seriesOf, seriesThumbnailPath, tag } from "../features/dicomweb.js";
-import { errorBox, loading, toast } from "../ui/components.js";
+import { loading, toast } from "../ui/components.js";
 
 // CT presets (HU): the usual chest and head windows.
 const PRESETS = {
@@ -173,7 +173,7 @@ function stackPreview({ study, series, meta, modality, cache, onCleanup }) {
       if (first) fit(); else draw();
       Object.assign(canvas.dataset, { index: String(index), sop: it.sop, loaded: path });
     } catch (err) {
-      if (mine === seq) toast(err.message, "error");
+      if (mine === seq) toast(errorMessage(err), "error");
       return;
     } finally {
       if (mine === seq) stage.removeAttribute("aria-busy");
@@ -387,7 +387,7 @@ export async function render({ root, params, query, onCleanup, isCurrent }) {
       const stage = main.querySelector(".pv-stage");
       if (stage) stage.focus({ preventScroll: true });
     } catch (err) {
-      if (isCurrent()) mount(main, errorBox(err));
+      if (isCurrent()) mount(main, h("div", { class: "alert alert-error", role: "alert" }, errorMessage(err)));
     }
   }
 
