@@ -167,18 +167,26 @@ class Upload {
 }
 
 function uploadForm(c, user, onChange, slot) {
-  const files = h("input", { type: "file", name: "dicom_files", multiple: true, accept: ".dcm,.dicom,application/dicom", "data-testid": "upload-files" });
-  const folder = h("input", { type: "file", name: "dicom_folder", webkitdirectory: true, multiple: true, "data-testid": "upload-folder" });
-  const submit = h("button", { type: "submit", class: "btn", "data-testid": "upload-start" }, t("studies.upload_start"));
+  // The file inputs are hidden behind buttons labelled in the user's language (the browser's
+  // own "Choose files" text follows the browser's language, not ours).
+  const files = h("input", { type: "file", name: "dicom_files", multiple: true, class: "pv-file-input", accept: ".dcm,.dicom,application/dicom", "data-testid": "upload-files" });
+  const folder = h("input", { type: "file", name: "dicom_folder", webkitdirectory: true, multiple: true, class: "pv-file-input", "data-testid": "upload-folder" });
+  files.id = `up-files-${c.id}`;
+  folder.id = `up-folder-${c.id}`;
+  const chosenText = h("span", { class: "muted small", "aria-live": "polite" }, t("studies.none_chosen"));
+  const count = () => {
+    const n = files.files.length + folder.files.length;
+    chosenText.textContent = n ? t("studies.chosen_count", { n }) : t("studies.none_chosen");
+  };
+  files.addEventListener("change", count);
+  folder.addEventListener("change", count);
+  const submit = h("button", { type: "submit", class: "btn btn-primary", "data-testid": "upload-start" }, t("studies.upload_start"));
   const hint = h("p", { class: "muted small" }, t("studies.upload_hint"));
-  const idFiles = `up-files-${c.id}`;
-  const idFolder = `up-folder-${c.id}`;
-  files.id = idFiles;
-  folder.id = idFolder;
   const form = h("form", { class: "upload-form" },
-    h("div", { class: "field" }, h("label", { htmlFor: idFiles }, t("studies.upload_files")), files),
-    h("div", { class: "field" }, h("label", { htmlFor: idFolder }, t("studies.upload_folder")), folder),
-    submit, hint);
+    files, h("label", { htmlFor: files.id, class: "btn" }, t("studies.upload_files")),
+    folder, h("label", { htmlFor: folder.id, class: "btn" }, t("studies.upload_folder")),
+    chosenText, submit, hint);
+  form.addEventListener("reset", () => queueMicrotask(count));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const chosen = [...files.files, ...folder.files];
