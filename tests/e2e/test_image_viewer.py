@@ -32,12 +32,15 @@ def text(namespace: str, key: str, lang: str = "zh-CN", **params: Any) -> str:
 
 
 async def open_as(api: Api, new_page: Any, username: str, width: int = 1366,
-                  height: int = 768) -> tuple[Page, Api]:
-    """A browser page signed in as ``username`` (the session the login page would store)."""
+                  height: int = 768, lang: str = "zh-CN") -> tuple[Page, Api]:
+    """A browser page signed in as ``username`` (the session the login page would store), in
+    the language last chosen in this browser (``lang``)."""
     who = await api.login(username)
     page = await new_page(width, height)
+    user = {k: v for k, v in who.user.items() if k != "locale"}
     script = (f"sessionStorage.setItem('yilian.token', {json.dumps(who.token)});"
-              f"sessionStorage.setItem('yilian.user', {json.dumps(json.dumps(who.user))});")
+              f"sessionStorage.setItem('yilian.user', {json.dumps(json.dumps(user))});"
+              f"localStorage.setItem('yilian.locale', {json.dumps(lang)});")
     await page.context.add_init_script(script)
     return page, who
 
@@ -254,9 +257,10 @@ async def test_a_study_not_shared_with_the_case_is_not_previewed(new_page, api) 
     status, doc = await stow_files(village, [tall_dr(400, 300)])
     assert status == 200, doc
     case = await own_open_case(village)
-    page, _ = await open_as(api, new_page, "village")
+    page, _ = await open_as(api, new_page, "village", lang="en")
     await page.goto(f"/#/consultations/{case['id']}/studies/{study_uid_of(doc)}")
-    await expect(page.locator(".empty")).to_have_text(text("viewer", "not_shared"))
+    await expect(page.locator(".empty")).to_have_text(text("viewer", "not_shared", "en"))
+    await expect(page.locator("h1")).to_have_text(text("viewer", "title", "en", id=case["id"]))
     await expect(page.locator("[data-testid=preview-canvas]")).to_have_count(0)
     assert page.js_errors == []
 

@@ -61,9 +61,16 @@ function stackOf(meta) {
     const rows = num(m, "00280010") || 0;
     const cols = num(m, "00280011") || 0;
     const big = Math.max(rows, cols) > MAX_SIDE;
+    // Without a stored window a drag starts from the whole range the pixels can hold.
+    const bits = num(m, "00280101") || 8;
+    const signed = num(m, "00280103") === 1;
+    const slope = num(m, "00281053") ?? 1;
+    const intercept = num(m, "00281052") ?? 0;
+    const [lo, hi] = signed ? [-(2 ** (bits - 1)), 2 ** (bits - 1) - 1] : [0, 2 ** bits - 1];
+    const natural = { center: ((lo + hi) / 2) * slope + intercept, width: Math.max(1, (hi - lo) * Math.abs(slope)) };
     for (let f = 1; f <= frames; f += 1) {
       out.push({ sop: tag(m, "00080018"), frame: frames > 1 ? f : null, viewport: big ? [MAX_SIDE, MAX_SIDE] : null,
-        stored: center !== undefined && width > 0 ? { center, width } : null });
+        stored: center !== undefined && width > 0 ? { center, width } : null, natural });
     }
   }
   return out;
@@ -234,7 +241,7 @@ function stackPreview({ study, series, meta, modality, cache, onCleanup }) {
     if (pointers.size > 2) return;
     const p = at(ev);
     drag = { kind: ev.button === 2 ? "wl" : mode, x: p.x, y: p.y, tx: view.tx, ty: view.ty, index,
-      base: effective() || { center: 128, width: 256 } };
+      base: effective() || images[index].natural };
   });
   canvas.addEventListener("pointermove", (ev) => {
     if (!pointers.has(ev.pointerId)) return;
