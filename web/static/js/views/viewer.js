@@ -161,7 +161,7 @@ function stackPreview({ study, series, meta, modality, cache, onCleanup }) {
   const pathOf = (it) => renderedPath(study, series, it.sop, it.frame, { window: win, viewport: it.viewport });
 
   let seq = 0;
-  async function show() {
+  async function show({ prefetch = true } = {}) {
     const mine = ++seq;
     const it = images[index];
     counter.textContent = t("viewer.counter", { n: index + 1, total: images.length });
@@ -185,7 +185,7 @@ function stackPreview({ study, series, meta, modality, cache, onCleanup }) {
     } finally {
       if (mine === seq) stage.removeAttribute("aria-busy");
     }
-    for (const d of PREFETCH) {
+    for (const d of prefetch ? PREFETCH : []) {
       const n = images[index + d];
       if (n) cache.get(pathOf(n)).catch(() => {});
     }
@@ -194,13 +194,14 @@ function stackPreview({ study, series, meta, modality, cache, onCleanup }) {
     const next = clamp(i, 0, images.length - 1);
     if (next !== index) { index = next; show(); }
   };
-  // While a W/L drag goes on, one rendering is asked at a time, with the latest window.
+  // While a W/L drag goes on, one rendering is asked at a time, with the latest window, and
+  // the neighbours are fetched only once the drag ends (a slow link carries no wasted images).
   let wlBusy = false;
   let wlAgain = false;
   async function windowNow() {
     if (wlBusy) { wlAgain = true; return; }
     wlBusy = true;
-    try { await show(); } finally { wlBusy = false; }
+    try { await show({ prefetch: !drag }); } finally { wlBusy = false; }
     if (wlAgain) { wlAgain = false; windowNow(); }
   }
 
@@ -277,8 +278,9 @@ function stackPreview({ study, series, meta, modality, cache, onCleanup }) {
   const release = (ev) => {
     pointers.delete(ev.pointerId);
     if (pointers.size < 2) pinch = null;
-    if (drag && drag.kind === "wl" && presetKey === "custom") windowNow();
+    const windowed = drag && drag.kind === "wl" && presetKey === "custom";
     drag = null;
+    if (windowed) windowNow();
   };
   canvas.addEventListener("pointerup", release);
   canvas.addEventListener("pointercancel", release);
