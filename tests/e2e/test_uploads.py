@@ -225,3 +225,30 @@ class TestAboveTheUploadLimit:
         study = pydicom.dcmread(io.BytesIO(small), stop_before_pixels=True).StudyInstanceUID
         await expect(panel.locator(f"li[data-study-uid='{study}']")).to_have_count(1)
         assert page.js_errors == []
+
+
+async def test_a_changed_resend_is_refused_as_a_duplicate(new_page, api) -> None:
+    first, second = ct_series(2, 128, patient={"name": "Dup^Test", "id": "DUP-1"})
+    village = await api.login("village")
+    status, doc = await stow_files(village, [first])
+    assert status == 200, doc
+    changed = pydicom.dcmread(io.BytesIO(first))
+    changed.PatientName = "Dup^Changed"
+    buf = io.BytesIO()
+    changed.save_as(buf, enforce_file_format=True)
+    page, _ = await open_as(api, new_page, "village")
+    case = await own_open_case(village)
+    await page.goto(f"/#/consultations/{case['id']}")
+    panel = page.locator("#studies-panel")
+    await panel.get_by_test_id("upload-files").set_input_files([
+        {"name": "again.dcm", "mimeType": "application/dicom", "buffer": buf.getvalue()},
+        {"name": "new.dcm", "mimeType": "application/dicom", "buffer": second}])
+    await expect(panel.locator(".upload-form")).to_contain_text(text("studies", "chosen_count", n=2))
+    await panel.get_by_test_id("upload-start").click()
+    upload = panel.get_by_test_id("upload")
+    await expect(upload).to_have_attribute("data-state", "done")
+    refused = upload.locator("[data-testid=upload-file][data-state=refused]")
+    await expect(refused).to_have_attribute("data-name", "again.dcm")
+    await expect(refused.locator(".upload-status")).to_have_text(text("studies", "refused_duplicate"))
+    await expect(upload.locator("[data-testid=upload-file][data-state=stored]")).to_have_attribute("data-name", "new.dcm")
+    assert page.js_errors == []
