@@ -130,7 +130,7 @@ async def test_expert_signs_with_the_password_and_prints(api: Api, new_page) -> 
     sheet = expert.locator(".print-report")
     await expect(sheet).to_be_visible()
     await expect(sheet.locator(".pr-watermark")).to_have_text("草稿 · 未签发")
-    await expect(sheet.locator("[data-field=signed-at]")).to_contain_text("未签发")
+    await expect(sheet.locator("[data-print=signed-at]")).to_contain_text("未签发")
     await expect(expert.locator("form.report-editor")).to_be_hidden()
     await expect(expert.locator("#topbar")).to_be_hidden()
     await expert.set_viewport_size({"width": 794, "height": 1123})
@@ -160,27 +160,29 @@ async def test_expert_signs_with_the_password_and_prints(api: Api, new_page) -> 
     current = expert.locator(".report-current")
     await expect(current.locator(".badge").first).to_have_text("已签发")
     await expect(current.locator(".report-meta")).to_contain_text("第1版 · Prof. Zhou Jianhua")
-    await expect(current.locator(".esign")).to_have_text("电子签名已验证")
+    await expect(current.locator(".esign")).to_have_text("· ✓ 电子签名已验证")
+    await current.scroll_into_view_if_needed()
+    await expert.screenshot(path="/tmp/report-signed-screen.png")
 
     # The printed report: institutions, patient, question, report, signer, version, signature.
     await expert.emulate_media(media="print")
     await expect(sheet).to_be_visible()
     await expect(sheet.locator(".pr-watermark")).to_have_count(0)
     await expect(sheet.locator("h1")).to_have_text("远程会诊报告")
-    await expect(sheet.locator("[data-field=requesting-institution]")).to_contain_text("尚塘村卫生站")
-    await expect(sheet.locator("[data-field=consulting-institution]")).to_contain_text("广东省人民医院")
-    await expect(sheet.locator("[data-field=patient]")).to_contain_text("Zhang San")
+    await expect(sheet.locator("[data-print=requesting-institution]")).to_contain_text("尚塘村卫生站")
+    await expect(sheet.locator("[data-print=consulting-institution]")).to_contain_text("广东省人民医院")
+    await expect(sheet.locator("[data-print=patient]")).to_contain_text("Zhang San")
     await expect(sheet).to_contain_text("Chest pain on exertion, what next?")
-    await expect(sheet.locator("[data-field=impression]")).to_contain_text(IMPRESSION)
-    await expect(sheet.locator("[data-field=signer]")).to_contain_text(
+    await expect(sheet.locator("[data-print=impression]")).to_contain_text(IMPRESSION)
+    await expect(sheet.locator("[data-print=signer]")).to_contain_text(
         "Prof. Zhou Jianhua (周建华) · Chief Physician")
-    await expect(sheet.locator("[data-field=signer-institution]")).to_contain_text("广东省人民医院")
-    await expect(sheet.locator("[data-field=signed-at]")).to_contain_text(
+    await expect(sheet.locator("[data-print=signer-institution]")).to_contain_text("广东省人民医院")
+    await expect(sheet.locator("[data-print=signed-at]")).to_contain_text(
         re.compile(r"\d{4}年\d{1,2}月\d{1,2}日"))
-    await expect(sheet.locator("[data-field=version]")).to_contain_text("第1版")
+    await expect(sheet.locator("[data-print=version]")).to_contain_text("第1版")
     await expect(sheet.locator(".pr-signature")).to_contain_text("医师签名：")
     await expect(sheet.locator(".pr-signature")).to_contain_text("日期：")
-    await expect(sheet.locator("[data-field=esign]")).to_have_text("电子签名：已验证")
+    await expect(sheet.locator("[data-print=esign]")).to_have_text("电子签名：已验证")
     for chrome in ("#topbar", ".page-header", ".detail-side", ".report-current",
                    "#studies-panel", ".report-correct"):
         await expect(expert.locator(chrome).first).to_be_hidden()
@@ -207,7 +209,7 @@ async def test_expert_signs_with_the_password_and_prints(api: Api, new_page) -> 
     await editor.get_by_role("button", name="保存草稿").click()
     await expect(current.locator(".report-meta")).to_contain_text("第2版")
     await expert.emulate_media(media="print")
-    await expect(sheet.locator("[data-field=version]")).to_contain_text("第2版（更正第1版）")
+    await expect(sheet.locator("[data-print=version]")).to_contain_text("第2版（更正第1版）")
     await expect(sheet.locator(".pr-watermark")).to_be_visible()
     await expert.emulate_media(media="screen")
 
@@ -219,7 +221,7 @@ async def test_expert_signs_with_the_password_and_prints(api: Api, new_page) -> 
     await doctor.emulate_media(media="print")
     doc_sheet = doctor.locator(".print-report")
     await expect(doc_sheet).to_be_visible()
-    await expect(doc_sheet.locator("[data-field=esign]")).to_have_text("电子签名：已验证")
+    await expect(doc_sheet.locator("[data-print=esign]")).to_have_text("电子签名：已验证")
     await expect(doc_sheet.locator(".pr-watermark")).to_have_count(0)
     assert expert.js_errors == [] and doctor.js_errors == []
 

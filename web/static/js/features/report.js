@@ -51,7 +51,7 @@ function signatureBadges(v) {
   if (!v.signed) return null;
   return h("span", { class: "report-signer small" },
     signerLine(v), v.signer_institution ? ` · ${v.signer_institution}` : "",
-    v.signed_with_password ? h("span", { class: "badge status-completed esign", title: t("report.esign_verified_hint") }, t("report.esign_verified")) : null);
+    v.signed_with_password ? h("span", { class: "esign", title: t("report.esign_verified_hint") }, " · ✓ ", t("report.esign_verified")) : null);
 }
 
 /** Renders the report panel into `el`; `onChange()` is called when the report state changes. */
@@ -192,7 +192,7 @@ function signDialog(c, version, impression, save) {
 }
 
 function row(label, value, key) {
-  return h("div", { class: "pr-field", dataset: key ? { field: key } : {} },
+  return h("div", { class: "pr-field", dataset: key ? { print: key } : {} },
     h("span", { class: "pr-label" }, label), h("span", { class: "pr-value" }, value || "—"));
 }
 
@@ -207,9 +207,9 @@ function printLayout(c, v) {
     v.signed ? null : h("div", { class: "pr-watermark" }, t("report.watermark_draft")),
     h("header", { class: "pr-header" },
       h("p", { class: "pr-institutions" },
-        h("span", { dataset: { field: "requesting" } }, institutionName(c.requester_institution_id)),
+        h("span", { dataset: { print: "requesting" } }, institutionName(c.requester_institution_id)),
         h("span", { class: "pr-arrow" }, " → "),
-        h("span", { dataset: { field: "consulting" } }, consulting)),
+        h("span", { dataset: { print: "consulting" } }, consulting)),
       h("h1", {}, kindTitle),
       h("p", { class: "pr-number" }, t("report.print_number", { id: c.id }), " · ", t("report.version_n", { version: v.version }),
         v.corrects_version ? ` · ${t("report.corrects", { version: v.corrects_version })}` : "")),
@@ -226,7 +226,7 @@ function printLayout(c, v) {
     h("section", { class: "pr-block" },
       h("h2", {}, t("report.print_question")),
       h("p", { class: "prewrap" }, c.question)),
-    SECTIONS.map((key) => h("section", { class: "pr-block", dataset: { field: key } },
+    SECTIONS.map((key) => h("section", { class: "pr-block", dataset: { print: key } },
       h("h2", {}, t(`report.section_${key}`)),
       h("p", { class: "prewrap" }, v[key] || "—"))),
     h("section", { class: "pr-block pr-sign" },
@@ -240,7 +240,7 @@ function printLayout(c, v) {
       h("div", { class: "pr-signature" },
         h("div", { class: "pr-line" }, h("span", {}, t("report.print_signature")), h("span", { class: "pr-blank" })),
         h("div", { class: "pr-line" }, h("span", {}, t("report.print_date")), h("span", { class: "pr-blank" })),
-        v.signed && v.signed_with_password ? h("p", { class: "pr-esign", dataset: { field: "esign" } }, t("report.print_esign_verified")) : null)),
+        v.signed && v.signed_with_password ? h("p", { class: "pr-esign", dataset: { print: "esign" } }, t("report.print_esign_verified")) : null)),
     h("footer", { class: "pr-footer" },
       t("report.print_footer", { at: fmtDateTimeYear(new Date()) })));
 }
