@@ -77,21 +77,23 @@ def _to_unicode(cmap: bytes) -> tuple[int, dict[int, str]]:
     return width, table
 
 
-def pdf_text(pdf: bytes) -> str:
-    """The text of a Chromium (Skia) PDF, in drawing order: each page's content stream, its
-    glyph codes mapped through the current font's ToUnicode table, marked-content ActualText
-    in place of the glyphs it covers."""
+def pdf_text(pdf: bytes) -> list[str]:
+    """The text of each page of a Chromium (Skia) PDF, in drawing order: the page's content
+    stream, its glyph codes mapped through the current font's ToUnicode table, marked-content
+    ActualText in place of the glyphs it covers."""
     objs = _pdf_objects(pdf)
-    out: list[str] = []
-    for body in objs.values():
-        if not re.search(rb"/Type\s*/Page\b(?!s)", body):
-            continue
+    root = next(b for b in objs.values() if re.search(rb"/Type\s*/Pages\b", b))
+    kids = re.search(rb"/Kids\s*\[([^\]]*)\]", root)
+    pages = [objs[int(n)] for n in re.findall(rb"(\d+) 0 R", kids.group(1))]
+    texts = []
+    for body in pages:
         font_block = re.search(rb"/Font\s*<<(.*?)>>", body, re.S)
         fonts = {}
         for name, num in re.findall(rb"/([\w.+-]+)\s+(\d+) 0 R", font_block.group(1)):
             ref = re.search(rb"/ToUnicode\s+(\d+) 0 R", objs[int(num)])
             fonts[name] = _to_unicode(_stream(objs[int(ref.group(1))])) if ref else (4, {})
         contents = re.search(rb"/Contents\s+(\d+) 0 R", body)
+        out: list[str] = []
         width, table, actual = 4, {}, False
         for m in re.finditer(rb"/ActualText\s*<([0-9A-Fa-f]+)>|\bEMC\b|/([\w.+-]+)\s+[\d.]+\s+Tf"
                              rb"|<([0-9A-Fa-f]*)>\s*Tj|\[([^\]]*)\]\s*TJ|\bET\b",
@@ -110,7 +112,8 @@ def pdf_text(pdf: bytes) -> str:
                         re.findall(rb"<([0-9A-Fa-f]*)>", m.group(4)):
                     out.extend(table.get(int(hx[i:i + width], 16), "")
                                for i in range(0, len(hx), width))
-    return "".join(out)
+        texts.append(re.sub(r"\s+", "", "".join(out)))  # lines wrap anywhere
+    return texts
 
 
 async def test_expert_signs_with_the_password_and_prints(api: Api, new_page) -> None:
@@ -195,7 +198,7 @@ async def test_expert_signs_with_the_password_and_prints(api: Api, new_page) -> 
     pages = pdf_pages(pdf)
     assert len(pages) == 1, pages
     assert all(abs(a - b) < 1.5 for a, b in zip(pages[0], A4_POINTS, strict=True)), pages
-    text = re.sub(r"\s+", "", pdf_text(pdf))  # lines wrap anywhere
+    [text] = pdf_text(pdf)
     for words in ("尚塘村卫生站", "广东省人民医院", "远程会诊报告", "ChiefPhysician", "第1版",
                   "会诊目的Chestpainonexertion", "稳定型心绞痛（CCSII级）", "签发时间：2026年",
                   "医师签名：", "日期：", "电子签名：已验证", "1/1"):
@@ -258,3 +261,34 @@ async def test_signing_in_english(api: Api, new_page) -> None:
     await expect(sheet.locator(".pr-signature")).to_contain_text("Signature:")
     await expert.screenshot(path="/tmp/report-print-draft-en.png", full_page=True)
     assert expert.js_errors == []
+
+
+async def test_a_long_report_breaks_between_sections(api: Api, new_page) -> None:
+    """Two pages, and no section, nor the signature block, cut by the page break."""
+    cid = await in_progress(api)
+    expert = await api.login("expert")
+    findings = "\n".join(f"第{i}项：心电图复查所见稳定，未见新发缺血改变。" for i in range(1, 31))
+    status, _ = await expert.post(f"/api/consultations/{cid}/report", {
+        "findings": findings, "impression": IMPRESSION, "recommendations": RECOMMENDATIONS})
+    assert status == 200
+    status, _ = await expert.post(f"/api/consultations/{cid}/report/sign",
+                                  {"password": DEMO_PASSWORD})
+    assert status == 200
+    doctor = await new_page()
+    await login(doctor, "village")
+    await doctor.goto(f"/#/consultations/{cid}")
+    await expect(doctor.locator(".report-current [data-field=impression]")).to_have_text(IMPRESSION)
+    await doctor.emulate_media(media="print")
+    pdf = await doctor.pdf(path="/tmp/report-print-long.pdf", prefer_css_page_size=True)
+    pages = pdf_text(pdf)
+    assert len(pages) == 2, pages
+    # Each section is whole on one page: its heading with its first and last lines.
+    whole = {"检查所见": ("第1项", "第30项"), "诊断意见": ("稳定型心绞痛", "稳定型心绞痛"),
+             "处理建议": ("阿司匹林", "运动平板试验"), "签发医师": ("签发医师", "电子签名：已验证")}
+    for heading, (first, last) in whole.items():
+        on = [i for i, text in enumerate(pages) if heading in text]
+        assert len(on) == 1, (heading, pages)
+        assert first in pages[on[0]] and last in pages[on[0]], (heading, pages)
+    assert pages[0].endswith("1/2") or "1/2" in pages[0]
+    assert "2/2" in pages[1]
+    assert doctor.js_errors == []
