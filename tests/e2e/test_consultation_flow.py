@@ -14,6 +14,9 @@ IMPRESSION = "New-onset atrial fibrillation with rapid ventricular response."
 
 
 async def login(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
+    # These tests read English labels: the browser starts in English (Chinese is the default).
+    await page.context.add_init_script(
+        "localStorage.getItem('yilian.locale') || localStorage.setItem('yilian.locale', 'en')")
     await page.goto("/")
     await page.get_by_label("Username").fill(username)
     await page.get_by_label("Password").fill(password)
@@ -79,19 +82,20 @@ async def test_village_doctor_books_expert_who_reports_and_completes(new_page) -
 
     complete = expert.get_by_role("button", name="Complete consultation")
     await expect(complete).to_be_disabled()  # not before the report is signed
-    await expert.get_by_label("Findings").fill("Irregularly irregular rhythm at 128/min; BP 138/84.")
-    await expert.get_by_label("Impression").fill(IMPRESSION)
-    await expert.get_by_label("Recommendations").fill("Rate control with metoprolol; CHA2DS2-VASc 3: "
-                                                     "start anticoagulation; review in 1 week.")
-    await expert.get_by_role("button", name="Save draft").click()
-    await expect(expert.locator(".report-current .badge")).to_have_text(re.compile("Draft"))
+    await expert.get_by_label("检查所见").fill("Irregularly irregular rhythm at 128/min; BP 138/84.")
+    await expert.get_by_label("诊断意见").fill(IMPRESSION)
+    await expert.get_by_label("处理建议").fill("Rate control with metoprolol; CHA2DS2-VASc 3: "
+                                           "start anticoagulation; review in 1 week.")
+    await expert.get_by_role("button", name="保存草稿").click()
+    await expect(expert.locator(".report-current .badge")).to_have_text("草稿")
     # The requesting doctor does not see an unsigned draft.
     await doctor.goto(f"/#/consultations/{cid}")
-    await expect(doctor.locator("#report-panel")).to_contain_text("The expert is writing the report")
+    await expect(doctor.locator("#report-panel")).to_contain_text("专家正在撰写报告")
     await expect(doctor.locator("[data-field=impression]")).to_have_count(0)
-    await expert.get_by_role("button", name="Sign report").click()
-    await expert.get_by_role("dialog").get_by_role("button", name="Sign").click()
-    await expect(expert.locator(".report-current .badge")).to_have_text(re.compile("Signed"))
+    await expert.get_by_role("button", name="签发报告").click()
+    await expert.get_by_role("dialog").get_by_label("登录密码").fill(DEMO_PASSWORD)
+    await expert.get_by_role("dialog").get_by_role("button", name="确认签发").click()
+    await expect(expert.locator(".report-current .badge")).to_have_text("已签发")
     await expect(complete).to_be_enabled()
     await complete.click()
     await expect(expert.locator(".summary-strip .badge[data-status]")).to_have_text(re.compile("Completed"))
@@ -102,7 +106,7 @@ async def test_village_doctor_books_expert_who_reports_and_completes(new_page) -
     await doctor.reload()
     await expect(doctor.locator(".summary-strip .badge[data-status]")).to_have_text(re.compile("Completed"))
     await expect(doctor.locator("[data-field=impression]")).to_have_text(IMPRESSION)
-    await expect(doctor.locator(".report-meta")).to_contain_text("signed by Prof. Zhou Jianhua")
+    await expect(doctor.locator(".report-meta")).to_contain_text("Prof. Zhou Jianhua (周建华) 签发于")
     await doctor.get_by_role("link", name="Consultations").first.click()
     await doctor.get_by_role("tab", name="Completed").click()
     await expect(doctor.locator(f"tr[data-id='{cid}']")).to_have_attribute("data-status", "completed")
@@ -136,7 +140,7 @@ async def test_slot_taken_meanwhile_shows_the_conflict_and_fresh_slots(new_page,
     slot_id = int(re.search(r"slot=(\d+)", await chip.get_attribute("href")).group(1))
     await chip.click()
     await expect(page.get_by_label("Time slot")).to_have_value(str(slot_id))
-    patient = page.get_by_role("combobox", name="Patient 患者")
+    patient = page.get_by_role("combobox", name="Patient", exact=True)
     await patient.select_option(index=1)
     await page.get_by_label("Clinical question").fill("Palpitations; Holter shows runs of SVT.")
 
