@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from playwright.async_api import expect
 
-from tests.e2e.test_consultation_flow import login
+from tests.e2e.test_layout import login_zh as login
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -31,7 +31,7 @@ async def test_village_doctor_books_expert_who_reports_and_completes(new_page) -
 
     # Find the cardiology expert and book their first free slot.
     await doctor.get_by_role("link", name="Find an expert").click()
-    await doctor.get_by_label("专科").select_option("cardiology")
+    await doctor.get_by_label("Specialty").select_option("cardiology")
     card = doctor.locator("article.expert-card", has_text="Prof. Zhou Jianhua")
     await expect(card).to_have_count(1)
     await expect(doctor.locator("article.expert-card")).to_have_count(2)  # county internist too

@@ -39,6 +39,8 @@ async def test_keyboard_login_and_tablet_menu(new_page) -> None:
     assert page.js_errors == []
 
 
+SLOW_MS = 15_000  # a screen's data on a machine shared with other test runs
+
 # Every screen at phone (390 px) and tablet (768 px) width: the page never scrolls sideways,
 # and what a finger taps is at least 40 px tall.
 FITS = """() => ({scroll: document.documentElement.scrollWidth, inner: window.innerWidth,
@@ -52,12 +54,14 @@ SMALL_TARGETS = """() => [...document.querySelectorAll(
   .slice(0, 5).map((e) => `${e.tagName}.${e.className} ${e.getBoundingClientRect().height}`)"""
 
 
-async def _log_in(page, username: str) -> None:  # noqa: ANN001 - a Playwright page
+async def login_zh(page, username: str) -> None:  # noqa: ANN001 - a Playwright page
+    """Log in with the browser in Chinese, the default language, whatever the page shows."""
+    await page.context.add_init_script("localStorage.setItem('yilian.locale', 'zh-CN')")
     await page.goto("/")
     await page.locator("input[name=username]").fill(username)
     await page.locator("input[name=password]").fill(DEMO_PASSWORD)
     await page.locator("input[name=password]").press("Enter")
-    await expect(page.locator("#logout")).to_be_attached()
+    await expect(page.locator("#logout")).to_be_attached(timeout=SLOW_MS)
 
 
 async def _screens(api, username: str) -> list[str]:  # noqa: ANN001 - the conftest Api helper
@@ -85,11 +89,11 @@ async def test_every_screen_fits_phones_and_tablets(new_page, api, width: int) -
     assert await page.evaluate(FITS) | {"wide": []} == {"scroll": width, "inner": width, "wide": []}
     for username in ("village", "expert"):
         routes = await _screens(api, username)
-        await _log_in(page, username)
+        await login_zh(page, username)
         for route in routes:
             await page.goto(f"/#{route}")
-            await expect(page.locator("#view h1")).to_be_visible()
-            await expect(page.locator("#view .loading")).to_have_count(0)
+            await expect(page.locator("#view h1")).to_be_visible(timeout=SLOW_MS)
+            await expect(page.locator("#view .loading")).to_have_count(0, timeout=SLOW_MS)
             fits = await page.evaluate(FITS)
             assert fits["scroll"] <= fits["inner"], (username, route, fits)
             assert await page.evaluate(SMALL_TARGETS) == [], (username, route)
@@ -101,5 +105,5 @@ async def test_every_screen_fits_phones_and_tablets(new_page, api, width: int) -
         await expect(page.locator("#topbar nav")).to_be_visible()
         assert (await page.evaluate(FITS))["scroll"] <= width
         await page.locator("#logout").click()
-        await expect(page.locator("input[name=username]")).to_be_visible()
+        await expect(page.locator("input[name=username]")).to_be_visible(timeout=SLOW_MS)
     assert page.js_errors == []

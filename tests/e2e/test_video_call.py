@@ -7,7 +7,7 @@ import re
 
 from playwright.async_api import Page, expect
 
-from tests.e2e.test_consultation_flow import login
+from tests.e2e.test_layout import login_zh as login
 
 VIDEO_PLAYING = """(sel) => { const v = document.querySelector(sel);
   return !!v && v.readyState >= 2 && v.videoWidth > 0; }"""
