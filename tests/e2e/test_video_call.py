@@ -113,7 +113,7 @@ async def test_the_shared_studies_open_in_the_reading_window_beside_the_call(new
     ct_uid = await ct.get_attribute("data-study-uid")
     assert re.search(rf"/ohif/viewer\?StudyInstanceUIDs={re.escape(ct_uid)}&lng=zh$", url), url
     slide = studies.locator("li", has_text="SM")
-    await expect(slide.get_by_role("button")).to_have_text("看切片")
+    await expect(slide.get_by_role("button")).to_have_text("在阅片工作站打开切片")
     url = await _reading_window(page, slide.get_by_role("button"))
     assert "/ohif/microscopy?StudyInstanceUIDs=" in url, url
     # The call goes on in this tab.
