@@ -246,3 +246,18 @@ async def test_without_a_session_ohif_goes_back_to_the_login(ohif_server, ohif_b
     assert refused and {status for status, _ in refused} == {401}, watch.responses
     assert watch.failed("/ohif/") == []
     await page.context.close()
+
+
+async def test_first_visit_bench_smoke(ohif_server, ohif_browser) -> None:
+    """bench/first_visit.py in its quick mode (Yilian's page), on this module's server."""
+    from bench.first_visit import context_options, measure, table
+
+    base = str(ohif_server.make_url("/")).rstrip("/")
+
+    async def new_context(compressed: bool) -> Any:
+        return await ohif_browser.new_context(**context_options(base, compressed))
+
+    results = await measure(new_context, base, quick=True)
+    first = {name: tallies["yilian first"].total("page") for name, tallies in results.items()}
+    assert 0 < first["compressed"] < first["identity"] / 1.5, first
+    assert "| first | Yilian: page, scripts, language table |" in table(results)
