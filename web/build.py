@@ -173,8 +173,10 @@ APP_CONFIG_JS = """\
         omitQuotationForMultipartRequest: true,
       },
     }],
+    // 401: no session, or it expired: sign in again. (A 403 is a study this user may not
+    // see: OHIF shows its error; a new login would not change it.)
     httpErrorHandler: function (error) {
-      if (error && (error.status === 401 || error.status === 403)) backToLogin();
+      if (error && error.status === 401) backToLogin();
     },
   };
 })();
