@@ -1,6 +1,7 @@
 // Reference data shared by the screens: institutions, alliances, experts and known patients.
 
 import { api, session } from "./api.js";
+import { t } from "./i18n.js";
 
 const PATIENTS_KEY = "yilian.patients";
 
@@ -35,7 +36,7 @@ export const store = {
 
   institutionName(id) {
     const i = this.institutions.get(id);
-    return i ? i.name : `Institution #${id}`;
+    return i ? i.name : t("common.institution_number", { id });
   },
 
   institutionLocalName(id) {
@@ -68,19 +69,19 @@ export const store = {
    * the actors of its history; experts of the alliance are known too). */
   personName(id, consultation) {
     const me = session.user;
-    if (me && id === me.id) return `${me.display_name} (you)`;
-    if (!id) return "System 系统";
+    if (me && id === me.id) return t("common.you", { name: me.display_name });
+    if (!id) return t("common.system");
     const expert = this.expertsById.get(id);
     if (expert) return expert.display_name;
     if (consultation) {
       if (id === consultation.requester_id && consultation.requester_name) {
-        return `${consultation.requester_name}, ${this.institutionName(consultation.requester_institution_id)}`;
+        return t("common.person_at", { name: consultation.requester_name, institution: this.institutionName(consultation.requester_institution_id) });
       }
       if (id === consultation.expert_id && consultation.expert_name) return consultation.expert_name;
       const event = (consultation.history || []).find((e) => e.actor_id === id && e.actor_name);
       if (event) return event.actor_name;
     }
-    return `User #${id}`;
+    return t("common.user_number", { id });
   },
 
   // Patients: the server registers patients per institution and lists them; the client also
