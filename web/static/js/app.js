@@ -5,7 +5,7 @@ import { initialLanguage, locale, onLocaleChange, setLocale, t } from "./i18n.js
 import { h, mount } from "./dom.js";
 import { term } from "./format.js";
 import { isClinical, isManager, isSpecialist, store } from "./store.js";
-import { errorBox, errorMessage, languageSwitch, loading, toast } from "./ui/components.js";
+import { errorBox, errorText, languageSwitch, loading, toast } from "./ui/components.js";
 
 import * as availability from "./views/availability.js";
 import * as call from "./views/call.js";
@@ -201,7 +201,7 @@ window.addEventListener("yilian:login", async (ev) => {
     if (wanted !== locale()) await setLocale(wanted);
     if (!user.locale) await saveLocale(wanted);
   } catch (err) {
-    toast(errorMessage(err), "error");
+    toast(errorText(err), "error");
   } finally {
     quiet = false;
   }
@@ -231,7 +231,7 @@ window.addEventListener("yilian:switch-language", async (ev) => {
     await setLocale(ev.detail);
     if (session.token) await saveLocale(ev.detail);
   } catch (err) {
-    toast(errorMessage(err), "error");
+    toast(errorText(err), "error");
   } finally {
     switching = false;
   }

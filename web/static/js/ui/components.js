@@ -4,7 +4,13 @@ import { h, mount } from "../dom.js";
 import { term } from "../format.js";
 import { LANGUAGES, errorMessage, locale, t } from "../i18n.js";
 
-export { errorMessage };
+/** An error as the user reads it: an error made in the browser (status 0: a check before
+ * sending, or the network) already speaks the user's language; a server's is shown by its code
+ * (errors.<code>, i18n.errorMessage), falling back to the server's message. */
+export function errorText(err) {
+  if (err && err.status === 0 && err.code !== "network_error" && err.message) return err.message;
+  return errorMessage(err);
+}
 
 export function statusBadge(status) {
   return h("span", { class: `badge status-${status}`, dataset: { status } }, term("status", status));
@@ -34,7 +40,7 @@ export function pageHeader(title, ...actions) {
  * problems; the server's own wording stays available under "details" for support. */
 export function errorBox(err) {
   const lines = err && Array.isArray(err.fieldErrors) ? err.fieldErrors : [];
-  const message = errorMessage(err);
+  const message = errorText(err);
   const raw = err && err.message && err.message !== message ? err.message : null;
   return h("div", { class: "alert alert-error", role: "alert", dataset: { code: (err && err.code) || "" } },
     h("strong", {}, message),
@@ -78,7 +84,7 @@ export async function busy(button, fn, errors) {
     return await fn();
   } catch (err) {
     if (errors) errors.show(err);
-    else toast(errorMessage(err), "error");
+    else toast(errorText(err), "error");
     return undefined;
   } finally {
     if (button && button.isConnected) { button.disabled = false; button.removeAttribute("aria-busy"); }

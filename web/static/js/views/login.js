@@ -26,7 +26,7 @@ export async function render({ root }) {
       session.save(res.token, res.user);
       window.dispatchEvent(new CustomEvent("yilian:login", { detail: res.user }));
     } catch (err) {
-      errors.show(err instanceof ApiError ? err : new ApiError(0, "unknown", String(err)));
+      errors.show(err instanceof ApiError ? err : new ApiError(0, "unknown", t("errors.unknown")));
       password.select();
     } finally {
       if (submit.isConnected) submit.disabled = false;
