@@ -1,7 +1,7 @@
 // Reference data shared by the screens: institutions, alliances, experts and known patients.
 
 import { api, session } from "./api.js";
-import { t } from "./i18n.js";
+import { locale, t } from "./i18n.js";
 
 const PATIENTS_KEY = "yilian.patients";
 
@@ -34,9 +34,12 @@ export const store = {
     this.expertsById = new Map(experts.map((e) => [e.id, e]));
   },
 
+  /** The institution's name as this language's readers know it: its Chinese (local) name in
+   * the Chinese screen, its English name in the English one. */
   institutionName(id) {
     const i = this.institutions.get(id);
-    return i ? i.name : t("common.institution_number", { id });
+    if (!i) return t("common.institution_number", { id });
+    return locale() === "zh-CN" && i.local_name ? i.local_name : i.name;
   },
 
   institutionLocalName(id) {

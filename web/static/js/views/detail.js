@@ -2,7 +2,7 @@
 
 import { api } from "../api.js";
 import { h, mount } from "../dom.js";
-import { age, fmtDateTime, fmtDateTimeYear, fmtSlot, patientLine, relative, specialtyLabel, term } from "../format.js";
+import { TZ_OFFSET, age, fmtDateTime, fmtDateTimeYear, fmtDateYear, fmtSlot, patientLine, relative, specialtyLabel, term } from "../format.js";
 import { t } from "../i18n.js";
 import { acceptDialog, allowedActions, cancelDialog, declineDialog, simpleAction } from "../features/actions.js";
 import { renderReport } from "../features/report.js";
@@ -72,7 +72,8 @@ export async function render({ root, params, user, isCurrent, onCleanup }) {
     const [studies, video] = await Promise.all([studiesPanel(c, user, () => reload()), videoPanel(c, user)]);
     if (!isCurrent()) return;
     const a = age(p.birth_date);
-    const born = p.birth_date ? (a !== null ? t("detail.born_age", { date: p.birth_date, n: a }) : t("detail.born", { date: p.birth_date })) : null;
+    const birth = p.birth_date ? fmtDateYear(`${p.birth_date}T12:00:00${TZ_OFFSET}`) : null;
+    const born = birth ? (a !== null ? t("detail.born_age", { date: birth, n: a }) : t("detail.born", { date: birth })) : null;
     const scroll = window.scrollY;
     mount(root,
       h("p", { class: "print-only" }, t("detail.printed", { app: t("common.app_name"), institution: store.institutionName(c.requester_institution_id), time: fmtDateTimeYear(new Date()) })),

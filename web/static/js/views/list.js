@@ -12,7 +12,7 @@ export function whoLine(c) {
   if (c.expert_id) {
     const expert = store.expertsById.get(c.expert_id);
     const name = store.personName(c.expert_id, c);
-    return expert ? `${name} · ${expert.institution_name}` : name;
+    return expert ? `${name} · ${store.institutionName(expert.institution_id)}` : name;
   }
   const bits = [t("consultations.queue")];
   if (c.specialty) bits.push(specialtyLabel(c.specialty));
