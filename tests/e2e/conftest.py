@@ -55,15 +55,11 @@ def base_url(server: TestServer) -> str:
 
 @pytest.fixture
 def new_page(browser: object, base_url: str):  # noqa: ANN201 - returns an async factory
-    """``await new_page()`` opens a fresh browser context (its own sessionStorage) at 1366x768,
-    in English (the tests name English labels); ``language=None`` leaves the page's own choice
-    (Chinese unless the browser or the user chose otherwise)."""
+    """``await new_page()`` opens a fresh browser context (its own sessionStorage) at 1366x768."""
 
-    async def make(width: int = 1366, height: int = 768, language: str | None = "en"):  # noqa: ANN202
+    async def make(width: int = 1366, height: int = 768):  # noqa: ANN202
         context = await browser.new_context(viewport={"width": width, "height": height},  # type: ignore[attr-defined]
                                             base_url=base_url, timezone_id="Asia/Shanghai")
-        if language:
-            await context.add_init_script(f"localStorage.setItem('yilian.locale', {language!r})")
         context.set_default_timeout(TIMEOUT_MS)
         page = await context.new_page()
         errors: list[str] = []

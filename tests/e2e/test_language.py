@@ -74,7 +74,7 @@ async def test_chinese_by_default_english_by_the_switch_and_back(new_page, api) 
     expert = await api.login("expert")
     c = await book(village, expert.user["id"])
 
-    page = await new_page(language=None)
+    page = await new_page()
     await page.goto("/")
     await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     await expect(page.get_by_role("heading", name="医联", exact=True)).to_be_visible()
@@ -122,7 +122,7 @@ async def test_chinese_by_default_english_by_the_switch_and_back(new_page, api) 
 
 
 async def test_the_choice_survives_logout_and_login_and_errors_are_localised(new_page, api) -> None:
-    page = await new_page(language=None)
+    page = await new_page()
     await page.goto("/")
     # Wrong password: the server's 401 in Chinese.
     await page.get_by_label("用户名").fill("township")
@@ -149,7 +149,7 @@ async def test_the_choice_survives_logout_and_login_and_errors_are_localised(new
 
     # Another browser (nothing remembered there) opens in Chinese; logging in brings the
     # user's language from the server.
-    other = await new_page(language=None)
+    other = await new_page()
     await other.goto("/")
     await expect(other.locator("html")).to_have_attribute("lang", "zh-CN")
     await _login(other, "township", user_label="用户名", password_label="密码", submit="登录")

@@ -71,6 +71,7 @@ export function cancelDialog(c) {
     title: t("actions.cancel_title", { id: c.id }),
     label: t("actions.cancel_reason"),
     submitLabel: t("actions.cancel_submit"),
+    cancelLabel: t("actions.keep_request"),
     onSubmit: async (reason) => {
       const res = await api.post(`/api/consultations/${c.id}/cancel`, { reason });
       toast(t("actions.cancelled", { id: c.id }));
