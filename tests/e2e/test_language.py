@@ -156,22 +156,36 @@ async def test_the_choice_survives_logout_and_login_and_errors_are_localised(new
     await expect(other.locator("html")).to_have_attribute("lang", "en")
     await expect(other.get_by_role("link", name="Consultations", exact=True)).to_be_visible()
 
-    # A 409 from the server, in Chinese: the request was cancelled meanwhile (another tab).
-    await other.get_by_role("button", name="Switch the language to Chinese").click()
-    await expect(other.locator("html")).to_have_attribute("lang", "zh-CN")
+    # A refused field (422), in English: a reason of spaces only is no reason.
     township = await api.login("township")
     expert = await api.login("expert")
     c = await book(township, expert.user["id"])
     await other.goto(f"/#/consultations/{c['id']}")
+    await expect(other.get_by_role("heading", name=f"Consultation #{c['id']}")).to_be_visible()
+    await other.get_by_role("button", name="Cancel request").click()
+    dialog = other.get_by_role("dialog")
+    await dialog.get_by_label("Reason for cancelling").fill("   ")
+    await dialog.get_by_role("button", name="Cancel consultation").click()
+    alert = dialog.get_by_role("alert")
+    await expect(alert.locator("strong")).to_have_text("Some entries are not valid; please check them.")
+    await expect(alert.locator("li")).to_have_text(["Reason: too short"])
+    await dialog.get_by_role("button", name="Keep the request").click()
+    await expect(dialog).to_have_count(0)
+
+    # The same in Chinese, then a 409: the request was cancelled meanwhile (in another tab).
+    await other.get_by_role("button", name="Switch the language to Chinese").click()
+    await expect(other.locator("html")).to_have_attribute("lang", "zh-CN")
     await expect(other.get_by_role("heading", name=f"会诊 #{c['id']}")).to_be_visible()
+    await other.get_by_role("button", name="取消申请").click()
+    await dialog.get_by_label("取消原因").fill(" ")
+    await dialog.get_by_role("button", name="取消会诊").click()
+    await expect(alert.locator("strong")).to_have_text("部分填写内容不符合要求，请检查。")
+    await expect(alert.locator("li")).to_have_text(["原因：过短"])
     status, _ = await township.post(f"/api/consultations/{c['id']}/cancel", {"reason": "另一窗口已取消"})
     assert status == 200
-    await other.get_by_role("button", name="取消申请").click()
-    dialog = other.get_by_role("dialog")
     await dialog.get_by_label("取消原因").fill("患者已转院")
     await dialog.get_by_role("button", name="取消会诊").click()
-    alert = dialog.get_by_role("alert")
-    await expect(alert).to_contain_text("会诊状态已变化，该操作已无法进行，请刷新页面。")
+    await expect(alert.locator("strong")).to_have_text("会诊状态已变化，该操作已无法进行，请刷新页面。")
     assert await alert.get_attribute("data-code") == "invalid_transition"
     await other.screenshot(path="/tmp/shell-conflict-zh.png")
     assert page.js_errors == [] and other.js_errors == []
