@@ -189,3 +189,27 @@ async def test_the_choice_survives_logout_and_login_and_errors_are_localised(new
     assert await alert.get_attribute("data-code") == "invalid_transition"
     await other.screenshot(path="/tmp/shell-conflict-zh.png")
     assert page.js_errors == [] and other.js_errors == []
+
+
+async def test_a_report_being_written_is_not_torn_down_by_the_switch(new_page, api) -> None:
+    expert = await api.login("expert")
+    _, mine = await expert.get("/api/consultations", params={"role": "expert", "status": "in_progress"})
+    c = next(row for row in mine if row["report_status"] == "none")
+    page = await new_page()
+    await page.goto("/")
+    await _login(page, "expert", user_label="用户名", password_label="密码", submit="登录")
+    await page.goto(f"/#/consultations/{c['id']}")
+    impression = page.locator("textarea[name=impression]")
+    await impression.fill("疑似急性冠脉综合征")
+    await page.get_by_role("button", name="切换为英文界面").click()
+    await expect(page.locator("html")).to_have_attribute("lang", "en")
+    queue = page.get_by_role("navigation", name="Main").locator("a[href='#/queue']")
+    await expect(queue).to_contain_text("Queue")
+    await expect(page.get_by_role("heading", name=f"会诊 #{c['id']}")).to_be_visible()  # not redrawn
+    await expect(page.locator(".toast")).to_contain_text("changes language when you save or leave it")
+    await expect(impression).to_have_value("疑似急性冠脉综合征")
+    await expect(impression).to_be_attached()
+    # The next screen is drawn in English.
+    await queue.click()
+    await expect(page.get_by_role("heading", name="Work queue")).to_be_visible()
+    assert page.js_errors == []

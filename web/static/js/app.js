@@ -25,7 +25,8 @@ const ROUTES = [
   { path: /^\/request$/, view: requestForm, nav: (q) => (q.expert ? "experts" : "request"), clinical: true },
   { path: /^\/consultations$/, view: consultations, nav: "consultations", clinical: true },
   { path: /^\/consultations\/(\d+)$/, view: detail, nav: "consultations", params: ["id"], clinical: true },
-  { path: /^\/consultations\/(\d+)\/video$/, view: call, nav: "consultations", params: ["id"], clinical: true },
+  // live: a running call is not torn down to change the language (see followLanguage).
+  { path: /^\/consultations\/(\d+)\/video$/, view: call, nav: "consultations", params: ["id"], clinical: true, live: true },
   { path: /^\/consultations\/(\d+)\/studies\/([0-9.]+)$/, view: viewer, nav: "consultations", params: ["id", "uid"], clinical: true },
   { path: /^\/queue$/, view: queue, nav: "queue", clinical: true },
   { path: /^\/availability$/, view: availability, nav: "availability" },
@@ -135,6 +136,7 @@ function endSession(notice) {
 }
 
 let cleanups = [];
+let shown = null; // the signed-in screen on show: its route, user and active nav item
 let renderSeq = 0;
 
 async function render() {
@@ -163,7 +165,8 @@ async function render() {
       }
       if (seq !== renderSeq) return;
     }
-    renderShell(user, typeof route.nav === "function" ? route.nav(query) : route.nav);
+    shown = { route, user, nav: typeof route.nav === "function" ? route.nav(query) : route.nav };
+    renderShell(user, shown.nav);
     topbar().classList.remove("nav-open");
   }
   const ctx = {
@@ -247,9 +250,19 @@ function followLanguage() {
     setTitle();
     translatePage();
     if (quiet) return;
-    const saved = formValues(viewEl());
+    // A running call, or a report being written, is not torn down for the language: the top
+    // bar changes now, the screen when it is next drawn (a view may relabel itself at once).
+    const view = viewEl();
+    const current = shown && ROUTES.find((r) => r.path.test(parseHash().path)) === shown.route ? shown : null;
+    if (current && session.user && (current.route.live || view.querySelector("[data-dirty]"))) {
+      renderShell(session.user, current.nav);
+      if (typeof current.route.view.onLocaleChange === "function") current.route.view.onLocaleChange();
+      else toast(t("common.language_later"));
+      return;
+    }
+    const saved = formValues(view);
     await render();
-    restoreFormValues(viewEl(), saved);
+    restoreFormValues(view, saved);
     const sw = document.querySelector(".lang-switch");
     if (sw) sw.focus({ preventScroll: true });
   });
