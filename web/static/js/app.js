@@ -127,11 +127,13 @@ async function logout() {
 
 function endSession(notice) {
   waitingCount = 0;
+  shown = null;
   session.clear();
   store.reset();
   topbar().hidden = true;
   mount(topbar());
   if (notice) sessionStorage.setItem("yilian.notice", notice);
+  setTitle();
   navigate("#/login");
 }
 
