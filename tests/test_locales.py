@@ -120,9 +120,12 @@ def _server_error_codes() -> set[str]:
 
 
 def _client_error_codes() -> set[str]:
-    codes: set[str] = set()
-    for path in JS.rglob("*.js"):
-        codes.update(re.findall(r"""new ApiError\(\s*\d+\s*,\s*["']([a-z_]+)["']""", path.read_text(encoding="utf-8")))
+    """The codes the client gives errors that have no message of their own: api.js's
+    (no connection, a non-JSON error answer) and i18n.js's fallback."""
+    api = (JS / "api.js").read_text(encoding="utf-8")
+    codes = set(re.findall(r"""new ApiError\(\s*0\s*,\s*["']([a-z_]+)["']""", api))
+    codes.update(re.findall(r"""\|\|\s*["']([a-z_]+)["']""", api))  # e.code || "http_error"
+    codes.update(re.findall(r"""t\(["']errors\.([a-z_]+)["']\)""", (JS / "i18n.js").read_text(encoding="utf-8")))
     return codes
 
 
