@@ -1,5 +1,5 @@
 """``yilian wsi`` (image -> DICOM WSI pyramid) and ``yilian deidentify``: file tools that need
-no server or database."""
+no server or database; ``yilian dicom repair-slides``: stored slides brought up to date."""
 
 from __future__ import annotations
 
@@ -70,9 +70,61 @@ def _deid_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _dicom_args(p: argparse.ArgumentParser) -> None:
+    p.description = "Maintenance of the stored DICOM files."
+    sub = p.add_subparsers(dest="dicom_command", required=True)
+    r = sub.add_parser("repair-slides", help="bring stored whole-slide images up to the WSI "
+                       "IOD (orientation, ICC profile...), keeping pixel data and UIDs")
+    r.description = "Add what stored VL Whole Slide Microscopy instances made by Yilian's " \
+                    "converter lack (ImageOrientationSlide, an sRGB ICC profile, dimension " \
+                    "index...), file by file, pixel data and UIDs unchanged; refresh the " \
+                    "index of every slide. Audited; running it again changes nothing. The " \
+                    "server also does this on startup."
+    r.add_argument("--dry-run", action="store_true", help="only list what would change")
+    r.add_argument("--data-dir", help="the data directory (YILIAN_DATA_DIR)")
+    r.add_argument("--database-url", help="SQLAlchemy URL (YILIAN_DATABASE_URL)")
+
+
+def _dicom_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from yilian.dicom.repair import repair_slides
+    from yilian.dicom.workers import STAGING, StagingArea
+    from yilian.server.core.db import Database
+    from yilian.server.core.settings import settings_from_env
+
+    settings = settings_from_env(data_dir=args.data_dir, database_url=args.database_url)
+    root = settings.data_dir / "dicom"
+    if not root.is_dir():
+        print(f"yilian dicom: no DICOM store in {settings.data_dir}", file=sys.stderr)
+        return 2
+
+    async def run() -> tuple[list[str], int]:
+        db = Database(settings.resolved_database_url)
+        staging = StagingArea(root / STAGING)
+        try:
+            done = await repair_slides(root, staging.dir, db, dry_run=args.dry_run)
+        finally:
+            staging.close()
+            await db.close()
+        return [r.line() for r in done], sum(r.status == "failed" for r in done)
+
+    try:
+        lines, failed = asyncio.run(run())
+    except Exception as exc:  # an unreadable or unmigrated database, say
+        print(f"yilian dicom: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    for line in lines:
+        print(line)
+    print(f"{len(lines)} slide instance(s), {failed} failed"
+          + (" (dry run: nothing changed)" if args.dry_run else ""))
+    return 1 if failed else 0
+
+
 #: ``yilian`` subcommands of this package: name -> (configure parser, run(args) -> exit code).
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], int]]] = {
     "wsi": (_wsi_args, _wsi_run),
     "deidentify": (_deid_args, _deid_run),
+    "dicom": (_dicom_args, _dicom_run),
 }

@@ -12,6 +12,7 @@ from yilian.dicom import qido_routes, stow, wado_routes
 from yilian.dicom.access import StudyAccess
 from yilian.dicom.common import PREFIX
 from yilian.dicom.ports import SharedStudies
+from yilian.dicom.repair import repair_on_startup
 from yilian.dicom.store import Storage
 from yilian.dicom.wado import Reader
 from yilian.server.core import keys
@@ -44,6 +45,7 @@ async def dicom_storage_ctx(app: web.Application) -> AsyncIterator[None]:
     storage = app[dicom_keys.DICOM_STORAGE] = Storage(settings.data_dir / "dicom", db,
                                                 settings.dicom.workers)
     await storage.parsers.start()
+    await repair_on_startup(storage.root, storage.staging, db)
     app[dicom_keys.DICOM_READER] = Reader(settings.dicom.tile_cache_mb * 1024 * 1024)
     try:
         yield

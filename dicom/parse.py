@@ -3,6 +3,7 @@ the ones that are broken, with a reason and a DICOM failure code."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -60,6 +61,13 @@ DEFER_SIZE = 8192
 # (the base64 length, so more than 768 raw bytes): left out of the stored document.
 _BYTES_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW"})
 _INLINE_BINARY_MAX = (1024 // 4) * 3
+# ICC profiles (0028,2000) are the exception, written as InlineBinary up to this size (PS3.18
+# F.2.7 lets the server choose): a slide viewer needs its optical path's profile to show the
+# colours (an sRGB profile is about 3 KB; OHIF's microscopy viewer reads InlineBinary as well
+# as a BulkDataURI), and one more request per instance would cost more than the bytes.
+ICC_PROFILE = 0x00282000
+ICC_INLINE_MAX = 64 * 1024
+_INLINE = "\x00inline:"
 
 # pydicom checks every value it reads against its VR and, by default, only warns. Received
 # values are kept as sent and the warnings were discarded anyway (see prepare_instance), so
@@ -176,12 +184,29 @@ def _uid(text: Callable[[str, int], str], keyword: str, sop_class: str, sop: str
 
 
 def _strip_bulk(node: Any) -> Any:
+    """Bulk data left out of a JSON model; ICC profiles marked by :func:`_bulk` inlined."""
     if isinstance(node, dict):
-        return {k: _strip_bulk(v) for k, v in node.items()
-                if not (isinstance(v, dict) and "BulkDataURI" in v)}
+        return {k: _inline(v) if _marked(v) else _strip_bulk(v) for k, v in node.items()
+                if not (isinstance(v, dict) and "BulkDataURI" in v) or _marked(v)}
     if isinstance(node, list):
         return [_strip_bulk(v) for v in node]
     return node
+
+
+def _bulk(elem: Any) -> str:
+    """pydicom's bulk data handler: an ICC profile small enough is marked to be inlined."""
+    if elem.tag == ICC_PROFILE and elem.value is not None and \
+            len(elem.value) <= ICC_INLINE_MAX:
+        return _INLINE + base64.b64encode(bytes(elem.value)).decode()
+    return "-"
+
+
+def _marked(v: Any) -> bool:
+    return isinstance(v, dict) and str(v.get("BulkDataURI", "")).startswith(_INLINE)
+
+
+def _inline(v: dict[str, Any]) -> dict[str, Any]:
+    return {"vr": v["vr"], "InlineBinary": v["BulkDataURI"][len(_INLINE):]}
 
 
 # Value representations whose JSON form is the converted value itself (PS3.18 F.2.3): their
@@ -214,16 +239,19 @@ def metadata_of(ds: Dataset) -> dict[str, Any]:
     for tag, elem in ds._dict.items():
         vr = elem.VR
         if isinstance(elem, RawDataElement):
-            if elem.value is None and elem.length and (vr in _BYTES_VRS or tag == PIXEL_DATA):
+            if elem.value is None and elem.length and (vr in _BYTES_VRS or tag == PIXEL_DATA) \
+                    and not (tag == ICC_PROFILE and elem.length <= ICC_INLINE_MAX):
                 continue  # deferred bulk data (binary however implicit VR resolves it)
             if vr in _BYTES_VRS and elem.value is not None and \
-                    len(elem.value) > _INLINE_BINARY_MAX:
+                    len(elem.value) > _INLINE_BINARY_MAX and tag != ICC_PROFILE:
                 continue  # bulk data, left out without reading it
             if vr in _PLAIN_VRS and elem.value is not None:
                 doc[f"{tag:08X}"] = _plain_json(vr, elem, encodings)
                 continue
-        element = ds[tag].to_json_dict(lambda _: "-", 1024)
-        if "BulkDataURI" in element:
+        element = ds[tag].to_json_dict(_bulk, 1024)
+        if _marked(element):
+            element = _inline(element)
+        elif "BulkDataURI" in element:
             continue
         if element.get("vr") == "SQ" and "Value" in element:
             element["Value"] = _strip_bulk(element["Value"])

@@ -248,8 +248,10 @@ def _statement(q: Query, user_filter: ColumnElement[bool]) -> Select[Any]:
                                                   DicomStudy.id == DicomSeries.study_ref)
     else:
         stmt = stmt.select_from(DicomStudy)
+    # Studies newest received first (what a study picker shows first); series and instances
+    # in their numbered order.
     orders: dict[str, list[Any]] = {
-        "study": [DicomStudy.id],
+        "study": [DicomStudy.id.desc()],
         "series": [DicomSeries.series_number, DicomSeries.id],
         "instance": [DicomInstance.instance_number, DicomInstance.id]}
     order = orders[q.level]

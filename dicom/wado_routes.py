@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -17,7 +18,13 @@ from sqlalchemy import Row, Select, select
 from yilian.dicom import common
 from yilian.dicom import keys as dicom_keys
 from yilian.dicom.models import DicomInstance, DicomSeries
-from yilian.dicom.multipart import build_multipart, closing, new_boundary, part_head
+from yilian.dicom.multipart import (
+    build_multipart,
+    closing,
+    new_boundary,
+    part_head,
+    split_unquoted,
+)
 from yilian.dicom.negotiate import (
     EXPLICIT_LE,
     NotAcceptable,
@@ -161,6 +168,26 @@ class _Streamed:
         return self.resp
 
 
+_SUFFIX_SPACE = re.compile(r"(?<=[A-Za-z0-9.-]) (?=(json|xml)\b)")
+
+
+def accept_of(request: web.Request) -> str | None:
+    """What the client accepts: PS3.18 8.3.3.1's ``accept`` query parameter (repeatable) when
+    given, over the Accept header. aiohttp has URL-decoded it; a "+" left unencoded has
+    become a space ("application/dicom json") and is restored, and an item quoted whole
+    ("image/png" in quotes, as some clients send it) is unquoted."""
+    values = request.query.getall("accept", [])
+    if not values:
+        return request.headers.get("Accept")
+    items = []
+    for item in split_unquoted(",".join(values), ","):
+        item = _SUFFIX_SPACE.sub("+", item)
+        if len(item) > 1 and item[0] == item[-1] == '"' and item.count('"') == 2:
+            item = item[1:-1].strip()
+        items.append(item)
+    return ", ".join(items)
+
+
 def _retrieve_syntax(row: Row[Any], syntax: str) -> str:
     """The transfer syntax an instance is sent in, for the one asked for."""
     if syntax in ("*", row.transfer_syntax):
@@ -176,7 +203,7 @@ async def retrieve(request: web.Request) -> web.StreamResponse:
     """GET a study, series or instance as multipart/related application/dicom, streamed: a
     file as stored is sent a read at a time, a transcoded one whole."""
     rows, _ = await _instances(request, "dicom_retrieve")
-    syntax = instance_syntax(request.headers.get("Accept"))
+    syntax = instance_syntax(accept_of(request))
     plan = [(_stored(request, row), _retrieve_syntax(row, syntax)) for row in rows]
     out = _Streamed(request, "application/dicom")
     inst = plan[0][0]
@@ -214,7 +241,7 @@ async def retrieve(request: web.Request) -> web.StreamResponse:
 async def metadata(request: web.Request) -> web.Response:
     """GET .../metadata: the stored DICOM JSON of every instance, no file opened."""
     rows, _ = await _instances(request, "dicom_metadata")
-    metadata_acceptable(request.headers.get("Accept"))
+    metadata_acceptable(accept_of(request))
     body = b"[" + b",".join(r.metadata_json.encode() for r in rows) + b"]"
     return web.Response(body=body, content_type=common.DICOM_JSON)
 
@@ -275,7 +302,7 @@ async def frames(request: web.Request) -> web.StreamResponse:
         raise NotFound("this instance has no pixel data", code="frame_not_found")
     numbers = _frame_numbers(request.match_info["frames"], row.number_of_frames,
                              request.app[keys.SETTINGS].max_frames_per_request)
-    media, ts = _frame_plan(request.headers.get("Accept"), row.transfer_syntax)
+    media, ts = _frame_plan(accept_of(request), row.transfer_syntax)
     inst = _stored(request, row)
     reader = request.app[dicom_keys.DICOM_READER]
     base = str(request.url.with_query(None)).rsplit("/", 1)[0]
@@ -312,9 +339,8 @@ async def frames(request: web.Request) -> web.StreamResponse:
 
 async def _render(request: web.Request, thumbnail: bool) -> web.Response:
     rows, _ = await _instances(request, "dicom_thumbnail" if thumbnail else "dicom_rendered")
-    # PS3.18 8.3.3.1: an `accept` query parameter takes precedence over the Accept header
-    # (viewers ask for thumbnails as ?accept=image/jpeg; OHIF does).
-    media = rendered_type(request.query.get("accept") or request.headers.get("Accept"))
+    # viewers ask for thumbnails as ?accept=image/jpeg (OHIF does)
+    media = rendered_type(accept_of(request))
     opts = parse_render_options(dict(request.query), media, (128, 128) if thumbnail else None)
     if "instance" not in request.match_info:  # study / series thumbnail: a middle image
         rows = [r for r in rows if r.number_of_frames] or rows

@@ -14,6 +14,9 @@ IMPRESSION = "New-onset atrial fibrillation with rapid ventricular response."
 
 
 async def login(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
+    # These tests read English labels: the browser starts in English (Chinese is the default).
+    await page.context.add_init_script(
+        "localStorage.getItem('yilian.locale') || localStorage.setItem('yilian.locale', 'en')")
     await page.goto("/")
     await page.get_by_label("用户名").fill(username)
     await page.get_by_label("密码").fill(password)
@@ -136,7 +139,7 @@ async def test_slot_taken_meanwhile_shows_the_conflict_and_fresh_slots(new_page,
     slot_id = int(re.search(r"slot=(\d+)", await chip.get_attribute("href")).group(1))
     await chip.click()
     await expect(page.get_by_label("Time slot")).to_have_value(str(slot_id))
-    patient = page.get_by_role("combobox", name="Patient 患者")
+    patient = page.get_by_role("combobox", name="Patient", exact=True)
     await patient.select_option(index=1)
     await page.get_by_label("Clinical question").fill("Palpitations; Holter shows runs of SVT.")
 

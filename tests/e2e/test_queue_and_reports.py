@@ -20,7 +20,7 @@ async def test_queue_request_declined_with_reason(new_page) -> None:
     await login(doctor, "township")
     await doctor.get_by_role("link", name="专科申请").click()
     await expect(doctor.get_by_role("heading", name="Request from a specialty queue")).to_be_visible()
-    patient = doctor.get_by_role("combobox", name="Patient 患者")
+    patient = doctor.get_by_role("combobox", name="Patient", exact=True)
     await patient.select_option(
         await patient.locator("option", has_text="Liang Jinlong").get_attribute("value"))
     await doctor.get_by_label("Target institution").select_option(

@@ -1,295 +1,423 @@
-// The image viewer of a consultation's shared study: radiology series scroll image by image with
-// window/level and zoom; whole-slide images (pathology) pan over a tile mosaic, level by level.
+// The light image preview of a consultation's shared study, for a quick look on a slow link:
+// the whole image at Fit, zoom about the cursor, pan, window/level presets and drag, scrolling
+// through a series. Images are rendered by the server (/rendered, window= per PS3.18) and drawn
+// on a <canvas>. Reading happens in OHIF (features/reading.js); slides open there only.
 
 import { api } from "../api.js";
-import { field, h, mount, select } from "../dom.js";
-import { WSI_SOP_CLASS, imageUrl, renderedPath, seriesMetadata, seriesOf, seriesThumbnailPath, tag } from "../features/dicomweb.js";
+import { h, mount } from "../dom.js";
+import { errorMessage, t } from "../i18n.js";
 import { patientLine } from "../format.js";
-import { emptyState, errorBox, loading, pageHeader } from "../ui/components.js";
+import { openInViewer } from "../features/reading.js";
+import { WSI_SOP_CLASS, imageBlob, imageUrl, num, renderedPath, seriesMetadata, seriesOf, seriesThumbnailPath, tag } from "../features/dicomweb.js";
+import { loading, toast } from "../ui/components.js";
 
-const PRESETS = [
-  ["default", "As stored 默认", null],
-  ["lung", "Lung 肺窗 (-600 / 1500)", { center: -600, width: 1500 }],
-  ["mediastinum", "Mediastinum 纵隔窗 (40 / 400)", { center: 40, width: 400 }],
-  ["bone", "Bone 骨窗 (400 / 1800)", { center: 400, width: 1800 }],
-  ["brain", "Brain 脑窗 (40 / 80)", { center: 40, width: 80 }],
-  ["abdomen", "Abdomen 腹窗 (50 / 350)", { center: 50, width: 350 }],
-];
-const CACHE_LIMIT = 160;
+// CT presets (HU): the usual chest and head windows.
+const PRESETS = {
+  lung: { center: -600, width: 1500 },
+  mediastinum: { center: 40, width: 400 },
+  bone: { center: 400, width: 1800 },
+  brain: { center: 40, width: 80 },
+};
+const CACHE_LIMIT = 48; // decoded images kept (a 512x512 slice is 1 MB)
+const MAX_SIDE = 2048; // larger images are asked for at this size (slow links)
+const PREFETCH = [1, -1, 2, -2, 3];
 
-/** Object URLs of rendered images, least recently used dropped first. */
-class ImageCache {
+/** Decoded rendered images by path, least recently used dropped (and closed) first. */
+class BitmapCache {
   constructor() { this.map = new Map(); }
 
-  async get(path) {
+  get(path) {
     if (this.map.has(path)) {
       const hit = this.map.get(path);
       this.map.delete(path);
       this.map.set(path, hit);
       return hit;
     }
-    const pending = imageUrl(path);
+    const pending = imageBlob(path).then((blob) => createImageBitmap(blob));
     this.map.set(path, pending);
     pending.catch(() => this.map.delete(path));
     while (this.map.size > CACHE_LIMIT) {
       const [oldest, value] = this.map.entries().next().value;
       this.map.delete(oldest);
-      Promise.resolve(value).then((u) => URL.revokeObjectURL(u), () => {});
+      value.then((b) => b.close(), () => {});
     }
     return pending;
   }
 
   clear() {
-    for (const value of this.map.values()) Promise.resolve(value).then((u) => URL.revokeObjectURL(u), () => {});
+    for (const value of this.map.values()) value.then((b) => b.close(), () => {});
     this.map.clear();
   }
 }
 
-function num(v) { return v === undefined || v === null ? undefined : Number(v); }
-
-/** Images of a radiology series in order: one entry per frame. */
+/** The images of a radiology series in order: one entry per frame. */
 function stackOf(meta) {
-  const sorted = [...meta].sort((a, b) => (num(tag(a, "00200013")) || 0) - (num(tag(b, "00200013")) || 0));
+  const sorted = [...meta].sort((a, b) => (num(a, "00200013") || 0) - (num(b, "00200013") || 0));
   const out = [];
   for (const m of sorted) {
-    const sop = tag(m, "00080018");
-    const frames = num(tag(m, "00280008")) || 1;
-    const center = num(tag(m, "00281050"));
-    const width = num(tag(m, "00281051"));
+    const frames = num(m, "00280008") || 1;
+    const center = num(m, "00281050");
+    const width = num(m, "00281051");
+    const rows = num(m, "00280010") || 0;
+    const cols = num(m, "00280011") || 0;
+    const big = Math.max(rows, cols) > MAX_SIDE;
+    // Without a stored window a drag starts from the whole range the pixels can hold.
+    const bits = num(m, "00280101") || 8;
+    const signed = num(m, "00280103") === 1;
+    const slope = num(m, "00281053") ?? 1;
+    const intercept = num(m, "00281052") ?? 0;
+    const [lo, hi] = signed ? [-(2 ** (bits - 1)), 2 ** (bits - 1) - 1] : [0, 2 ** bits - 1];
+    const natural = { center: ((lo + hi) / 2) * slope + intercept, width: Math.max(1, (hi - lo) * Math.abs(slope)) };
     for (let f = 1; f <= frames; f += 1) {
-      out.push({ sop, frame: frames > 1 ? f : null, stored: center !== undefined && width > 0 ? { center, width } : null,
-        rows: num(tag(m, "00280010")), cols: num(tag(m, "00280011")), number: num(tag(m, "00200013")) });
+      out.push({ sop: tag(m, "00080018"), frame: frames > 1 ? f : null, viewport: big ? [MAX_SIDE, MAX_SIDE] : null,
+        stored: center !== undefined && width > 0 ? { center, width } : null, natural });
     }
   }
   return out;
 }
 
-function stackViewer(study, series, meta, cache, onCleanup) {
+const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+const r2 = (v) => String(Math.round(v * 100) / 100);
+
+function toolButton(label, pressed, onclick) {
+  return h("button", { type: "button", class: "btn btn-sm pv-tool", "aria-pressed": String(pressed), onclick }, label);
+}
+
+/** The preview of one radiology series. */
+function stackPreview({ study, series, meta, modality, cache, onCleanup }) {
   const images = stackOf(meta);
-  if (!images.length) return emptyState("This series has no images.", "该序列无图像");
+  if (!images.length) return h("div", { class: "empty" }, h("p", {}, t("viewer.no_images")));
   let index = Math.floor(images.length / 2);
-  let win = null; // null = as stored
-  let zoom = 1;
-  const img = h("img", { class: "dicom-image", alt: "" });
-  const counter = h("span", { class: "viewer-counter", "aria-live": "polite" });
-  const wlText = h("span", { class: "viewer-wl" });
-  const slider = h("input", { type: "range", min: 1, max: images.length, value: index + 1, class: "viewer-slider", "aria-label": "Image in series" });
-  const preset = select({ name: "preset" }, PRESETS.map(([k, label]) => [k, label]), "default");
-  const centerIn = h("input", { type: "number", name: "center", step: 1, class: "wl-input" });
-  const widthIn = h("input", { type: "number", name: "width", step: 1, min: 1, class: "wl-input" });
-  const stage = h("div", { class: "viewer-stage", tabindex: 0, role: "img",
-    "aria-label": "Image viewer: arrow keys or the mouse wheel scroll through the series; drag to change window and level" }, img);
+  let win = null; // null: the image's own window
+  let presetKey = "default";
+  let mode = "pan";
+  let bitmap = null;
+  const view = { scale: 1, fit: 1, tx: 0, ty: 0, iw: 0, ih: 0 };
+
+  const canvas = h("canvas", { class: "pv-canvas", role: "img", "data-testid": "preview-canvas" });
+  const stage = h("div", { class: "pv-stage", tabindex: 0, "aria-label": t("viewer.stage_label") }, canvas);
+  const counter = h("span", { class: "pv-counter", "aria-live": "polite" });
+  const wlText = h("span", { class: "pv-wl" });
+  const zoomText = h("span", { class: "pv-zoom" });
+  const slider = h("input", { type: "range", min: 1, max: images.length, value: index + 1, class: "pv-slider", "aria-label": t("viewer.slider") });
+  const presetIds = modality === "CT" ? Object.keys(PRESETS) : [];
+  const preset = h("select", { name: "preset", class: "pv-preset", "aria-label": t("viewer.preset") },
+    h("option", { value: "default" }, t("viewer.preset_default")),
+    presetIds.map((k) => h("option", { value: k }, t("viewer.preset_option", { name: t(`viewer.preset_${k}`), width: PRESETS[k].width, center: PRESETS[k].center }))),
+    h("option", { value: "custom", hidden: true }, t("viewer.preset_custom")));
+
+  const ctx = canvas.getContext("2d");
+  function draw() {
+    const dpr = window.devicePixelRatio || 1;
+    const cw = canvas.width / dpr;
+    const ch = canvas.height / dpr;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, cw, ch);
+    if (!bitmap) return;
+    ctx.imageSmoothingEnabled = view.scale < 2;
+    const w = view.iw * view.scale;
+    const hgt = view.ih * view.scale;
+    ctx.drawImage(bitmap, view.tx, view.ty, w, hgt);
+    // The drawn image's rectangle in CSS pixels of the canvas, for tests and tools.
+    Object.assign(canvas.dataset, { drawX: r2(view.tx), drawY: r2(view.ty), drawW: r2(w), drawH: r2(hgt), scale: r2(view.scale), fitScale: r2(view.fit) });
+    zoomText.textContent = t("viewer.zoom_readout", { percent: Math.round(view.scale * 100) });
+  }
+  function fit() {
+    const cw = stage.clientWidth;
+    const ch = stage.clientHeight;
+    if (!view.iw || !cw || !ch) return;
+    view.fit = Math.min(cw / view.iw, ch / view.ih);
+    view.scale = view.fit;
+    view.tx = (cw - view.iw * view.scale) / 2;
+    view.ty = (ch - view.ih * view.scale) / 2;
+    draw();
+  }
+  function resize() {
+    const dpr = window.devicePixelRatio || 1;
+    canvas.width = Math.max(1, Math.round(stage.clientWidth * dpr));
+    canvas.height = Math.max(1, Math.round(stage.clientHeight * dpr));
+    fit();
+  }
+  /** Zoom by `factor` keeping the image point under (x, y) where it is. */
+  function zoomAt(factor, x, y) {
+    if (!view.iw) return;
+    const next = clamp(view.scale * factor, view.fit / 2, Math.max(view.fit * 2, 10));
+    view.tx = x - (x - view.tx) * (next / view.scale);
+    view.ty = y - (y - view.ty) * (next / view.scale);
+    view.scale = next;
+    draw();
+  }
+  const zoomCentre = (factor) => zoomAt(factor, stage.clientWidth / 2, stage.clientHeight / 2);
 
   const effective = () => win || images[index].stored;
-  const describe = () => {
+  function describe() {
     const w = effective();
-    wlText.textContent = w ? `W ${Math.round(w.width)} / L ${Math.round(w.center)}` : "W/L as stored";
-    centerIn.value = w ? Math.round(w.center) : "";
-    widthIn.value = w ? Math.round(w.width) : "";
-  };
+    wlText.textContent = w ? t("viewer.wl_readout", { width: Math.round(w.width), center: Math.round(w.center) }) : t("viewer.wl_default");
+    preset.value = presetKey;
+    preset.querySelector("option[value=custom]").hidden = presetKey !== "custom";
+    stage.dataset.preset = presetKey;
+  }
+  const pathOf = (it) => renderedPath(study, series, it.sop, it.frame, { window: win, viewport: it.viewport });
+
   let seq = 0;
-  async function show() {
+  async function show({ prefetch = true } = {}) {
     const mine = ++seq;
     const it = images[index];
-    counter.textContent = `Image ${index + 1} / ${images.length}`;
+    counter.textContent = t("viewer.counter", { n: index + 1, total: images.length });
+    canvas.setAttribute("aria-label", t("viewer.image_label", { n: index + 1, total: images.length }));
     slider.value = String(index + 1);
     describe();
-    const path = renderedPath(study, series, it.sop, it.frame, { window: win });
+    const path = pathOf(it);
+    stage.setAttribute("aria-busy", "true");
     try {
-      const url = await cache.get(path);
+      const next = await cache.get(path);
       if (mine !== seq) return;
-      img.src = url;
-      img.alt = `Image ${index + 1} of ${images.length}`;
-      stage.dataset.index = String(index);
-      stage.dataset.loaded = path;
+      const first = !view.iw || next.width !== view.iw || next.height !== view.ih;
+      bitmap = next;
+      view.iw = next.width;
+      view.ih = next.height;
+      if (first) fit(); else draw();
+      Object.assign(canvas.dataset, { index: String(index), sop: it.sop, loaded: path });
     } catch (err) {
-      if (mine === seq) stage.replaceChildren(errorBox(err));
+      if (mine === seq) toast(errorMessage(err), "error");
       return;
+    } finally {
+      if (mine === seq) stage.removeAttribute("aria-busy");
     }
-    for (const d of [1, -1, 2, 3]) {
+    for (const d of prefetch ? PREFETCH : []) {
       const n = images[index + d];
-      if (n) cache.get(renderedPath(study, series, n.sop, n.frame, { window: win })).catch(() => {});
+      if (n) cache.get(pathOf(n)).catch(() => {});
     }
   }
   const go = (i) => {
-    const next = Math.max(0, Math.min(images.length - 1, i));
+    const next = clamp(i, 0, images.length - 1);
     if (next !== index) { index = next; show(); }
   };
-  const setWindow = (w) => { win = w; show(); };
-  const applyZoom = () => { img.style.transform = `scale(${zoom})`; zoomText.textContent = `${Math.round(zoom * 100)}%`; };
+  // While a W/L drag goes on, one rendering is asked at a time, with the latest window, and
+  // the neighbours are fetched only once the drag ends (a slow link carries no wasted images).
+  let wlBusy = false;
+  let wlAgain = false;
+  async function windowNow() {
+    if (wlBusy) { wlAgain = true; return; }
+    wlBusy = true;
+    try { await show({ prefetch: !drag }); } finally { wlBusy = false; }
+    if (wlAgain) { wlAgain = false; windowNow(); }
+  }
 
-  slider.addEventListener("input", () => go(Number(slider.value) - 1));
-  stage.addEventListener("wheel", (ev) => { ev.preventDefault(); go(index + (ev.deltaY > 0 ? 1 : -1)); }, { passive: false });
+  const tools = [["pan", t("viewer.tool_pan")], ["wl", t("viewer.tool_wl")], ["stack", t("viewer.tool_stack")]];
+  const toolGroup = h("div", { class: "pv-group", role: "group", "aria-label": t("viewer.tools") }, tools.map(([key, label]) => {
+    const b = toolButton(label, key === mode, () => {
+      mode = key;
+      stage.dataset.mode = key;
+      for (const other of toolGroup.querySelectorAll(".pv-tool")) other.setAttribute("aria-pressed", String(other === b));
+    });
+    b.dataset.tool = key;
+    return b;
+  }));
+  stage.dataset.mode = mode;
+
+  // Pointers: one drags (pan, W/L or scroll by the tool; the right button always W/L), two pinch.
+  const pointers = new Map();
+  let drag = null;
+  let pinch = null;
+  const at = (ev) => {
+    const r = canvas.getBoundingClientRect();
+    return { x: ev.clientX - r.left, y: ev.clientY - r.top };
+  };
+  const pinchState = () => {
+    const [a, b] = [...pointers.values()];
+    return { dist: Math.hypot(a.x - b.x, a.y - b.y) || 1, mid: { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 } };
+  };
+  canvas.addEventListener("contextmenu", (ev) => ev.preventDefault());
+  canvas.addEventListener("pointerdown", (ev) => {
+    stage.focus({ preventScroll: true });
+    try { canvas.setPointerCapture(ev.pointerId); } catch { /* a pointer already gone */ }
+    pointers.set(ev.pointerId, at(ev));
+    if (pointers.size === 2) {
+      drag = null;
+      pinch = { ...pinchState(), scale: view.scale, tx: view.tx, ty: view.ty };
+      return;
+    }
+    if (pointers.size > 2) return;
+    const p = at(ev);
+    drag = { kind: ev.button === 2 ? "wl" : mode, x: p.x, y: p.y, tx: view.tx, ty: view.ty, index,
+      base: effective() || images[index].natural };
+  });
+  canvas.addEventListener("pointermove", (ev) => {
+    if (!pointers.has(ev.pointerId)) return;
+    const p = at(ev);
+    pointers.set(ev.pointerId, p);
+    if (pinch && pointers.size === 2) {
+      const now = pinchState();
+      const next = clamp(pinch.scale * (now.dist / pinch.dist), view.fit / 2, Math.max(view.fit * 2, 10));
+      view.tx = now.mid.x - (pinch.mid.x - pinch.tx) * (next / pinch.scale);
+      view.ty = now.mid.y - (pinch.mid.y - pinch.ty) * (next / pinch.scale);
+      view.scale = next;
+      draw();
+      return;
+    }
+    if (!drag) return;
+    const dx = p.x - drag.x;
+    const dy = p.y - drag.y;
+    if (drag.kind === "pan") {
+      view.tx = drag.tx + dx;
+      view.ty = drag.ty + dy;
+      draw();
+    } else if (drag.kind === "stack") {
+      go(drag.index + Math.round(dy / 8));
+    } else if (Math.abs(dx) + Math.abs(dy) > 1) {
+      // Horizontal changes the width, vertical the level, in proportion to the window.
+      const k = Math.max(1, drag.base.width / 256);
+      win = { center: drag.base.center + dy * k, width: Math.max(1, drag.base.width + dx * k) };
+      presetKey = "custom";
+      describe();
+      windowNow();
+    }
+  });
+  const release = (ev) => {
+    pointers.delete(ev.pointerId);
+    if (pointers.size < 2) pinch = null;
+    const windowed = drag && drag.kind === "wl" && presetKey === "custom";
+    drag = null;
+    if (windowed) windowNow();
+  };
+  canvas.addEventListener("pointerup", release);
+  canvas.addEventListener("pointercancel", release);
+  stage.addEventListener("wheel", (ev) => {
+    ev.preventDefault();
+    if (mode === "stack") { go(index + (ev.deltaY > 0 ? 1 : -1)); return; }
+    const p = at(ev);
+    zoomAt(Math.exp(-clamp(ev.deltaY, -200, 200) * 0.002), p.x, p.y);
+  }, { passive: false });
   stage.addEventListener("keydown", (ev) => {
     const moves = { ArrowDown: 1, ArrowRight: 1, PageDown: 5, ArrowUp: -1, ArrowLeft: -1, PageUp: -5 };
-    if (ev.key in moves) { ev.preventDefault(); go(index + moves[ev.key]); }
-    if (ev.key === "Home") { ev.preventDefault(); go(0); }
-    if (ev.key === "End") { ev.preventDefault(); go(images.length - 1); }
-  });
-  // Drag: horizontal changes the width, vertical the level (centre), as on a PACS workstation.
-  let drag = null;
-  stage.addEventListener("pointerdown", (ev) => {
-    const base = effective() || { center: 40, width: 400 };
-    drag = { x: ev.clientX, y: ev.clientY, base };
-    stage.setPointerCapture(ev.pointerId);
-  });
-  stage.addEventListener("pointermove", (ev) => {
-    if (!drag) return;
-    const width = Math.max(1, drag.base.width + (ev.clientX - drag.x) * 4);
-    const center = drag.base.center + (ev.clientY - drag.y) * 2;
-    win = { center, width };
-    preset.value = "default";
-    describe();
-  });
-  const endDrag = () => {
-    if (!drag) return;
-    drag = null;
-    preset.value = "";
-    show();
-  };
-  stage.addEventListener("pointerup", endDrag);
-  stage.addEventListener("pointercancel", endDrag);
-  preset.addEventListener("change", () => {
-    const found = PRESETS.find(([k]) => k === preset.value);
-    setWindow(found ? found[2] : win);
-  });
-  const manual = h("form", { class: "wl-form", onsubmit: (ev) => {
+    if (ev.key in moves) go(index + moves[ev.key]);
+    else if (ev.key === "Home") go(0);
+    else if (ev.key === "End") go(images.length - 1);
+    else if (ev.key === "+" || ev.key === "=") zoomCentre(1.25);
+    else if (ev.key === "-") zoomCentre(0.8);
+    else if (ev.key === "0") fit();
+    else return;
     ev.preventDefault();
-    const center = Number(centerIn.value);
-    const width = Number(widthIn.value);
-    if (Number.isFinite(center) && width > 0) { preset.value = ""; setWindow({ center, width }); }
-  } }, field("Level 窗位", centerIn), field("Width 窗宽", widthIn), h("button", { type: "submit", class: "btn btn-sm" }, "Apply 应用"));
-  const zoomText = h("span", { class: "viewer-zoom" }, "100%");
-  const zoomBtns = h("div", { class: "zoom-buttons", role: "group", "aria-label": "Zoom" },
-    h("button", { type: "button", class: "btn btn-sm", "aria-label": "Zoom out", onclick: () => { zoom = Math.max(0.5, zoom / 1.25); applyZoom(); } }, "−"),
+  });
+  slider.addEventListener("input", () => go(Number(slider.value) - 1));
+  preset.addEventListener("change", () => {
+    if (preset.value === "custom") return;
+    presetKey = preset.value;
+    win = PRESETS[presetKey] || null;
+    show();
+  });
+
+  const observer = new ResizeObserver(() => resize());
+  observer.observe(stage);
+  onCleanup(() => { observer.disconnect(); seq += 1; });
+  queueMicrotask(show);
+  const zoomGroup = h("div", { class: "pv-group", role: "group", "aria-label": t("viewer.zoom_group") },
+    h("button", { type: "button", class: "btn btn-sm", "aria-label": t("viewer.zoom_out"), "data-testid": "zoom-out", onclick: () => zoomCentre(0.8) }, "−"),
     zoomText,
-    h("button", { type: "button", class: "btn btn-sm", "aria-label": "Zoom in", onclick: () => { zoom = Math.min(6, zoom * 1.25); applyZoom(); } }, "+"),
-    h("button", { type: "button", class: "btn btn-sm", onclick: () => { zoom = 1; applyZoom(); } }, "Fit 适应"));
-  onCleanup(() => { seq += 1; });
-  show();
-  return h("div", { class: "viewer" },
-    h("div", { class: "viewer-toolbar" }, field("Window preset 窗宽窗位", preset), manual, zoomBtns),
+    h("button", { type: "button", class: "btn btn-sm", "aria-label": t("viewer.zoom_in"), "data-testid": "zoom-in", onclick: () => zoomCentre(1.25) }, "+"),
+    h("button", { type: "button", class: "btn btn-sm", "data-testid": "zoom-fit", onclick: fit }, t("viewer.fit")));
+  return h("div", { class: "pv" },
+    h("div", { class: "pv-toolbar" }, toolGroup, preset, zoomGroup),
     stage,
-    h("div", { class: "viewer-footer" }, counter, slider, wlText));
+    h("div", { class: "pv-footer" }, counter, slider, wlText),
+    h("p", { class: "muted small pv-hint" }, t("viewer.hint")));
 }
 
-/** Whole-slide image: pick a pyramid level; its tiles are laid out and fetched as they scroll in. */
-function slideViewer(study, series, meta, cache, onCleanup) {
-  const levels = meta.map((m) => ({
-    sop: tag(m, "00080018"), frames: num(tag(m, "00280008")) || 1,
-    tileW: num(tag(m, "00280011")), tileH: num(tag(m, "00280010")),
-    width: num(tag(m, "00480006")) || num(tag(m, "00280011")), height: num(tag(m, "00480007")) || num(tag(m, "00280010")),
-  })).sort((a, b) => a.width - b.width);
-  let level = 0;
-  const stage = h("div", { class: "slide-stage", tabindex: 0, "aria-label": "Slide: drag or use the scroll bars to pan; zoom buttons change magnification" });
-  const levelSel = select({ name: "level" }, levels.map((l, i) => [i, `Level ${i + 1}: ${l.width}×${l.height} (${l.frames} tile${l.frames === 1 ? "" : "s"})`]), 0);
-  const observer = new IntersectionObserver((entries) => {
-    for (const e of entries) {
-      if (!e.isIntersecting || e.target.dataset.loaded) continue;
-      e.target.dataset.loaded = "1";
-      cache.get(e.target.dataset.path).then((u) => { e.target.src = u; }, () => { e.target.classList.add("tile-failed"); });
-    }
-  }, { root: stage, rootMargin: "256px" });
-  onCleanup(() => observer.disconnect());
-
-  function draw(keepCentre) {
-    const l = levels[level];
-    const prev = keepCentre ? { x: (stage.scrollLeft + stage.clientWidth / 2) / keepCentre.width, y: (stage.scrollTop + stage.clientHeight / 2) / keepCentre.height } : null;
-    observer.disconnect();
-    const across = Math.ceil(l.width / l.tileW);
-    const canvas = h("div", { class: "slide-canvas", style: { width: `${l.width}px`, height: `${l.height}px` } });
-    for (let i = 0; i < l.frames; i += 1) {
-      const tile = h("img", { class: "slide-tile", alt: "", draggable: "false", style: {
-        left: `${(i % across) * l.tileW}px`, top: `${Math.floor(i / across) * l.tileH}px`, width: `${l.tileW}px`, height: `${l.tileH}px` } });
-      tile.dataset.path = renderedPath(study, series, l.sop, i + 1);
-      canvas.append(tile);
-      observer.observe(tile);
-    }
-    mount(stage, canvas);
-    if (prev) {
-      stage.scrollLeft = prev.x * l.width - stage.clientWidth / 2;
-      stage.scrollTop = prev.y * l.height - stage.clientHeight / 2;
-    }
-    levelSel.value = String(level);
+/** A whole-slide series: its thumbnail (the single-tile level) and the way to OHIF. */
+function slidePanel({ study, series, meta, urls }) {
+  const levels = meta.map((m) => ({ sop: tag(m, "00080018"), frames: num(m, "00280008") || 1, tile: num(m, "00280011") || 0,
+    width: num(m, "00480006") || num(m, "00280011") || 0, height: num(m, "00480007") || num(m, "00280010") || 0 }))
+    .sort((a, b) => (a.frames - b.frames) || (a.width - b.width));
+  const img = h("img", { alt: t("viewer.slide_thumb_alt"), "data-testid": "slide-thumbnail" });
+  // The single-tile level is padded to the tile size: the frame shows the slide's part only.
+  const frame = h("div", { class: "pv-slide-thumb" }, img);
+  const l = levels[0];
+  if (l && l.frames === 1 && l.tile && l.width && l.height && l.width <= l.tile) {
+    frame.style.aspectRatio = `${l.width} / ${l.height}`;
+    img.style.width = `${(l.tile / l.width) * 100}%`;
   }
-  const zoomTo = (next) => {
-    if (next < 0 || next >= levels.length || next === level) return;
-    const before = levels[level];
-    level = next;
-    draw(before);
-  };
-  levelSel.addEventListener("change", () => zoomTo(Number(levelSel.value)));
-  let pan = null;
-  stage.addEventListener("pointerdown", (ev) => { pan = { x: ev.clientX, y: ev.clientY, left: stage.scrollLeft, top: stage.scrollTop }; stage.setPointerCapture(ev.pointerId); });
-  stage.addEventListener("pointermove", (ev) => { if (pan) { stage.scrollLeft = pan.left - (ev.clientX - pan.x); stage.scrollTop = pan.top - (ev.clientY - pan.y); } });
-  stage.addEventListener("pointerup", () => { pan = null; });
-  stage.addEventListener("keydown", (ev) => {
-    if (ev.key === "+" || ev.key === "=") zoomTo(level + 1);
-    if (ev.key === "-") zoomTo(level - 1);
-  });
-  queueMicrotask(() => draw(null));
-  return h("div", { class: "viewer" },
-    h("div", { class: "viewer-toolbar" }, field("Magnification 放大倍率", levelSel),
-      h("div", { class: "zoom-buttons", role: "group", "aria-label": "Zoom" },
-        h("button", { type: "button", class: "btn btn-sm", "aria-label": "Zoom out", onclick: () => zoomTo(level - 1) }, "−"),
-        h("button", { type: "button", class: "btn btn-sm", "aria-label": "Zoom in", onclick: () => zoomTo(level + 1) }, "+"))),
-    stage);
+  if (levels.length) {
+    imageUrl(renderedPath(study, series, levels[0].sop, null, { viewport: [640, 640] }))
+      .then((u) => { urls.push(u); img.src = u; }, () => img.classList.add("pv-failed"));
+  }
+  return h("div", { class: "pv pv-slide" },
+    frame,
+    h("p", {}, t("viewer.slide_note")),
+    h("button", { type: "button", class: "btn btn-primary", "data-testid": "open-ohif",
+      onclick: () => open({ studyUid: study, modalities: ["SM"] }) }, t("viewer.open_ohif_microscopy")));
+}
+
+function open(studyRef) {
+  if (!openInViewer(studyRef)) toast(t("viewer.popup_blocked"), "error");
 }
 
 export async function render({ root, params, query, onCleanup, isCurrent }) {
   const id = Number(params.id);
   const study = params.uid;
-  mount(root, loading("Loading the study… 正在加载影像"));
+  mount(root, loading(t("viewer.loading")));
   const c = await api.get(`/api/consultations/${id}`);
-  const header = pageHeader(`Images · Consultation #${id}`, "影像浏览", h("a", { class: "btn", href: `#/consultations/${id}` }, "← Consultation 返回会诊"));
+  const back = h("a", { class: "btn", href: `#/consultations/${id}` }, t("viewer.back"));
+  const header = (...actions) => h("div", { class: "page-header" },
+    h("h1", { tabindex: "-1" }, t("viewer.title", { id })), h("div", { class: "page-actions" }, actions, back));
   if (!c.study_uids.includes(study)) {
-    mount(root, header, emptyState("This study is not shared with this consultation.", "该检查未共享到本会诊"));
+    mount(root, header(), h("div", { class: "empty" }, h("p", {}, t("viewer.not_shared"))));
     return;
   }
   const series = await seriesOf(study);
   if (!isCurrent()) return;
-  const cache = new ImageCache();
-  onCleanup(() => cache.clear());
-  const main = h("div", { class: "viewer-main" });
-  const seriesUid = (s) => tag(s, "0020000E");
-  const sorted = [...series].sort((a, b) => (num(tag(a, "00200011")) || 0) - (num(tag(b, "00200011")) || 0));
-  let current = query.series && sorted.some((s) => seriesUid(s) === query.series) ? query.series : (sorted[0] && seriesUid(sorted[0]));
-  const list = h("ul", { class: "series-list" });
+  const cache = new BitmapCache();
+  const urls = [];
   const cleanups = [];
+  onCleanup(() => {
+    cleanups.splice(0).forEach((fn) => fn());
+    cache.clear();
+    urls.splice(0).forEach((u) => URL.revokeObjectURL(u));
+  });
+  const uidOf = (s) => tag(s, "0020000E");
+  const sorted = [...series].sort((a, b) => (num(a, "00200011") || 0) - (num(b, "00200011") || 0));
+  const modalities = [...new Set(sorted.map((s) => tag(s, "00080060")).filter(Boolean))];
+  let current = query.series && sorted.some((s) => uidOf(s) === query.series) ? query.series : (sorted[0] && uidOf(sorted[0]));
+  const main = h("div", { class: "pv-main" });
+  const list = h("ul", { class: "pv-series" });
 
-  async function open(uid) {
+  async function openSeries(uid) {
     current = uid;
     for (const li of list.children) li.querySelector("button").setAttribute("aria-pressed", String(li.dataset.series === uid));
-    for (const fn of cleanups.splice(0)) fn();
-    mount(main, loading("Loading images… 正在加载"));
+    cleanups.splice(0).forEach((fn) => fn());
+    mount(main, loading(t("viewer.loading")));
     try {
       const meta = await seriesMetadata(study, uid);
       if (!isCurrent() || current !== uid) return;
-      const isSlide = meta.some((m) => tag(m, "00080016") === WSI_SOP_CLASS);
-      mount(main, (isSlide ? slideViewer : stackViewer)(study, uid, meta, cache, (fn) => cleanups.push(fn)));
-      const stage = main.querySelector("[tabindex='0']");
+      const s = sorted.find((x) => uidOf(x) === uid);
+      const args = { study, series: uid, meta, modality: tag(s, "00080060"), cache, urls, onCleanup: (fn) => cleanups.push(fn) };
+      mount(main, meta.some((m) => tag(m, "00080016") === WSI_SOP_CLASS) ? slidePanel(args) : stackPreview(args));
+      const stage = main.querySelector(".pv-stage");
       if (stage) stage.focus({ preventScroll: true });
     } catch (err) {
-      if (isCurrent()) mount(main, errorBox(err));
+      if (isCurrent()) mount(main, h("div", { class: "alert alert-error", role: "alert" }, errorMessage(err)));
     }
   }
-  onCleanup(() => cleanups.splice(0).forEach((fn) => fn()));
 
   for (const s of sorted) {
-    const uid = seriesUid(s);
-    const thumb = h("img", { class: "series-thumb", alt: "", width: 64, height: 64 });
-    cache.get(seriesThumbnailPath(study, uid)).then((u) => { thumb.src = u; }, () => thumb.classList.add("tile-failed"));
-    list.append(h("li", { dataset: { series: uid } }, h("button", { type: "button", class: "series-btn", "aria-pressed": "false", onclick: () => open(uid) },
+    const uid = uidOf(s);
+    const thumb = h("img", { class: "pv-thumb", alt: "", width: 64, height: 64 });
+    imageUrl(seriesThumbnailPath(study, uid)).then((u) => { urls.push(u); thumb.src = u; }, () => thumb.classList.add("pv-failed"));
+    const count = num(s, "00201209");
+    list.append(h("li", { dataset: { series: uid } }, h("button", { type: "button", class: "pv-series-btn", "aria-pressed": "false", onclick: () => openSeries(uid) },
       thumb,
-      h("span", { class: "series-text" },
-        h("strong", {}, `${tag(s, "00080060") || "?"} · ${tag(s, "0008103E") || "Series"}`),
-        h("span", { class: "muted small" }, `${tag(s, "00201209") || "?"} image${tag(s, "00201209") === 1 ? "" : "s"}`)))));
+      h("span", { class: "pv-series-text" },
+        h("strong", {}, t("viewer.series_label", { modality: tag(s, "00080060") || "?", description: tag(s, "0008103E") || t("viewer.series_untitled") })),
+        h("span", { class: "muted small" }, count === undefined ? "" : t("viewer.image_count", { n: count }))))));
   }
 
-  mount(root, header,
+  const ohif = h("button", { type: "button", class: "btn btn-primary", "data-testid": "open-ohif",
+    onclick: () => open({ studyUid: study, modalities }) }, t("viewer.open_ohif"));
+  mount(root, header(ohif),
     h("p", { class: "muted" }, patientLine(c.patient), " · ", h("code", { class: "uid" }, study)),
-    series.length ? h("div", { class: "viewer-grid" },
-      h("aside", { class: "panel series-panel", "aria-label": "Series 序列" }, h("h2", {}, "Series ", h("span", { class: "zh" }, "序列")), list),
-      main) : emptyState("This study has no series you can see.", "无可查看的序列"));
-  if (current) await open(current);
+    series.length ? h("div", { class: "pv-grid" },
+      h("aside", { class: "panel pv-series-panel", "aria-labelledby": "pv-series-title" }, h("h2", { id: "pv-series-title" }, t("viewer.series")), list),
+      main) : h("div", { class: "empty" }, h("p", {}, t("viewer.no_series"))));
+  if (current) await openSeries(current);
 }
