@@ -18,9 +18,9 @@ async def login(page: Page, username: str, password: str = DEMO_PASSWORD) -> Non
     await page.context.add_init_script(
         "localStorage.getItem('yilian.locale') || localStorage.setItem('yilian.locale', 'en')")
     await page.goto("/")
-    await page.get_by_label("用户名").fill(username)
-    await page.get_by_label("密码").fill(password)
-    await page.get_by_role("button", name="登录", exact=True).click()
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Log in").click()
     await expect(page.locator("#logout")).to_be_visible()
 
 
@@ -30,7 +30,7 @@ async def test_village_doctor_books_expert_who_reports_and_completes(new_page) -
     await expect(doctor).to_have_url(re.compile(r"#/consultations$"))
 
     # Find the cardiology expert and book their first free slot.
-    await doctor.get_by_role("link", name="找专家").click()
+    await doctor.get_by_role("link", name="Find an expert").click()
     await doctor.get_by_label("Specialty").select_option("cardiology")
     card = doctor.locator("article.expert-card", has_text="Prof. Zhou Jianhua")
     await expect(card).to_have_count(1)
@@ -52,13 +52,13 @@ async def test_village_doctor_books_expert_who_reports_and_completes(new_page) -
 
     await expect(doctor).to_have_url(re.compile(r"#/consultations/\d+$"))
     cid = int(doctor.url.rsplit("/", 1)[1])
-    await expect(doctor.locator(".summary-strip .badge[data-status]")).to_have_text(re.compile("已申请"))
+    await expect(doctor.locator(".summary-strip .badge[data-status]")).to_have_text(re.compile("Requested"))
     await expect(doctor.locator(".question")).to_have_text(QUESTION)
     start_text = slot_text.split("–")[0]
     await expect(doctor.locator(".facts")).to_contain_text(start_text)
 
     # It is listed among the doctor's active consultations as requested.
-    await doctor.get_by_role("link", name="会诊", exact=True).first.click()
+    await doctor.get_by_role("link", name="Consultations").first.click()
     row = doctor.locator(f"tr[data-id='{cid}']")
     await expect(row).to_have_attribute("data-status", "requested")
     await expect(row).to_contain_text("Zhang Guoqiang")
@@ -69,18 +69,18 @@ async def test_village_doctor_books_expert_who_reports_and_completes(new_page) -
     await expect(expert).to_have_url(re.compile(r"#/queue$"))
     queued = expert.locator(f"tr[data-id='{cid}']")
     await expect(queued).to_contain_text("Zhang Guoqiang")
-    await queued.get_by_role("button", name="接诊").click()
+    await queued.get_by_role("button", name="Accept").click()
     dialog = expert.get_by_role("dialog")
-    await expect(dialog.get_by_label("时段")).to_have_value("")  # keep the booked slot
-    await dialog.get_by_role("button", name="接诊").click()
+    await expect(dialog.get_by_label("Time slot")).to_have_value("")  # keep the booked slot
+    await dialog.get_by_role("button", name="Accept").click()
     await expect(dialog).to_be_hidden()
 
     await expert.goto(f"/#/consultations/{cid}")
-    await expect(expert.locator(".summary-strip .badge[data-status]")).to_have_text(re.compile("已接诊"))
-    await expert.get_by_role("button", name="开始会诊").click()
-    await expect(expert.locator(".summary-strip .badge[data-status]")).to_have_text(re.compile("进行中"))
+    await expect(expert.locator(".summary-strip .badge[data-status]")).to_have_text(re.compile("Accepted"))
+    await expert.get_by_role("button", name="Start consultation").click()
+    await expect(expert.locator(".summary-strip .badge[data-status]")).to_have_text(re.compile("In progress"))
 
-    complete = expert.get_by_role("button", name="完成会诊")
+    complete = expert.get_by_role("button", name="Complete consultation")
     await expect(complete).to_be_disabled()  # not before the report is signed
     await expert.get_by_label("Findings").fill("Irregularly irregular rhythm at 128/min; BP 138/84.")
     await expert.get_by_label("Impression").fill(IMPRESSION)
@@ -97,17 +97,17 @@ async def test_village_doctor_books_expert_who_reports_and_completes(new_page) -
     await expect(expert.locator(".report-current .badge")).to_have_text(re.compile("Signed"))
     await expect(complete).to_be_enabled()
     await complete.click()
-    await expect(expert.locator(".summary-strip .badge[data-status]")).to_have_text(re.compile("已完成"))
+    await expect(expert.locator(".summary-strip .badge[data-status]")).to_have_text(re.compile("Completed"))
     timeline = expert.locator(".timeline li")
     await expect(timeline).to_have_count(4)
 
     # Back at the village clinic: completed, with the signed report.
     await doctor.reload()
-    await expect(doctor.locator(".summary-strip .badge[data-status]")).to_have_text(re.compile("已完成"))
+    await expect(doctor.locator(".summary-strip .badge[data-status]")).to_have_text(re.compile("Completed"))
     await expect(doctor.locator("[data-field=impression]")).to_have_text(IMPRESSION)
     await expect(doctor.locator(".report-meta")).to_contain_text("signed by Prof. Zhou Jianhua")
-    await doctor.get_by_role("link", name="会诊", exact=True).first.click()
-    await doctor.get_by_role("tab", name="已完成").click()
+    await doctor.get_by_role("link", name="Consultations").first.click()
+    await doctor.get_by_role("tab", name="Completed").click()
     await expect(doctor.locator(f"tr[data-id='{cid}']")).to_have_attribute("data-status", "completed")
 
     assert doctor.js_errors == [] and expert.js_errors == []
@@ -115,7 +115,7 @@ async def test_village_doctor_books_expert_who_reports_and_completes(new_page) -
 
 async def test_wrong_password_shows_the_error(new_page) -> None:
     page = await new_page()
-    await page.goto("/")
+    await page.goto("/")  # in Chinese, the default
     await page.get_by_label("用户名").fill("village")
     await page.get_by_label("密码").fill("not-the-password")
     await page.get_by_role("button", name="登录", exact=True).click()
@@ -133,7 +133,7 @@ async def test_wrong_password_shows_the_error(new_page) -> None:
 async def test_slot_taken_meanwhile_shows_the_conflict_and_fresh_slots(new_page, api) -> None:
     page = await new_page()
     await login(page, "village")
-    await page.get_by_role("link", name="找专家").click()
+    await page.get_by_role("link", name="Find an expert").click()
     card = page.locator("article.expert-card", has_text="Prof. Zhou Jianhua")
     chip = card.locator("a.slot-chip").first
     slot_id = int(re.search(r"slot=(\d+)", await chip.get_attribute("href")).group(1))

@@ -18,7 +18,7 @@ STATUS_BADGE = ".summary-strip .badge[data-status]"
 async def test_queue_request_declined_with_reason(new_page) -> None:
     doctor = await new_page()
     await login(doctor, "township")
-    await doctor.get_by_role("link", name="专科申请").click()
+    await doctor.get_by_role("link", name="Specialty queue request").click()
     await expect(doctor.get_by_role("heading", name="Request from a specialty queue")).to_be_visible()
     patient = doctor.get_by_role("combobox", name="Patient", exact=True)
     await patient.select_option(
@@ -32,7 +32,7 @@ async def test_queue_request_declined_with_reason(new_page) -> None:
     await doctor.get_by_role("button", name="Send request").click()
     await expect(doctor).to_have_url(re.compile(r"#/consultations/\d+$"))
     cid = int(doctor.url.rsplit("/", 1)[1])
-    await expect(doctor.locator(".facts")).to_contain_text("专科队列")
+    await expect(doctor.locator(".facts")).to_contain_text("Queue")
     await expect(doctor.locator(".summary-strip .badge.urgency-urgent")).to_be_visible()
 
     # The province radiologist sees it in the queue and declines it.
@@ -40,17 +40,17 @@ async def test_queue_request_declined_with_reason(new_page) -> None:
     await login(radiologist, "gdph_radiology")
     row = radiologist.locator(f"#q-wait ~ div tr[data-id='{cid}']")
     await expect(row).to_contain_text("Liang Jinlong")
-    await row.get_by_role("button", name="拒绝").click()
+    await row.get_by_role("button", name="Decline").click()
     dialog = radiologist.get_by_role("dialog")
-    await dialog.get_by_role("button", name="拒绝").click()  # empty reason: refused
+    await dialog.get_by_role("button", name="Decline").click()  # empty reason: refused
     await expect(dialog).to_be_visible()
-    await dialog.get_by_label("拒绝原因").fill("Please attach the DR study; no images were shared.")
-    await dialog.get_by_role("button", name="拒绝").click()
+    await dialog.get_by_label("Reason").fill("Please attach the DR study; no images were shared.")
+    await dialog.get_by_role("button", name="Decline").click()
     await expect(dialog).to_be_hidden()
     await expect(radiologist.locator(f"tr[data-id='{cid}']")).to_have_count(0)
 
     await doctor.reload()
-    await expect(doctor.locator(STATUS_BADGE)).to_have_text(re.compile("已拒绝"))
+    await expect(doctor.locator(STATUS_BADGE)).to_have_text(re.compile("Declined"))
     await expect(doctor.locator(".timeline li[data-status=declined] .tl-note")).to_have_text(
         "Please attach the DR study; no images were shared.")
     assert doctor.js_errors == [] and radiologist.js_errors == []
@@ -61,12 +61,12 @@ async def test_requester_cancels_with_reason(new_page) -> None:
     await login(doctor, "village")
     row = doctor.locator("tr[data-status=requested]").first
     await row.locator("a.id-link").click()
-    await doctor.get_by_role("button", name="取消申请").click()
+    await doctor.get_by_role("button", name="Cancel request").click()
     dialog = doctor.get_by_role("dialog")
-    await dialog.get_by_label("取消原因").fill("Symptoms resolved; patient declined.")
-    await dialog.get_by_role("button", name="取消会诊").click()
-    await expect(doctor.locator(STATUS_BADGE)).to_have_text(re.compile("已取消"))
-    await expect(doctor.get_by_role("button", name="取消申请")).to_have_count(0)
+    await dialog.get_by_label("Reason for cancelling").fill("Symptoms resolved; patient declined.")
+    await dialog.get_by_role("button", name="Cancel consultation").click()
+    await expect(doctor.locator(STATUS_BADGE)).to_have_text(re.compile("Cancelled"))
+    await expect(doctor.get_by_role("button", name="Cancel request")).to_have_count(0)
     await expect(doctor.locator(".facts")).to_contain_text("Symptoms resolved; patient declined.")
 
 
@@ -82,7 +82,7 @@ def _quiet_weekday() -> datetime:
 async def test_expert_blocks_a_morning_in_the_availability_editor(new_page) -> None:
     expert = await new_page()
     await login(expert, "expert")
-    await expert.get_by_role("link", name="出诊时间").click()
+    await expert.get_by_role("link", name="Availability").click()
     await expect(expert.locator(".rule-row")).to_have_count(10)
     existing = await expert.locator(".exception-row").count()
     await expert.get_by_role("button", name="+ Add exception").click()
@@ -108,8 +108,8 @@ async def test_expert_blocks_a_morning_in_the_availability_editor(new_page) -> N
 async def test_expert_corrects_a_signed_report_and_keeps_the_old_version(new_page) -> None:
     expert = await new_page()
     await login(expert, "expert")
-    await expert.get_by_role("link", name="会诊", exact=True).first.click()
-    await expert.get_by_role("tab", name="已完成").click()
+    await expert.get_by_role("link", name="Consultations").first.click()
+    await expert.get_by_role("tab", name="Completed").click()
     await expert.locator("tr[data-status=completed] a.id-link").first.click()
     await expect(expert.locator(".report-current .badge")).to_have_text(re.compile("Signed"))
     old = await expert.locator(".report-current [data-field=impression]").inner_text()

@@ -15,8 +15,8 @@ async def test_logout_revokes_the_token(new_page, api) -> None:
     page = await new_page()
     await login(page, "village")
     token = await page.evaluate("sessionStorage.getItem('yilian.token')")
-    await page.get_by_role("button", name="退出").click()
-    await expect(page.get_by_role("button", name="登录", exact=True)).to_be_visible()
+    await page.get_by_role("button", name="Log out").click()
+    await expect(page.get_by_role("button", name="Log in")).to_be_visible()
     assert await page.evaluate("sessionStorage.getItem('yilian.token')") is None
     api.token = token
     status, body = await api.get("/api/me")
@@ -35,9 +35,9 @@ async def test_revoked_session_returns_to_login_with_a_notice(new_page, api) -> 
     # The next request finds the token revoked: the click's, or one the home screen still had
     # in flight (then the screen has already gone, link and all, to the login form).
     try:
-        await page.get_by_role("link", name="会诊", exact=True).first.click(timeout=3000)
+        await page.get_by_role("link", name="Consultations").first.click(timeout=3000)
     except PlaywrightTimeoutError:
         pass
-    await expect(page.get_by_role("status").filter(has_text="登录已过期")).to_be_visible()
-    await expect(page.get_by_label("用户名")).to_be_visible()
+    await expect(page.get_by_role("status").filter(has_text="Your session has ended")).to_be_visible()
+    await expect(page.get_by_label("Username")).to_be_visible()
     assert page.js_errors == []
