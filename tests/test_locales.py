@@ -55,7 +55,7 @@ def test_tables_are_flat_non_empty_strings_with_plain_keys() -> None:
             table = json.loads(path.read_text(encoding="utf-8"))
             assert isinstance(table, dict) and table, path
             for key, text in table.items():
-                assert re.fullmatch(r"[a-z0-9_]+", key), f"{path}: key {key!r}"
+                assert re.fullmatch(r"\w+", key, re.ASCII), f"{path}: key {key!r}"
                 assert isinstance(text, str) and text.strip(), f"{path}: {key} is empty"
                 assert text == text.strip(), f"{path}: {key} has surrounding spaces"
 
