@@ -317,7 +317,9 @@ async def _consultations(session: AsyncSession, users: dict[str, User], patients
         impression="Essential hypertension, grade 2, inadequately controlled.",
         recommendations="Increase amlodipine to 10 mg daily; add low-dose thiazide if above "
                         "140/90 in 4 weeks; home BP diary; village doctor follow-up weekly.",
-        signed_at=now, signed_by_id=expert.id))
+        signed_at=now, signed_by_id=expert.id, signer_name=expert.display_name,
+        signer_title=expert.title,
+        signer_institution=inst["gdph"].local_name or inst["gdph"].name))
     apply_transition(done, "complete", expert)
     declined = await make("declined_video", township, patients[2], "video", "routine",
                           "Knee pain for 3 months, X-ray shows joint space narrowing.",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from yilian.server.clinic.workflow import Kind, State, Urgency
 from yilian.server.core.schemas import (
@@ -226,6 +227,22 @@ class ReportIn(Input):
     recommendations: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20000)]
 
 
+class ReportSignIn(Input):
+    """Signing with the password re-entered (the body may also be left out: signing without it,
+    for API clients; the version then records ``signed_with_password: false``)."""
+
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)] | \
+        SkipJsonSchema[None] = None
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _given(cls, value: object) -> object:
+        # Left out means "no password"; an explicit null is a malformed request.
+        if value is None:
+            raise ValueError("give the password as a string, or leave the field out")
+        return value
+
+
 class ReportVersionOut(BaseModel):
     version: int
     findings: str
@@ -236,6 +253,14 @@ class ReportVersionOut(BaseModel):
     signed: bool
     signed_at: datetime | None
     signed_by_id: int | None
+    #: The signer as they were at signing (name, title, institution); null until signed.
+    signer_name: str | None
+    signer_title: str | None
+    signer_institution: str | None
+    #: Whether the signer re-entered their password to sign.
+    signed_with_password: bool
+    #: The version this one corrects (the one before it); null for the first.
+    corrects_version: int | None
 
 
 class ReportOut(BaseModel):

@@ -79,6 +79,7 @@ class Route:
     status: int = 200
     auth: bool = True
     content_type: str = "application/json"
+    body_required: bool = True
 
 
 def _validation_details(exc: ValidationError) -> dict[str, Any]:
@@ -300,13 +301,15 @@ class ApiRouter:
         status: int = 200,
         auth: bool = True,
         content_type: str = "application/json",
+        body_required: bool = True,
     ) -> Callable[[Handler], Handler]:
-        """Declare a handler for ``method path``."""
+        """Declare a handler for ``method path``; with ``body_required=False`` an empty body
+        is allowed (the handler then gets ``body=None``)."""
 
         def decorate(fn: Handler) -> Handler:
             self.routes.append(
                 Route(method, path, fn, summary, tag, body, query, response, status, auth,
-                      content_type)
+                      content_type, body_required)
             )
             return fn
 
@@ -328,7 +331,7 @@ def _make_handler(route: Route) -> Callable[[web.Request], Awaitable[web.StreamR
         api_request = ApiRequest(request, user)  # type: ignore[arg-type]
         if route.query is not None:
             api_request.query = parse_query(request, route.query)
-        if route.body is not None:
+        if route.body is not None and (route.body_required or (await request.read()).strip()):
             api_request.body = await parse_json_body(request, route.body)
         result = await route.handler(api_request)
         if isinstance(result, web.StreamResponse):
@@ -421,7 +424,7 @@ def openapi_document(router: ApiRouter, *, title: str, version: str) -> dict[str
             op["parameters"] = params
         if r.body is not None:
             op["requestBody"] = {
-                "required": True,
+                "required": r.body_required,
                 "content": {"application/json": {"schema": refs[(r.body, "validation")]}},
             }
         if r.auth:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from playwright.async_api import expect
 
 from tests.e2e.test_consultation_flow import login
+from yilian.server.demo import DEMO_PASSWORD
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STATUS_BADGE = ".summary-strip .badge[data-status]"
@@ -111,14 +112,16 @@ async def test_expert_corrects_a_signed_report_and_keeps_the_old_version(new_pag
     await expert.get_by_role("link", name="Consultations").first.click()
     await expert.get_by_role("tab", name="Completed").click()
     await expert.locator("tr[data-status=completed] a.id-link").first.click()
-    await expect(expert.locator(".report-current .badge")).to_have_text(re.compile("Signed"))
+    await expect(expert.locator(".report-current .badge")).to_have_text("已签发")
     old = await expert.locator(".report-current [data-field=impression]").inner_text()
-    await expert.get_by_role("button", name="Write a correction").click()
-    await expert.get_by_label("Impression").fill("Essential hypertension, grade 2; "
-                                                 "secondary causes excluded.")
-    await expert.get_by_role("button", name="Sign report").click()
-    await expert.get_by_role("dialog").get_by_role("button", name="Sign").click()
-    await expect(expert.locator(".report-meta")).to_contain_text("Version 2 · signed by")
+    await expert.get_by_role("button", name="更正报告").click()
+    await expert.get_by_label("诊断意见").fill("Essential hypertension, grade 2; "
+                                              "secondary causes excluded.")
+    await expert.get_by_role("button", name="签发报告").click()
+    await expert.get_by_role("dialog").get_by_label("登录密码").fill(DEMO_PASSWORD)
+    await expert.get_by_role("dialog").get_by_role("button", name="确认签发").click()
+    await expect(expert.locator(".report-meta")).to_contain_text("第2版 · Prof. Zhou Jianhua (周建华) 签发于")
+    await expect(expert.locator(".report-current")).to_contain_text("更正第1版")
     await expect(expert.locator(".report-current [data-field=impression]")).to_have_text(
         "Essential hypertension, grade 2; secondary causes excluded.")
     earlier = expert.locator(".report-history details[data-version='1']")
