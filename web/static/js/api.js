@@ -74,6 +74,7 @@ export async function request(method, path, { body, query, auth = true, signal }
     const e = (data && data.error) || {};
     const error = new ApiError(res.status, e.code || "http_error",
       e.message || t("errors.http_status", { status: res.status }), e.details);
+    error.fromServer = true; // its message is the server's wording; errors.<code> is the user's
     if (res.status === 401 && auth) window.dispatchEvent(new CustomEvent("yilian:unauthorized", { detail: error }));
     throw error;
   }

@@ -4,11 +4,12 @@ import { h, mount } from "../dom.js";
 import { term } from "../format.js";
 import { LANGUAGES, errorMessage, locale, t } from "../i18n.js";
 
-/** An error as the user reads it: an error made in the browser (status 0: a check before
- * sending, or the network) already speaks the user's language; a server's is shown by its code
- * (errors.<code>, i18n.errorMessage), falling back to the server's message. */
+/** An error as the user reads it. A server's answer (api.js marks it fromServer) is shown by
+ * its code (errors.<code>, i18n.errorMessage), else by the server's message; an error made in
+ * the browser (a check before sending, the network, a feature's own wording of a server error)
+ * carries the message its maker chose, already in the user's language. */
 export function errorText(err) {
-  if (err && err.status === 0 && err.code !== "network_error" && err.message) return err.message;
+  if (err && !err.fromServer && err.message) return err.message;
   return errorMessage(err);
 }
 
@@ -41,7 +42,7 @@ export function pageHeader(title, ...actions) {
 export function errorBox(err) {
   const lines = err && Array.isArray(err.fieldErrors) ? err.fieldErrors : [];
   const message = errorText(err);
-  const raw = err && err.message && err.message !== message ? err.message : null;
+  const raw = err && err.fromServer && err.message && err.message !== message ? err.message : null;
   return h("div", { class: "alert alert-error", role: "alert", dataset: { code: (err && err.code) || "" } },
     h("strong", {}, message),
     lines.length ? h("ul", {}, lines.map((l) => h("li", {}, l))) : null,
