@@ -3,6 +3,7 @@
 // with the same peer id after a network drop, with an ICE restart when a path fails.
 
 import { io } from "../../vendor/socket.io-client/socket.io.esm.min.js";
+import { errorMessage, t } from "../i18n.js";
 
 const ACK_TIMEOUT_MS = 10000;
 
@@ -29,9 +30,9 @@ export class Call extends EventTarget {
     const socket = io("/rtc", { path: "/socket.io", auth: { token: this.token }, transports: ["websocket", "polling"] });
     this.socket = socket;
     socket.on("connect", () => this.join());
-    socket.on("connect_error", (err) => this.emit("state", { state: "error", message: err.message === "unauthorized" ? "The server refused the connection: please log in again." : `Cannot reach the call server (${err.message}); retrying…` }));
+    socket.on("connect_error", (err) => this.emit("state", { state: "error", message: err.message === "unauthorized" ? t("call.err_unauthorized") : t("call.err_unreachable", { reason: err.message }) }));
     socket.on("disconnect", (reason) => {
-      if (!this.closed) this.emit("state", { state: "reconnecting", message: `Connection lost (${reason}); reconnecting…` });
+      if (!this.closed) this.emit("state", { state: "reconnecting", message: t("call.reconnecting", { reason }) });
     });
     socket.on("peer-joined", (info) => this.addPeer(info));
     socket.on("peer-left", ({ peer_id: id }) => this.removePeer(id));
@@ -47,24 +48,28 @@ export class Call extends EventTarget {
       this.emit("state", { state: "joined" });
     });
     socket.on("refused", () => {
-      this.emit("state", { state: "refused", message: "The expert did not admit you to this call." });
+      this.emit("state", { state: "refused", message: t("call.refused") });
       this.hangup();
     });
     // The server ends the socket when the login ends (logout elsewhere, expiry, deactivation)
     // and closes the room when the consultation is no longer open: stop, do not reconnect.
     socket.on("session-ended", () => {
-      this.emit("state", { state: "error", message: "Your login has ended: please log in again. 登录已失效，请重新登录。" });
+      this.emit("state", { state: "error", message: t("call.session_ended") });
       this.hangup();
     });
     socket.on("room-closed", () => {
-      this.emit("state", { state: "refused", message: "This consultation has ended; its call is closed. 本次会诊已结束。" });
+      this.emit("state", { state: "refused", message: t("call.room_closed") });
       this.hangup();
     });
   }
 
   async request(event, payload) {
     const ack = await this.socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
-    if (!ack || !ack.ok) throw new Error((ack && ack.error && ack.error.message) || `${event} failed`);
+    if (!ack || !ack.ok) {
+      // Keep the server's error code, so the page shows its text in the user's language.
+      const e = (ack && ack.error) || {};
+      throw Object.assign(new Error(e.message || t("call.request_failed", { event })), { code: e.code, details: e.details });
+    }
     return ack;
   }
 
@@ -75,7 +80,7 @@ export class Call extends EventTarget {
     try {
       ack = await this.request("join", payload);
     } catch (err) {
-      this.emit("state", { state: "error", message: err.message });
+      this.emit("state", { state: "error", message: errorMessage(err) });
       return;
     }
     const resumed = Boolean(ack.resumed) && ack.peer_id === this.peerId;
@@ -85,7 +90,7 @@ export class Call extends EventTarget {
     this.waiting = Boolean(ack.waiting);
     if (this.host) this.emit("lobby", { op: "reset", list: ack.lobby || [] });
     if (this.waiting) {
-      this.emit("state", { state: "waiting", message: "Waiting for the expert to admit you… 等待专家允许进入" });
+      this.emit("state", { state: "waiting", message: t("call.waiting_admit") });
       return;
     }
     for (const info of ack.peers || []) {
@@ -110,7 +115,7 @@ export class Call extends EventTarget {
         await pc.setLocalDescription();
         this.send(info.peer_id, { description: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
       } catch (err) {
-        this.emit("warning", `Negotiation with ${info.display_name} failed: ${err.message}`);
+        this.emit("warning", t("call.negotiation_failed", { name: info.display_name, reason: err.message }));
       } finally {
         p.makingOffer = false;
       }
@@ -138,8 +143,8 @@ export class Call extends EventTarget {
     const tracks = this.localStream ? this.localStream.getTracks() : [];
     for (const track of tracks) p.pc.addTrack(track, this.localStream);
     for (const kind of ["audio", "video"]) {
-      if (tracks.some((t) => t.kind === kind)) continue;
-      const unused = p.pc.getTransceivers().find((t) => t.receiver.track.kind === kind);
+      if (tracks.some((track) => track.kind === kind)) continue;
+      const unused = p.pc.getTransceivers().find((tr) => tr.receiver.track.kind === kind);
       if (unused) unused.direction = "recvonly";
       else p.pc.addTransceiver(kind, { direction: "recvonly" });
     }
@@ -158,10 +163,10 @@ export class Call extends EventTarget {
   }
 
   onSignal({ from, description, candidate }) {
-    const p = this.peers.get(from) || this.addPeer({ peer_id: from, display_name: "Participant", polite: false });
+    const p = this.peers.get(from) || this.addPeer({ peer_id: from, display_name: t("call.participant"), polite: false });
     // Handle one message at a time per peer, in arrival order.
     p.queue = p.queue.then(() => this.handleSignal(p, from, description, candidate)).catch((err) => {
-      this.emit("warning", `Signalling error: ${err.message}`);
+      this.emit("warning", t("call.signalling_error", { reason: err.message }));
     });
   }
 
@@ -211,22 +216,22 @@ export class Call extends EventTarget {
       this.socket.disconnect();
     }
     for (const id of [...this.peers.keys()]) this.removePeer(id);
-    if (this.localStream) this.localStream.getTracks().forEach((t) => t.stop());
+    if (this.localStream) this.localStream.getTracks().forEach((track) => track.stop());
   }
 }
 
 /** Camera and microphone, falling back to microphone only, then to receiving only. */
 export async function openMedia() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    return { stream: null, notice: "This browser cannot use a camera here (a secure https:// address is required). You can still watch and listen." };
+    return { stream: null, notice: t("call.no_camera_api") };
   }
   try {
     return { stream: await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 1280 }, height: { ideal: 720 } } }), notice: null };
   } catch (err) {
     try {
-      return { stream: await navigator.mediaDevices.getUserMedia({ audio: true }), notice: `No camera (${err.name}); joining with the microphone only.` };
+      return { stream: await navigator.mediaDevices.getUserMedia({ audio: true }), notice: t("call.mic_only", { reason: err.name }) };
     } catch (err2) {
-      return { stream: null, notice: `No camera or microphone (${err2.name}); you can watch and listen only.` };
+      return { stream: null, notice: t("call.watch_only", { reason: err2.name }) };
     }
   }
 }

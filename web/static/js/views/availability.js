@@ -1,35 +1,40 @@
 // The availability editor: an expert's weekly clinic hours and exceptions (leave, on-site days
-// at a branch 坐诊, extra windows). Saving regenerates free slots; booked ones are kept.
+// at a branch, extra windows). Saving regenerates free slots; booked ones are kept.
 
 import { ApiError, api } from "../api.js";
 import { field, h, mount, select } from "../dom.js";
-import { WEEKDAYS, fmtDate, fromLocalInput, toLocalInput } from "../format.js";
+import { fmtDate, fromLocalInput, term, toLocalInput } from "../format.js";
+import { has, t } from "../i18n.js";
 import { isManager, isSpecialist, store } from "../store.js";
 import { busy, emptyState, errorBox, errorSlot, loading, pageHeader, toast } from "../ui/components.js";
+import { institutionLabel } from "./experts.js";
 import { byDay } from "./slots.js";
 
-const EXCEPTION_KINDS = { leave: "Leave 请假/停诊", onsite: "On-site at a branch 坐诊", extra: "Extra clinic hours 加诊" };
+const EXCEPTION_KINDS = ["leave", "onsite", "extra"];
 const TIMEZONES = ["Asia/Shanghai", "Asia/Urumqi", "Asia/Hong_Kong", "Asia/Macau", "UTC"];
 const SLOT_LENGTHS = [10, 15, 20, 30, 45, 60, 90, 120];
+const WEEKDAYS = [0, 1, 2, 3, 4, 5, 6];
+const minutesOptions = () => SLOT_LENGTHS.map((m) => [m, t("availability.minutes", { n: m })]);
 
 function ruleRow(rule, n, onRemove) {
   const tr = h("tr", { class: "rule-row" });
-  const weekday = select({ name: "weekday", "aria-label": `Rule ${n}: weekday` }, WEEKDAYS.map(([en, zh], i) => [i, `${en} ${zh}`]), rule.weekday);
-  const start = h("input", { type: "time", name: "start", value: rule.start, required: true, "aria-label": `Rule ${n}: from` });
-  const end = h("input", { type: "time", name: "end", value: rule.end, required: true, "aria-label": `Rule ${n}: until` });
-  const minutes = select({ name: "slot_minutes", "aria-label": `Rule ${n}: slot length` }, SLOT_LENGTHS.map((m) => [m, `${m} min`]), rule.slot_minutes || 30);
-  const remove = h("button", { type: "button", class: "btn btn-sm btn-ghost", "aria-label": `Remove rule ${n}`, onclick: () => { tr.remove(); onRemove(); } }, "Remove 删除");
-  mount(tr, h("td", {}, weekday), h("td", {}, start), h("td", {}, end), h("td", {}, minutes), h("td", {}, remove));
+  const weekday = select({ name: "weekday", "aria-label": t("availability.rule_weekday", { n }) }, WEEKDAYS.map((i) => [i, term("weekday", i)]), rule.weekday);
+  const start = h("input", { type: "time", name: "start", value: rule.start, required: true, "aria-label": t("availability.rule_from", { n }) });
+  const end = h("input", { type: "time", name: "end", value: rule.end, required: true, "aria-label": t("availability.rule_until", { n }) });
+  const minutes = select({ name: "slot_minutes", "aria-label": t("availability.rule_length", { n }) }, minutesOptions(), rule.slot_minutes || 30);
+  const remove = h("button", { type: "button", class: "btn btn-sm btn-ghost", "aria-label": t("availability.rule_remove", { n }), onclick: () => { tr.remove(); onRemove(); } }, t("availability.remove"));
+  const cell = (key, control) => h("td", { dataset: { label: t(`availability.${key}`) } }, control);
+  mount(tr, cell("weekday", weekday), cell("from", start), cell("until", end), cell("slot_length", minutes), h("td", {}, remove));
   tr.read = () => ({ weekday: Number(weekday.value), start: start.value.slice(0, 5), end: end.value.slice(0, 5), slot_minutes: Number(minutes.value) });
   return tr;
 }
 
 function exceptionRow(x, n, onRemove) {
-  const kind = select({ name: "kind" }, Object.entries(EXCEPTION_KINDS), x.kind);
+  const kind = select({ name: "kind" }, EXCEPTION_KINDS.map((k) => [k, t(`availability.kind_${k}`)]), x.kind);
   const start = h("input", { type: "datetime-local", name: "start", value: x.start ? toLocalInput(x.start) : "", required: true });
   const end = h("input", { type: "datetime-local", name: "end", value: x.end ? toLocalInput(x.end) : "", required: true });
-  const inst = select({ name: "institution_id" }, [["", "—"], ...[...store.institutions.values()].map((i) => [i.id, i.name])], x.institution_id || "");
-  const minutes = select({ name: "slot_minutes" }, [["", "—"], ...SLOT_LENGTHS.map((m) => [m, `${m} min`])], x.slot_minutes || "");
+  const inst = select({ name: "institution_id" }, [["", "—"], ...[...store.institutions.values()].map((i) => [i.id, institutionLabel(i)])], x.institution_id || "");
+  const minutes = select({ name: "slot_minutes" }, [["", "—"], ...minutesOptions()], x.slot_minutes || "");
   const note = h("input", { name: "note", maxlength: 200, value: x.note || "" });
   const sync = () => {
     inst.disabled = kind.value !== "onsite";
@@ -39,12 +44,12 @@ function exceptionRow(x, n, onRemove) {
   kind.addEventListener("change", sync);
   sync();
   const row = h("fieldset", { class: "exception-row" },
-    h("legend", { class: "sr-only" }, `Exception ${n}`),
-    field("Kind 类型", kind), field("From 开始", start), field("Until 结束", end),
-    field("At institution 坐诊机构", inst), field("Slot length 时长", minutes), field("Note 备注", note),
-    h("button", { type: "button", class: "btn btn-sm btn-ghost", "aria-label": `Remove exception ${n}`, onclick: () => { row.remove(); onRemove(); } }, "Remove 删除"));
+    h("legend", { class: "sr-only" }, t("availability.exception_n", { n })),
+    field(t("availability.kind"), kind), field(t("availability.from"), start), field(t("availability.until"), end),
+    field(t("availability.at_institution"), inst), field(t("availability.slot_length"), minutes), field(t("availability.note"), note),
+    h("button", { type: "button", class: "btn btn-sm btn-ghost", "aria-label": t("availability.exception_remove", { n }), onclick: () => { row.remove(); onRemove(); } }, t("availability.remove")));
   row.read = () => {
-    if (!start.value || !end.value) throw new ApiError(0, "validation_error", `Exception ${n}: give both the start and the end.`);
+    if (!start.value || !end.value) throw new ApiError(0, "availability_invalid", t("availability.need_both", { n }));
     const out = { kind: kind.value, start: fromLocalInput(start.value), end: fromLocalInput(end.value) };
     if (kind.value === "onsite" && inst.value) out.institution_id = Number(inst.value);
     if (kind.value === "extra") out.slot_minutes = Number(minutes.value);
@@ -55,34 +60,34 @@ function exceptionRow(x, n, onRemove) {
 }
 
 async function preview(el, expertId) {
-  mount(el, loading("Loading the next two weeks… 正在加载"));
+  mount(el, loading(t("availability.preview_loading")));
   const now = new Date();
   const slots = await api.get(`/api/experts/${expertId}/slots`, { from: now.toISOString(), to: new Date(now.getTime() + 14 * 86400000).toISOString() });
   const days = byDay(slots);
   mount(el, days.length ? h("table", { class: "table preview" },
-    h("caption", {}, "Resulting slots, next 14 days 未来两周时段"),
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Day"), h("th", { scope: "col" }, "Free", h("br"), "可约"), h("th", { scope: "col" }, "Booked", h("br"), "已约"), h("th", { scope: "col" }, h("abbr", { title: "Unavailable (leave or on-site)" }, "Off"), h("br"), "停诊"))),
+    h("caption", {}, t("availability.preview_caption")),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("availability.day")), h("th", { scope: "col" }, t("availability.free")), h("th", { scope: "col" }, t("availability.booked")), h("th", { scope: "col" }, h("abbr", { title: t("availability.off_title") }, t("availability.off"))))),
     h("tbody", {}, days.map(([key, list]) => h("tr", { dataset: { day: key } },
       h("th", { scope: "row" }, fmtDate(list[0].start)),
       ["free", "booked", "blocked"].map((st) => h("td", { class: `count-${st}` }, String(list.filter((s) => s.status === st).length)))))))
-    : emptyState("No slots in the next two weeks.", "未来两周无时段"));
+    : emptyState(t("availability.preview_none"), null));
 }
 
 export async function render({ root, params, user, navigate }) {
   let expertId = params.id ? Number(params.id) : null;
   if (!expertId && isSpecialist(user)) expertId = user.id;
   const manager = isManager(user);
-  const picker = manager ? select({ name: "expert", id: "expert-picker" }, [["", "Choose an expert… 选择专家"],
-    ...store.experts.map((e) => ({ value: e.id, label: `${e.display_name} — ${e.institution_name}`, group: e.in_my_alliance ? "My alliance 本医联体" : "Other alliances 其他" }))], expertId || "") : null;
+  const picker = manager ? select({ name: "expert", id: "expert-picker" }, [["", t("availability.choose_expert")],
+    ...store.experts.map((e) => ({ value: e.id, label: `${e.display_name} — ${institutionLabel(store.institutions.get(e.institution_id), e.institution_name)}`, group: e.in_my_alliance ? t("availability.group_my_alliance") : t("availability.group_other") }))], expertId || "") : null;
   if (picker) picker.addEventListener("change", () => navigate(picker.value ? `#/availability/${picker.value}` : "#/availability"));
-  const header = pageHeader("Availability", "出诊时间");
-  const pickerBox = picker ? h("div", { class: "filters" }, field("Expert 专家", picker)) : null;
+  const header = pageHeader(t("availability.title"), null);
+  const pickerBox = picker ? h("div", { class: "filters" }, field(t("availability.expert"), picker)) : null;
   if (!expertId) {
-    mount(root, header, pickerBox, emptyState("Choose an expert to edit their clinic hours.", "请选择专家"));
+    mount(root, header, pickerBox, emptyState(t("availability.choose_hint"), null));
     return;
   }
   if (!manager && expertId !== user.id) {
-    mount(root, header, errorBox(new ApiError(403, "forbidden", "You may edit only your own availability.")));
+    mount(root, header, errorBox(new ApiError(403, "not_your_availability", t("availability.own_only"))));
     return;
   }
   mount(root, header, pickerBox, loading());
@@ -91,39 +96,42 @@ export async function render({ root, params, user, navigate }) {
   const errors = errorSlot();
 
   const rulesBody = h("tbody", {});
-  const rulesEmpty = h("p", { class: "muted" }, "No weekly hours: only extra windows produce slots. 无固定出诊时间");
+  const rulesEmpty = h("p", { class: "muted" }, t("availability.no_weekly"));
   const syncEmpty = () => { rulesEmpty.hidden = rulesBody.children.length > 0; };
   const addRule = (r) => { rulesBody.append(ruleRow(r, rulesBody.children.length + 1, syncEmpty)); syncEmpty(); };
   [...av.weekly].sort((a, b) => a.weekday - b.weekday || a.start.localeCompare(b.start)).forEach(addRule);
   syncEmpty();
 
   const excList = h("div", { class: "exception-list" });
-  const excEmpty = h("p", { class: "muted" }, "No exceptions. 无例外安排");
+  const excEmpty = h("p", { class: "muted" }, t("availability.no_exceptions"));
   const syncExc = () => { excEmpty.hidden = excList.children.length > 0; };
   const addException = (x) => { excList.append(exceptionRow(x, excList.children.length + 1, syncExc)); syncExc(); };
   av.exceptions.forEach(addException);
   syncExc();
 
-  const tz = select({ name: "timezone" }, TIMEZONES.map((t) => [t, t]), av.timezone);
+  // A zone set through the API but not offered here stays as it is (saving must not change it).
+  const zones = TIMEZONES.includes(av.timezone) ? TIMEZONES : [av.timezone, ...TIMEZONES];
+  const zoneLabel = (zone) => (has(`availability.tz_${zone.replace("/", "_")}`) ? t(`availability.tz_${zone.replace("/", "_")}`) : zone);
+  const tz = select({ name: "timezone" }, zones.map((zone) => [zone, zoneLabel(zone)]), av.timezone);
   const previewEl = h("div", { class: "preview-box" });
-  const save = h("button", { type: "submit", class: "btn btn-primary" }, "Save availability 保存");
+  const save = h("button", { type: "submit", class: "btn btn-primary" }, t("availability.save"));
   const form = h("form", { class: "availability-form", novalidate: true },
-    h("fieldset", { class: "panel" }, h("legend", {}, "Weekly clinic hours ", h("span", { class: "zh" }, "每周出诊")),
+    h("fieldset", { class: "panel" }, h("legend", {}, t("availability.weekly")),
       h("div", { class: "table-wrap" }, h("table", { class: "table rules" },
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Weekday 星期"), h("th", { scope: "col" }, "From 开始"), h("th", { scope: "col" }, "Until 结束"), h("th", { scope: "col" }, "Slot length 每号时长"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Remove")))),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("availability.weekday")), h("th", { scope: "col" }, t("availability.from")), h("th", { scope: "col" }, t("availability.until")), h("th", { scope: "col" }, t("availability.slot_length")), h("th", { scope: "col" }, h("span", { class: "sr-only" }, t("availability.remove"))))),
         rulesBody)),
       rulesEmpty,
       h("div", { class: "row-gap" },
-        h("button", { type: "button", class: "btn", onclick: () => addRule({ weekday: 0, start: "09:00", end: "12:00", slot_minutes: 30 }) }, "+ Add hours 添加时段"),
-        field("Time zone of these hours 时区", tz))),
-    h("fieldset", { class: "panel" }, h("legend", {}, "Exceptions ", h("span", { class: "zh" }, "请假 / 坐诊 / 加诊")),
-      h("p", { class: "muted small" }, "Times in China Standard Time 北京时间. Leave and on-site days block remote slots; extra hours open one-off slots."),
+        h("button", { type: "button", class: "btn", onclick: () => addRule({ weekday: 0, start: "09:00", end: "12:00", slot_minutes: 30 }) }, t("availability.add_hours")),
+        field(t("availability.timezone"), tz))),
+    h("fieldset", { class: "panel" }, h("legend", {}, t("availability.exceptions")),
+      h("p", { class: "muted small" }, t("availability.exceptions_hint")),
       excList, excEmpty,
       h("button", { type: "button", class: "btn", onclick: () => {
         const start = new Date(Date.now() + 86400000);
         start.setUTCMinutes(0, 0, 0);
         addException({ kind: "leave", start: start.toISOString(), end: new Date(start.getTime() + 8 * 3600000).toISOString() });
-      } }, "+ Add exception 添加例外")),
+      } }, t("availability.add_exception"))),
     errors.el,
     h("div", { class: "form-actions" }, save));
 
@@ -132,21 +140,21 @@ export async function render({ root, params, user, navigate }) {
     busy(save, async () => {
       const weekly = [...rulesBody.children].map((tr) => tr.read());
       for (const [i, r] of weekly.entries()) {
-        if (!r.start || !r.end || r.end <= r.start) throw new ApiError(0, "validation_error", `Weekly rule ${i + 1}: the end must be after the start.`);
+        if (!r.start || !r.end || r.end <= r.start) throw new ApiError(0, "availability_invalid", t("availability.end_after_start", { n: i + 1 }));
       }
       const exceptions = [...excList.children].map((row) => row.read());
       await api.put(`/api/experts/${expertId}/availability`, { timezone: tz.value, weekly, exceptions });
-      toast("Availability saved; free slots regenerated. 出诊时间已保存");
+      toast(t("availability.saved"));
       await preview(previewEl, expertId);
     }, errors);
   });
 
   mount(root, header, pickerBox,
-    h("p", { class: "lead" }, expert ? `${expert.display_name} · ${expert.institution_name}` : `Expert #${expertId}`,
-      h("span", { class: "muted small" }, " · booked consultations keep their slots when hours change")),
+    h("p", { class: "lead" }, expert ? `${expert.display_name} · ${institutionLabel(store.institutions.get(expert.institution_id), expert.institution_name)}` : t("availability.expert_n", { id: expertId }),
+      h("span", { class: "muted small" }, ` · ${t("availability.booked_kept")}`)),
     h("div", { class: "detail-grid" },
       h("div", { class: "detail-main" }, form),
       h("aside", { class: "detail-side" }, h("section", { class: "panel", "aria-labelledby": "pv-title" },
-        h("h2", { id: "pv-title" }, "Slots ", h("span", { class: "zh" }, "时段预览")), previewEl))));
+        h("h2", { id: "pv-title" }, t("availability.preview_title")), previewEl))));
   await preview(previewEl, expertId).catch((err) => mount(previewEl, errorBox(err)));
 }

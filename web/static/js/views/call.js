@@ -1,10 +1,13 @@
 // The video call page of a consultation: remote and local video, mic/camera controls, the
-// expert's lobby, and the room chat (kept with the consultation).
+// expert's lobby, the consultation's shared studies (each opens in the OHIF reading window), and
+// the room chat (kept with the consultation).
 
 import { api, session } from "../api.js";
 import { h, mount } from "../dom.js";
 import { fmtDateTimeYear, fmtTime, patientLine } from "../format.js";
 import { Call, openMedia } from "../features/call.js";
+import { callStudies } from "../features/call-studies.js";
+import { errorMessage, has, t } from "../i18n.js";
 import { store } from "../store.js";
 import { emptyState, kindLabel, loading, pageHeader, statusBadge, toast } from "../ui/components.js";
 
@@ -18,22 +21,22 @@ function chatLine(name, text, at, mine) {
 
 export async function render({ root, params, user, onCleanup, isCurrent }) {
   const id = Number(params.id);
-  mount(root, loading("Opening the call… 正在进入视频"));
+  mount(root, loading(t("call.opening")));
   const c = await api.get(`/api/consultations/${id}`);
-  const back = h("a", { class: "btn", href: `#/consultations/${id}` }, "← Consultation 返回会诊");
-  const header = pageHeader(`Video · Consultation #${id}`, "视频会诊", back);
+  const back = h("a", { class: "btn", href: `#/consultations/${id}` }, t("call.back"));
+  const header = pageHeader(t("call.title", { id }), null, back);
   if (![c.requester_id, c.expert_id].includes(user.id)) {
-    mount(root, header, emptyState("Only the requesting doctor and the expert join this call.", "仅会诊双方可加入"));
+    mount(root, header, emptyState(t("call.only_parties"), null));
     return;
   }
   if (!OPEN_STATES.includes(c.status)) {
-    mount(root, header, emptyState(c.status === "requested" ? "The call opens once the expert accepts the consultation." : "This consultation has ended; its call is closed.", "视频未开放"));
+    mount(root, header, emptyState(c.status === "requested" ? t("call.opens_on_accept") : t("call.ended"), null));
     return;
   }
   const ice = await api.get("/api/rtc/ice-servers");
   const media = await openMedia();
   if (!isCurrent()) {
-    if (media.stream) media.stream.getTracks().forEach((t) => t.stop());
+    if (media.stream) media.stream.getTracks().forEach((track) => track.stop());
     return;
   }
 
@@ -41,21 +44,21 @@ export async function render({ root, params, user, onCleanup, isCurrent }) {
   onCleanup(() => call.hangup());
 
   // Stage
-  const stateEl = h("p", { class: "call-state", role: "status", "aria-live": "polite" }, "Connecting… 正在连接");
+  const stateEl = h("p", { class: "call-state", role: "status", "aria-live": "polite" }, t("call.connecting"));
   const tiles = h("div", { class: "call-tiles" });
-  const alone = h("div", { class: "call-alone" }, h("p", {}, "Waiting for the other participant to join… 等待对方加入"));
-  const localVideo = h("video", { class: "local-video", autoplay: true, playsinline: true, muted: true, "aria-label": "Your camera" });
+  const alone = h("div", { class: "call-alone" }, h("p", {}, t("call.waiting_other")));
+  const localVideo = h("video", { class: "local-video", autoplay: true, playsinline: true, muted: true, "aria-label": t("call.your_camera") });
   localVideo.muted = true;
   if (media.stream) localVideo.srcObject = media.stream;
   const stage = h("div", { class: "call-stage" }, tiles, alone,
-    media.stream && media.stream.getVideoTracks().length ? h("div", { class: "local-tile" }, localVideo, h("span", { class: "tile-name" }, "You 我")) : null);
+    media.stream && media.stream.getVideoTracks().length ? h("div", { class: "local-tile" }, localVideo, h("span", { class: "tile-name" }, t("call.you"))) : null);
   const syncAlone = () => { alone.hidden = tiles.children.length > 0; };
   syncAlone();
 
   const tileFor = new Map();
   call.addEventListener("peer-added", ({ detail: { id: peerId, info } }) => {
-    const video = h("video", { autoplay: true, playsinline: true, "aria-label": `Video of ${info.display_name}` });
-    const status = h("span", { class: "tile-status" }, "connecting…");
+    const video = h("video", { autoplay: true, playsinline: true, "aria-label": t("call.video_of", { name: info.display_name }) });
+    const status = h("span", { class: "tile-status" }, t("call.peer_connecting"));
     const tile = h("figure", { class: "tile", dataset: { peerId } }, video, h("figcaption", { class: "tile-name" }, info.display_name, " ", status));
     tile.video = video;
     tile.status = status;
@@ -71,7 +74,8 @@ export async function render({ root, params, user, onCleanup, isCurrent }) {
     const tile = tileFor.get(peerId);
     if (!tile) return;
     tile.dataset.state = state;
-    tile.status.textContent = state === "connected" ? "" : `${state}…`;
+    tile.status.textContent = state === "connected" ? ""
+      : t("call.peer_state", { state: has(`call.peer_state_${state}`) ? t(`call.peer_state_${state}`) : state });
   });
   call.addEventListener("peer-removed", ({ detail: { id: peerId } }) => {
     const tile = tileFor.get(peerId);
@@ -81,7 +85,7 @@ export async function render({ root, params, user, onCleanup, isCurrent }) {
   });
   call.addEventListener("state", ({ detail }) => {
     const text = {
-      joined: "In the call 通话中", waiting: detail.message, reconnecting: detail.message,
+      joined: t("call.in_call"), waiting: detail.message, reconnecting: detail.message,
       error: detail.message, refused: detail.message,
     }[detail.state] || detail.state;
     stateEl.textContent = text;
@@ -92,20 +96,20 @@ export async function render({ root, params, user, onCleanup, isCurrent }) {
 
   // Controls
   const toggle = (kind, onLabel, offLabel) => {
-    const tracks = media.stream ? media.stream.getTracks().filter((t) => t.kind === kind) : [];
-    const btn = h("button", { type: "button", class: "btn", "aria-pressed": "true", disabled: !tracks.length }, onLabel);
+    const tracks = media.stream ? media.stream.getTracks().filter((track) => track.kind === kind) : [];
+    const btn = h("button", { type: "button", class: "btn", "aria-pressed": "true", disabled: !tracks.length, dataset: { control: kind } }, onLabel);
     btn.addEventListener("click", () => {
       const on = btn.getAttribute("aria-pressed") !== "true";
-      tracks.forEach((t) => { t.enabled = on; });
+      tracks.forEach((track) => { track.enabled = on; });
       btn.setAttribute("aria-pressed", String(on));
       btn.textContent = on ? onLabel : offLabel;
       btn.classList.toggle("btn-off", !on);
     });
     return btn;
   };
-  const leave = h("button", { type: "button", class: "btn btn-danger", onclick: () => { call.hangup(); window.location.hash = `#/consultations/${id}`; } }, "Leave call 离开");
-  const controls = h("div", { class: "call-controls", role: "toolbar", "aria-label": "Call controls" },
-    toggle("audio", "Mute mic 静音", "Unmute mic 取消静音"), toggle("video", "Camera off 关闭摄像头", "Camera on 打开摄像头"), leave);
+  const leave = h("button", { type: "button", class: "btn btn-danger", onclick: () => { call.hangup(); window.location.hash = `#/consultations/${id}`; } }, t("call.leave"));
+  const controls = h("div", { class: "call-controls", role: "toolbar", "aria-label": t("call.controls") },
+    toggle("audio", t("call.mute"), t("call.unmute")), toggle("video", t("call.camera_off"), t("call.camera_on")), leave);
 
   // Lobby (the expert hosts)
   const lobbyList = h("ul", { class: "lobby-list" });
@@ -115,7 +119,7 @@ export async function render({ root, params, user, onCleanup, isCurrent }) {
       await call.setLobby(lobbySwitch.checked);
     } catch (err) {
       lobbySwitch.checked = !lobbySwitch.checked;
-      toast(err.message, "error");
+      toast(errorMessage(err), "error");
     }
   });
   const lobbyEntries = new Map();
@@ -123,8 +127,8 @@ export async function render({ root, params, user, onCleanup, isCurrent }) {
     if (lobbyEntries.has(info.peer_id)) return;
     const li = h("li", {}, h("span", {}, info.display_name),
       h("span", { class: "lobby-actions" },
-        h("button", { type: "button", class: "btn btn-sm btn-primary", onclick: () => call.admit(info.peer_id).catch((e) => toast(e.message, "error")) }, "Admit 允许"),
-        h("button", { type: "button", class: "btn btn-sm", onclick: () => call.refuse(info.peer_id).then(() => { li.remove(); lobbyEntries.delete(info.peer_id); }).catch((e) => toast(e.message, "error")) }, "Refuse 拒绝")));
+        h("button", { type: "button", class: "btn btn-sm btn-primary", onclick: () => call.admit(info.peer_id).catch((e) => toast(errorMessage(e), "error")) }, t("call.admit")),
+        h("button", { type: "button", class: "btn btn-sm", onclick: () => call.refuse(info.peer_id).then(() => { li.remove(); lobbyEntries.delete(info.peer_id); }).catch((e) => toast(errorMessage(e), "error")) }, t("call.refuse"))));
     lobbyEntries.set(info.peer_id, li);
     lobbyList.append(li);
   };
@@ -138,25 +142,25 @@ export async function render({ root, params, user, onCleanup, isCurrent }) {
     if (li) { li.remove(); lobbyEntries.delete(peerId); }
   });
   const lobbyBox = h("section", { class: "panel", "aria-labelledby": "lobby-title", hidden: true },
-    h("h2", { id: "lobby-title" }, "Lobby ", h("span", { class: "zh" }, "等候室")),
-    h("p", { class: "check" }, lobbySwitch, h("label", { htmlFor: "lobby-switch" }, " Hold new participants in the lobby until I admit them")),
+    h("h2", { id: "lobby-title" }, t("call.lobby")),
+    h("p", { class: "check" }, lobbySwitch, h("label", { htmlFor: "lobby-switch" }, t("call.lobby_hold"))),
     lobbyList);
 
   // Chat
   const names = (msg) => {
-    if (msg.from === call.peerId || msg.user_id === user.id) return "You 我";
+    if (msg.from === call.peerId || msg.user_id === user.id) return t("call.you");
     const p = call.peers.get(msg.from);
     return p ? p.info.display_name : store.personName(msg.user_id, c);
   };
-  const chatList = h("ol", { class: "chat-list", "aria-label": "Messages", "aria-live": "polite" },
-    (c.chat || []).map((m) => chatLine(m.user_id === user.id ? "You 我" : m.display_name, m.text, m.at, m.user_id === user.id)));
+  const chatList = h("ol", { class: "chat-list", "aria-label": t("call.messages"), "aria-live": "polite" },
+    (c.chat || []).map((m) => chatLine(m.user_id === user.id ? t("call.you") : m.display_name, m.text, m.at, m.user_id === user.id)));
   const scrollChat = () => { chatList.scrollTop = chatList.scrollHeight; };
   call.addEventListener("chat", ({ detail: m }) => {
     chatList.append(chatLine(names(m), m.text, m.at, m.user_id === user.id));
     scrollChat();
   });
-  const chatInput = h("input", { name: "chat", maxlength: 2000, autocomplete: "off", "aria-label": "Message" });
-  const chatForm = h("form", { class: "chat-form" }, chatInput, h("button", { type: "submit", class: "btn" }, "Send 发送"));
+  const chatInput = h("input", { name: "chat", maxlength: 2000, autocomplete: "off", "aria-label": t("call.message"), placeholder: t("call.message") });
+  const chatForm = h("form", { class: "chat-form" }, chatInput, h("button", { type: "submit", class: "btn" }, t("call.send")));
   chatForm.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const text = chatInput.value.trim();
@@ -165,7 +169,7 @@ export async function render({ root, params, user, onCleanup, isCurrent }) {
       await call.chat(text);
       chatInput.value = "";
     } catch (err) {
-      toast(err.message, "error");
+      toast(errorMessage(err), "error");
     }
   });
 
@@ -174,11 +178,11 @@ export async function render({ root, params, user, onCleanup, isCurrent }) {
     media.notice ? h("div", { class: "alert alert-warn", role: "status" }, media.notice) : null,
     h("div", { class: "call-grid" },
       h("div", { class: "call-main" }, stateEl, stage, controls),
-      h("aside", { class: "call-side" }, lobbyBox,
+      h("aside", { class: "call-side" }, lobbyBox, callStudies(c),
         h("section", { class: "panel chat", "aria-labelledby": "chat-title" },
-          h("h2", { id: "chat-title" }, "Chat ", h("span", { class: "zh" }, "文字交流")),
+          h("h2", { id: "chat-title" }, t("call.chat")),
           chatList, chatForm,
-          h("p", { class: "muted small" }, "Messages are kept with the consultation record.")))));
+          h("p", { class: "muted small" }, t("call.chat_kept"))))));
   scrollChat();
   call.start();
 }
