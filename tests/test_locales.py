@@ -161,20 +161,6 @@ def _files_with_cjk() -> list[str]:
                   if CJK.search(p.read_text(encoding="utf-8")))
 
 
-STILL_MIXED = _files_with_cjk()
-
-
-@pytest.mark.xfail(bool(STILL_MIXED), strict=False,
-                   reason=f"not yet converted to t()/term(): {', '.join(STILL_MIXED)}")
 def test_no_chinese_text_in_the_client_code() -> None:
     """Every visible string comes from the tables: no CJK character in any client module."""
     assert _files_with_cjk() == []
-
-
-def test_shell_files_have_no_text_of_their_own() -> None:
-    """The files converted here stay converted (the rest are listed by the test above;
-    format.js keeps its deprecated bilingual tables until no screen imports them)."""
-    shell = ["app.js", "api.js", "dom.js", "store.js", "ui/components.js", "ui/dialog.js",
-             "views/login.js", "views/consultations.js", "views/list.js", "views/queue.js",
-             "views/detail.js", "features/actions.js"]
-    assert [name for name in shell if CJK.search((JS / name).read_text(encoding="utf-8"))] == []

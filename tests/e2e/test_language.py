@@ -14,7 +14,6 @@ CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 # Sections of the consultation page that other modules render (features/report.js, studies.js,
 # video.js), converted to the tables on their own schedule: left out of the no-Chinese check
 # until they are. Empty this once they have been converted.
-HOSTED_ELSEWHERE = ["#report-panel .report", "#studies-panel", "#video-panel"]
 
 
 async def _login(page: Page, username: str, *, user_label: str, password_label: str, submit: str) -> None:
@@ -54,13 +53,7 @@ async def _data_strings(page: Page, api, consultation_id: int | None = None) -> 
 async def _chinese_outside_data(page: Page, data: list[str]) -> list[str]:
     """The visible text of the page (top bar and screen) with the data's strings taken out:
     whatever Chinese is left is the interface's own."""
-    text = await page.evaluate("""(skip) => {
-      const hidden = [...document.querySelectorAll(skip.join(","))];
-      hidden.forEach((el) => { el.dataset.display = el.style.display; el.style.display = "none"; });
-      const text = document.body.innerText;
-      hidden.forEach((el) => { el.style.display = el.dataset.display; });
-      return text;
-    }""", HOSTED_ELSEWHERE)
+    text = await page.evaluate("document.body.innerText")
     # The language switch names Chinese in Chinese ("中文"), as language pickers do.
     for switch in await page.locator(".lang-switch[lang=zh-CN]").all_inner_texts():
         text = text.replace(switch, " ")
