@@ -10,8 +10,6 @@ import pkgutil
 import re
 from pathlib import Path
 
-import pytest
-
 from yilian.server.core.errors import YilianError
 from yilian.web import DEFAULT_LANGUAGE, LANGUAGES, locale_bundle, locale_tables
 
