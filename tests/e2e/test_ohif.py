@@ -175,11 +175,22 @@ async def _assert_clean(page: Any, watch: Watch, token: str) -> None:
 
 
 async def test_the_expert_reads_the_ct_in_ohif(ohif_server, ohif_browser, studies) -> None:
-    page = await _page(ohif_browser, ohif_server)
+    home = await _page(ohif_browser, ohif_server)
+    await login(home, "expert")  # Yilian's own login: the token lands in sessionStorage
+    token = await home.evaluate("sessionStorage.getItem('yilian.token')")
+    # From the consultation the CT is shared with, its "open in OHIF" button: the reading
+    # window opens with a copy of this tab's session, no token in its address.
+    case = await home.evaluate("""async (uid) => {
+      const res = await fetch("/api/consultations", {headers: {Authorization:
+        "Bearer " + sessionStorage.getItem("yilian.token")}});
+      return (await res.json()).find((c) => c.study_uids.includes(uid)).id;
+    }""", studies["CT"])
+    await home.goto(f"/#/consultations/{case}")
+    row = home.locator(f"#studies-panel li[data-study-uid='{studies['CT']}']")
+    async with home.context.expect_page() as opened:
+        await row.get_by_test_id("open-ohif").click()
+    page = await opened.value
     watch = Watch(page)
-    await login(page, "expert")  # Yilian's own login: the token lands in sessionStorage
-    token = await page.evaluate("sessionStorage.getItem('yilian.token')")
-    await page.goto(f"/ohif/viewer?StudyInstanceUIDs={studies['CT']}&lng=zh")
     await page.wait_for_function(CANVAS_SHOWS_IMAGE, arg="canvas.cornerstone-canvas",
                                  timeout=60_000)
     await expect(page.get_by_text("Chest axial 5 mm").first).to_be_visible()
