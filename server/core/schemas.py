@@ -106,6 +106,10 @@ class Input(BaseModel):
 # --- auth ----------------------------------------------------------------------------------
 
 
+#: The languages of the web client (web/locales/<language>/).
+Locale = Literal["zh-CN", "en"]
+
+
 class LoginIn(Input):
     username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -120,6 +124,11 @@ class UserOut(BaseModel):
     department_id: int | None = None
     specialties: list[str] = []
     title: str | None = None
+    locale: Locale | None = None  # the language the user chose; None until they choose
+
+
+class PreferencesIn(Input):
+    locale: Locale
 
 
 class LoginOut(BaseModel):

@@ -25,6 +25,14 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "media-src 'self' blob:; connect-src 'self' ws: wss:; font-src 'self' data:; "
        "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
        "frame-ancestors 'none'")
+#: The OHIF Viewer under /ohif/ (docs/dev/ohif-research.md §7): emscripten codecs compile with
+#: ``new Function`` and WebAssembly, React injects <style> elements, tiles arrive as blob: URLs.
+#: Still no inline script, no other origin, no framing. Only /ohif/ gets it.
+OHIF_CSP = ("default-src 'self'; script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self' blob:; "
+            "connect-src 'self' blob: data:; font-src 'self' data:; worker-src 'self' blob:; "
+            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+_OHIF = "/ohif/"
 _PATIENT_DATA = ("/api/", "/dicomweb/", "/dicomweb")
 _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
                    r"(?::[0-9]{1,5})?$")
@@ -82,7 +90,7 @@ async def secure_headers(request: web.Request, response: web.StreamResponse) -> 
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("X-Frame-Options", "DENY")
     h.setdefault("Referrer-Policy", "no-referrer")
-    h.setdefault("Content-Security-Policy", CSP)
+    h.setdefault("Content-Security-Policy", OHIF_CSP if request.path.startswith(_OHIF) else CSP)
     if request.path.startswith(_PATIENT_DATA):
         h["Cache-Control"] = "no-store"
 

@@ -82,20 +82,20 @@ async def test_village_doctor_books_expert_who_reports_and_completes(new_page) -
 
     complete = expert.get_by_role("button", name="Complete consultation")
     await expect(complete).to_be_disabled()  # not before the report is signed
-    await expert.get_by_label("检查所见").fill("Irregularly irregular rhythm at 128/min; BP 138/84.")
-    await expert.get_by_label("诊断意见").fill(IMPRESSION)
-    await expert.get_by_label("处理建议").fill("Rate control with metoprolol; CHA2DS2-VASc 3: "
-                                           "start anticoagulation; review in 1 week.")
-    await expert.get_by_role("button", name="保存草稿").click()
-    await expect(expert.locator(".report-current .badge")).to_have_text("草稿")
+    await expert.get_by_label("Findings").fill("Irregularly irregular rhythm at 128/min; BP 138/84.")
+    await expert.get_by_label("Impression").fill(IMPRESSION)
+    await expert.get_by_label("Recommendations").fill("Rate control with metoprolol; CHA2DS2-VASc 3: "
+                                                 "start anticoagulation; review in 1 week.")
+    await expert.get_by_role("button", name="Save draft").click()
+    await expect(expert.locator(".report-current .badge")).to_have_text("Draft")
     # The requesting doctor does not see an unsigned draft.
     await doctor.goto(f"/#/consultations/{cid}")
-    await expect(doctor.locator("#report-panel")).to_contain_text("专家正在撰写报告")
+    await expect(doctor.locator("#report-panel")).to_contain_text("The expert is writing the report")
     await expect(doctor.locator("[data-field=impression]")).to_have_count(0)
-    await expert.get_by_role("button", name="签发报告").click()
-    await expert.get_by_role("dialog").get_by_label("登录密码").fill(DEMO_PASSWORD)
-    await expert.get_by_role("dialog").get_by_role("button", name="确认签发").click()
-    await expect(expert.locator(".report-current .badge")).to_have_text("已签发")
+    await expert.get_by_role("button", name="Sign report").click()
+    await expert.get_by_role("dialog").get_by_label("Your password").fill(DEMO_PASSWORD)
+    await expert.get_by_role("dialog").get_by_role("button", name="Sign", exact=True).click()
+    await expect(expert.locator(".report-current .badge")).to_have_text("Signed")
     await expect(complete).to_be_enabled()
     await complete.click()
     await expect(expert.locator(".summary-strip .badge[data-status]")).to_have_text(re.compile("Completed"))
@@ -106,7 +106,7 @@ async def test_village_doctor_books_expert_who_reports_and_completes(new_page) -
     await doctor.reload()
     await expect(doctor.locator(".summary-strip .badge[data-status]")).to_have_text(re.compile("Completed"))
     await expect(doctor.locator("[data-field=impression]")).to_have_text(IMPRESSION)
-    await expect(doctor.locator(".report-meta")).to_contain_text("Prof. Zhou Jianhua (周建华) 签发于")
+    await expect(doctor.locator(".report-meta")).to_contain_text("signed by Prof. Zhou Jianhua (周建华) on")
     await doctor.get_by_role("link", name="Consultations").first.click()
     await doctor.get_by_role("tab", name="Completed").click()
     await expect(doctor.locator(f"tr[data-id='{cid}']")).to_have_attribute("data-status", "completed")
@@ -116,17 +116,17 @@ async def test_village_doctor_books_expert_who_reports_and_completes(new_page) -
 
 async def test_wrong_password_shows_the_error(new_page) -> None:
     page = await new_page()
-    await page.goto("/")
-    await page.get_by_label("Username").fill("village")
-    await page.get_by_label("Password").fill("not-the-password")
-    await page.get_by_role("button", name="Log in").click()
+    await page.goto("/")  # in Chinese, the default
+    await page.get_by_label("用户名").fill("village")
+    await page.get_by_label("密码").fill("not-the-password")
+    await page.get_by_role("button", name="登录", exact=True).click()
     alert = page.get_by_role("alert")
-    await expect(alert).to_contain_text("wrong username or password")
+    await expect(alert).to_contain_text("用户名或密码错误")
     await expect(page.locator("#logout")).to_have_count(0)
     assert await page.evaluate("sessionStorage.getItem('yilian.token')") is None
     # A correct password afterwards logs in.
-    await page.get_by_label("Password").fill(DEMO_PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
+    await page.get_by_label("密码").fill(DEMO_PASSWORD)
+    await page.get_by_role("button", name="登录", exact=True).click()
     await expect(page.locator("#logout")).to_be_visible()
     assert page.js_errors == []
 

@@ -46,6 +46,8 @@ def as_consultation(expected_for: dict[str, int | tuple[int, ...]]) -> dict[str,
 CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/auth/logout"): Case("POST", "/api/auth/logout", dict.fromkeys(ROLES, 204)),
     ("GET", "/api/me"): Case("GET", "/api/me", ALL_OK),
+    ("PUT", "/api/me/preferences"): Case("PUT", "/api/me/preferences", ALL_OK,
+                                         body={"locale": "en"}),
     ("GET", "/api/institutions"): Case("GET", "/api/institutions", ALL_OK),
     ("GET", "/api/alliances"): Case("GET", "/api/alliances", ALL_OK),
     ("GET", "/api/experts"): Case("GET", "/api/experts", ALL_OK),

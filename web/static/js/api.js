@@ -1,4 +1,7 @@
-// The JSON API client: bearer token from sessionStorage, errors as ApiError with the server's message.
+// The JSON API client: bearer token from sessionStorage, errors as ApiError with the server's
+// code (shown in the user's language by i18n.errorMessage) and message.
+
+import { has, t } from "./i18n.js";
 
 const TOKEN_KEY = "yilian.token";
 const USER_KEY = "yilian.user";
@@ -11,10 +14,17 @@ export class ApiError extends Error {
     this.details = details || {};
   }
 
-  /** Field-level problems from a validation error, as readable lines. */
+  /** Field-level problems from a validation error, as readable lines in the current language:
+   * the field's name from errors.field_<name>, the problem from errors.type_<pydantic type>. */
   get fieldErrors() {
     const errs = Array.isArray(this.details.errors) ? this.details.errors : [];
-    return errs.map((e) => `${(e.loc || []).filter((p) => p !== "body").join(".") || "request"}: ${e.msg}`);
+    return errs.map((e) => {
+      const loc = (e.loc || []).map(String).filter((p) => p !== "body" && p !== "query");
+      const name = loc.filter((p) => !/^[0-9]+$/.test(p)).pop();
+      const field = name && has(`errors.field_${name}`) ? t(`errors.field_${name}`) : (loc.join(".") || t("errors.field_request"));
+      const problem = e.type && has(`errors.type_${e.type}`) ? t(`errors.type_${e.type}`) : e.msg;
+      return t("errors.field_line", { field, problem });
+    });
   }
 }
 
@@ -55,7 +65,7 @@ export async function request(method, path, { body, query, auth = true, signal }
     });
   } catch (err) {
     if (err.name === "AbortError") throw err;
-    throw new ApiError(0, "network_error", "Cannot reach the Yilian server. Check the network connection and try again. 无法连接服务器。");
+    throw new ApiError(0, "network_error", t("errors.network_error"));
   }
   if (res.status === 204) return null;
   const isJson = (res.headers.get("Content-Type") || "").includes("application/json");
@@ -63,7 +73,8 @@ export async function request(method, path, { body, query, auth = true, signal }
   if (!res.ok) {
     const e = (data && data.error) || {};
     const error = new ApiError(res.status, e.code || "http_error",
-      e.message || `The server answered ${res.status} ${res.statusText}`, e.details);
+      e.message || t("errors.http_status", { status: res.status }), e.details);
+    error.fromServer = true; // its message is the server's wording; errors.<code> is the user's
     if (res.status === 401 && auth) window.dispatchEvent(new CustomEvent("yilian:unauthorized", { detail: error }));
     throw error;
   }

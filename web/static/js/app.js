@@ -1,11 +1,11 @@
 // Yilian web client: hash router, application shell and session handling.
 
 import { api, session } from "./api.js";
-import { initialLanguage, setLocale } from "./i18n.js";
+import { initialLanguage, locale, onLocaleChange, setLocale, t } from "./i18n.js";
 import { h, mount } from "./dom.js";
-import { ROLE } from "./format.js";
+import { term } from "./format.js";
 import { isClinical, isManager, isSpecialist, store } from "./store.js";
-import { errorBox, loading, toast } from "./ui/components.js";
+import { errorBox, errorText, languageSwitch, loading, toast } from "./ui/components.js";
 
 import * as availability from "./views/availability.js";
 import * as call from "./views/call.js";
@@ -25,7 +25,8 @@ const ROUTES = [
   { path: /^\/request$/, view: requestForm, nav: (q) => (q.expert ? "experts" : "request"), clinical: true },
   { path: /^\/consultations$/, view: consultations, nav: "consultations", clinical: true },
   { path: /^\/consultations\/(\d+)$/, view: detail, nav: "consultations", params: ["id"], clinical: true },
-  { path: /^\/consultations\/(\d+)\/video$/, view: call, nav: "consultations", params: ["id"], clinical: true },
+  // live: a running call is not torn down to change the language (see followLanguage).
+  { path: /^\/consultations\/(\d+)\/video$/, view: call, nav: "consultations", params: ["id"], clinical: true, live: true },
   { path: /^\/consultations\/(\d+)\/studies\/([0-9.]+)$/, view: viewer, nav: "consultations", params: ["id", "uid"], clinical: true },
   { path: /^\/queue$/, view: queue, nav: "queue", clinical: true },
   { path: /^\/availability$/, view: availability, nav: "availability" },
@@ -34,15 +35,15 @@ const ROUTES = [
 
 function navItems(user) {
   const items = [];
-  if (isSpecialist(user)) items.push(["queue", "#/queue", "Queue", "待办"]);
+  if (isSpecialist(user)) items.push(["queue", "#/queue", t("nav.queue")]);
   if (isClinical(user)) {
-    items.push(["consultations", "#/consultations", "Consultations", "会诊"]);
-    items.push(["experts", "#/experts", "Find an expert", "找专家"]);
-    items.push(["request", "#/request", "Specialty queue request", "专科申请"]);
+    items.push(["consultations", "#/consultations", t("nav.consultations")]);
+    items.push(["experts", "#/experts", t("nav.find_expert")]);
+    items.push(["request", "#/request", t("nav.request")]);
   } else {
-    items.push(["experts", "#/experts", "Experts", "专家"]);
+    items.push(["experts", "#/experts", t("nav.experts")]);
   }
-  if (isSpecialist(user) || isManager(user)) items.push(["availability", "#/availability", "Availability", "出诊时间"]);
+  if (isSpecialist(user) || isManager(user)) items.push(["availability", "#/availability", t("nav.availability")]);
   return items;
 }
 
@@ -70,26 +71,27 @@ function renderShell(user, active) {
   const bar = topbar();
   bar.hidden = false;
   const inst = store.institutionName(user.institution_id);
-  const role = ROLE[user.role] || [user.role, ""];
   const menuId = "main-nav";
   const toggle = h("button", { type: "button", class: "btn nav-toggle", "aria-controls": menuId, "aria-expanded": "false",
     onclick: () => {
       const open = bar.classList.toggle("nav-open");
       toggle.setAttribute("aria-expanded", String(open));
-    } }, "Menu 菜单");
+    } }, t("nav.menu"));
   mount(bar,
     h("a", { class: "brand", href: homeFor(user) },
       h("img", { src: "/static/img/logo.svg", alt: "", width: 28, height: 28 }),
-      h("span", {}, "Yilian ", h("span", { class: "zh" }, "医联"))),
+      h("span", {}, t("common.app_name"))),
     toggle,
-    h("nav", { id: menuId, class: "nav", "aria-label": "Main" },
-      navItems(user).map(([key, href, label, zh]) => h("a", { href, class: key === active ? "active" : null,
-        "aria-current": key === active ? "page" : null }, label, h("span", { class: "zh" }, zh)))),
+    h("nav", { id: menuId, class: "nav", "aria-label": t("nav.main") },
+      navItems(user).map(([key, href, label]) => h("a", { href, class: key === active ? "active" : null,
+        "aria-current": key === active ? "page" : null }, label))),
     h("div", { class: "who" },
       h("div", { class: "who-text" },
         h("strong", { class: "who-name" }, user.display_name),
-        h("span", { class: "who-meta" }, `${role[0]} ${role[1]} · ${inst}`)),
-      h("button", { type: "button", class: "btn btn-ghost", id: "logout", onclick: logout }, "Log out 退出")));
+        h("span", { class: "who-meta" }, `${term("role", user.role)} · ${inst}`)),
+      languageSwitch(),
+      h("button", { type: "button", class: "btn btn-ghost", id: "logout", onclick: logout }, t("nav.logout"))));
+  setTitle();
   if (isSpecialist(user)) updateQueueCount(bar);
 }
 
@@ -105,8 +107,9 @@ async function updateQueueCount(bar) {
     if (!link) return;
     const old = link.querySelector(".nav-count");
     if (old) old.remove();
-    if (n) link.append(h("span", { class: "nav-count", "aria-label": `${n} waiting` }, String(n)));
-    document.title = `${n ? `(${n}) ` : ""}Yilian 医联`;
+    if (n) link.append(h("span", { class: "nav-count", "aria-label": t("nav.waiting_count", { n }) }, String(n)));
+    waitingCount = n;
+    setTitle();
   } catch {
     // The count is a convenience; the queue page shows errors itself.
   }
@@ -119,19 +122,23 @@ async function logout() {
     // The token may already be expired or revoked; the session ends either way.
   }
   endSession();
-  toast("You have logged out. 已退出登录");
+  toast(t("nav.logged_out"));
 }
 
 function endSession(notice) {
+  waitingCount = 0;
+  shown = null;
   session.clear();
   store.reset();
   topbar().hidden = true;
   mount(topbar());
   if (notice) sessionStorage.setItem("yilian.notice", notice);
+  setTitle();
   navigate("#/login");
 }
 
 let cleanups = [];
+let shown = null; // the signed-in screen on show: its route, user and active nav item
 let renderSeq = 0;
 
 async function render() {
@@ -160,7 +167,8 @@ async function render() {
       }
       if (seq !== renderSeq) return;
     }
-    renderShell(user, typeof route.nav === "function" ? route.nav(query) : route.nav);
+    shown = { route, user, nav: typeof route.nav === "function" ? route.nav(query) : route.nav };
+    renderShell(user, shown.nav);
     topbar().classList.remove("nav-open");
   }
   const ctx = {
@@ -186,7 +194,107 @@ async function render() {
 
 window.addEventListener("hashchange", render);
 window.addEventListener("yilian:unauthorized", () => {
-  if (session.token) endSession("Your session has ended. Please log in again. 登录已过期，请重新登录。");
+  if (session.token) endSession("session_ended");
 });
-window.addEventListener("yilian:login", (ev) => navigate(homeFor(ev.detail)));
-setLocale(session.user?.locale || initialLanguage()).catch((err) => console.error(err)).finally(render);
+window.addEventListener("yilian:login", async (ev) => {
+  // A new session starts in the user's saved language; a user who never chose one keeps the
+  // language picked on the login page, and it is saved as theirs.
+  const user = ev.detail;
+  const wanted = user.locale || locale();
+  try {
+    quiet = true;
+    if (wanted !== locale()) await setLocale(wanted);
+    if (!user.locale) await saveLocale(wanted);
+  } catch (err) {
+    toast(errorText(err), "error");
+  } finally {
+    quiet = false;
+  }
+  navigate(homeFor(session.user || user));
+});
+
+let waitingCount = 0;
+/** The window title: the app's name, with the number of waiting requests for a specialist. */
+function setTitle() {
+  const n = session.user ? waitingCount : 0;
+  document.title = n ? t("nav.title_waiting", { n, app: t("common.app_name") }) : t("common.title");
+}
+
+/** Remember the language as the signed-in user's (the server keeps it across sessions). */
+async function saveLocale(lang) {
+  if (!session.token) return;
+  const user = await api.put("/api/me/preferences", { locale: lang });
+  session.save(session.token, user);
+}
+
+// The language switch: re-render the current screen in the new language, keeping what was typed.
+let switching = false;
+window.addEventListener("yilian:switch-language", async (ev) => {
+  if (switching) return;
+  switching = true;
+  try {
+    await setLocale(ev.detail);
+    if (session.token) await saveLocale(ev.detail);
+  } catch (err) {
+    toast(errorText(err), "error");
+  } finally {
+    switching = false;
+  }
+});
+/** The page's own texts (index.html's elements with data-i18n) in the current language. */
+function translatePage() {
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+}
+
+let quiet = false; // set while the language changes as part of logging in (navigation follows)
+function followLanguage() {
+  onLocaleChange(async () => {
+    setTitle();
+    translatePage();
+    if (quiet) return;
+    // A running call, or a report being written, is not torn down for the language: the top
+    // bar changes now, the screen when it is next drawn (a view may relabel itself at once).
+    const view = viewEl();
+    const current = shown && ROUTES.find((r) => r.path.test(parseHash().path)) === shown.route ? shown : null;
+    if (current && session.user && (current.route.live || view.querySelector("[data-dirty]"))) {
+      renderShell(session.user, current.nav);
+      if (typeof current.route.view.onLocaleChange === "function") current.route.view.onLocaleChange();
+      else toast(t("common.language_later"));
+      return;
+    }
+    const saved = formValues(view);
+    await render();
+    restoreFormValues(view, saved);
+    const sw = document.querySelector(".lang-switch");
+    if (sw) sw.focus({ preventScroll: true });
+  });
+}
+
+/** The values of the named form controls in el (files excepted), to survive a re-render. */
+function formValues(el) {
+  const values = [];
+  for (const c of el.querySelectorAll("input[name], select[name], textarea[name]")) {
+    if (c.type === "file") continue;
+    values.push([c.tagName, c.name, c.type === "checkbox" || c.type === "radio" ? c.checked : c.value, c.value]);
+  }
+  return values;
+}
+
+function restoreFormValues(el, values) {
+  const seen = new Map();
+  for (const [tag, name, state, value] of values) {
+    const i = seen.get(`${tag}:${name}`) || 0;
+    seen.set(`${tag}:${name}`, i + 1);
+    const c = el.querySelectorAll(`${tag.toLowerCase()}[name="${CSS.escape(name)}"]`)[i];
+    if (!c) continue;
+    if (c.type === "checkbox" || c.type === "radio") c.checked = state;
+    else if (c.tagName !== "SELECT" || [...c.options].some((o) => o.value === value)) c.value = value;
+  }
+}
+
+setLocale(session.user?.locale || initialLanguage()).catch((err) => console.error(err)).finally(() => {
+  setTitle();
+  translatePage();
+  followLanguage();
+  render();
+});

@@ -5,7 +5,7 @@ export const TZ_OFFSET = "+08:00"; // China has no daylight saving time
 
 import { has, intlLocale, onLocaleChange, t } from "./i18n.js";
 
-// Formatters follow the language: Chinese dates ("11月30日周一 14:30") or English ("Mon 30 Nov, 14:30").
+// Formatters follow the language: Chinese dates (month, day, weekday in Chinese) or English ("Mon 30 Nov, 14:30").
 const dtf = (opts) => new Intl.DateTimeFormat(intlLocale(), { timeZone: TZ, ...opts });
 let F;
 let rtf;
@@ -65,7 +65,7 @@ export function age(birthDate) {
   return years;
 }
 
-/** The label of a coded value in the current language: term("status", "requested") -> "已申请".
+/** The label of a coded value in the current language: term("status", "requested") -> "Requested" in English.
  * Groups: status, kind, urgency, role, level, sex, specialty, weekday (0 = Monday). */
 export function term(group, value) {
   const key = `terms.${group}_${value}`;
@@ -73,52 +73,9 @@ export function term(group, value) {
   return group === "specialty" && value ? String(value).replaceAll("_", " ") : String(value ?? "");
 }
 
-// Deprecated bilingual tables: remove once no view uses them (every label comes from term()).
-export const STATUS = {
-  requested: ["Requested", "已申请"],
-  accepted: ["Accepted", "已接诊"],
-  in_progress: ["In progress", "进行中"],
-  completed: ["Completed", "已完成"],
-  declined: ["Declined", "已拒绝"],
-  cancelled: ["Cancelled", "已取消"],
-  no_show: ["No-show", "未到诊"],
-  expired: ["Expired", "已过期"],
-};
-export const KIND = {
-  video: ["Video consultation", "视频会诊"],
-  outpatient: ["Remote outpatient", "远程门诊"],
-  imaging: ["Imaging read", "影像诊断"],
-  pathology: ["Pathology read", "病理诊断"],
-};
-export const URGENCY = {
-  routine: ["Routine", "常规"],
-  urgent: ["Urgent", "加急"],
-  emergency: ["Emergency", "急诊"],
-};
-export const ROLE = {
-  village_doctor: ["Village doctor", "村医"],
-  township_doctor: ["Township doctor", "乡镇医生"],
-  specialist: ["Specialist", "上级专家"],
-  coordinator: ["Coordinator", "医联体管理员"],
-  admin: ["Administrator", "系统管理员"],
-};
-export const LEVEL = {
-  province: ["Provincial", "省级"],
-  city: ["City", "市级"],
-  county: ["County / district", "县区级"],
-  township: ["Township", "乡镇"],
-  village: ["Village", "村"],
-};
-export const SEX = { male: ["Male", "男"], female: ["Female", "女"], other: ["Other", "其他"], unknown: ["Unknown", "未知"] };
-export const WEEKDAYS = [["Monday", "周一"], ["Tuesday", "周二"], ["Wednesday", "周三"],
-  ["Thursday", "周四"], ["Friday", "周五"], ["Saturday", "周六"], ["Sunday", "周日"]];
-
-export const bi = (pair) => (pair ? `${pair[0]} ${pair[1]}` : "");
-export const en = (table, key) => (table[key] ? table[key][0] : key);
-
 export const specialtyLabel = (s) => (s ? term("specialty", s) : "");
 
-/** "王建国 · 男 · 67岁" / "Wang Jianguo · Male · 67 y". */
+/** The patient in one line: "Wang Jianguo · Male · 67 y" (name, sex, age in the current language). */
 export function patientLine(p) {
   if (!p) return "";
   const bits = [p.name];

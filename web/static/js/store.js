@@ -1,6 +1,7 @@
 // Reference data shared by the screens: institutions, alliances, experts and known patients.
 
 import { api, session } from "./api.js";
+import { locale, t } from "./i18n.js";
 
 const PATIENTS_KEY = "yilian.patients";
 
@@ -33,9 +34,12 @@ export const store = {
     this.expertsById = new Map(experts.map((e) => [e.id, e]));
   },
 
+  /** The institution's name as this language's readers know it: its Chinese (local) name in
+   * the Chinese screen, its English name in the English one. */
   institutionName(id) {
     const i = this.institutions.get(id);
-    return i ? i.name : `Institution #${id}`;
+    if (!i) return t("common.institution_number", { id });
+    return locale() === "zh-CN" && i.local_name ? i.local_name : i.name;
   },
 
   institutionLocalName(id) {
@@ -68,19 +72,19 @@ export const store = {
    * the actors of its history; experts of the alliance are known too). */
   personName(id, consultation) {
     const me = session.user;
-    if (me && id === me.id) return `${me.display_name} (you)`;
-    if (!id) return "System 系统";
+    if (me && id === me.id) return t("common.you", { name: me.display_name });
+    if (!id) return t("common.system");
     const expert = this.expertsById.get(id);
     if (expert) return expert.display_name;
     if (consultation) {
       if (id === consultation.requester_id && consultation.requester_name) {
-        return `${consultation.requester_name}, ${this.institutionName(consultation.requester_institution_id)}`;
+        return t("common.person_at", { name: consultation.requester_name, institution: this.institutionName(consultation.requester_institution_id) });
       }
       if (id === consultation.expert_id && consultation.expert_name) return consultation.expert_name;
       const event = (consultation.history || []).find((e) => e.actor_id === id && e.actor_name);
       if (event) return event.actor_name;
     }
-    return `User #${id}`;
+    return t("common.user_number", { id });
   },
 
   // Patients: the server registers patients per institution and lists them; the client also

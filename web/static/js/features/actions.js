@@ -3,6 +3,7 @@
 import { ApiError, api } from "../api.js";
 import { field, h, select } from "../dom.js";
 import { dayKey, fmtDate, fmtSlot, fmtTime, patientLine } from "../format.js";
+import { t } from "../i18n.js";
 import { formDialog, reasonDialog } from "../ui/dialog.js";
 import { toast } from "../ui/components.js";
 
@@ -28,26 +29,25 @@ export async function acceptDialog(c, user) {
   const needsSlot = SLOT_REQUIRED.includes(c.kind) && c.urgency !== "emergency";
   const keep = c.slot && c.expert_id === user.id;
   const first = keep
-    ? ["", `Keep the requested time: ${fmtSlot(c.slot)} 保持申请时段`]
-    : ["", needsSlot ? "Choose one of your free slots… 选择时段" : "No fixed time — read when ready 不指定时段"];
+    ? ["", t("actions.keep_time", { slot: fmtSlot(c.slot) })]
+    : ["", needsSlot ? t("actions.choose_slot") : t("actions.no_fixed_time")];
   const choice = select({ name: "slot_id", required: needsSlot && !keep }, [first,
     ...slots.map((s) => ({ value: s.id, label: `${fmtTime(s.start)}–${fmtTime(s.end)}`, group: `${fmtDate(s.start)} (${dayKey(s.start)})` }))]);
   return formDialog({
-    title: `Accept consultation #${c.id} 接诊`,
-    submitLabel: "Accept 接诊",
+    title: t("actions.accept_title", { id: c.id }),
+    submitLabel: t("actions.accept"),
     body: [
       h("p", {}, h("strong", {}, patientLine(c.patient)), h("br"), h("span", { class: "muted" }, c.question)),
-      field(keep ? "Time slot 时段" : "Schedule into 安排时段", choice, {
+      field(keep ? t("actions.time_slot") : t("actions.schedule_into"), choice, {
         wide: true,
-        hint: keep ? "Pick another of your free slots to move it." : needsSlot
-          ? "A video or remote-outpatient consultation takes place in one of your slots." : null,
+        hint: keep ? t("actions.hint_move") : needsSlot ? t("actions.hint_slot_needed") : null,
       }),
-      slots.length ? null : h("p", { class: "alert alert-warn" }, "You have no free slots in the next two weeks; edit your availability. 近两周无空闲时段。"),
+      slots.length ? null : h("p", { class: "alert alert-warn" }, t("actions.no_free_slots")),
     ],
     onSubmit: async () => {
-      if (needsSlot && !keep && !choice.value) throw new ApiError(0, "slot_required", "Choose a slot for this consultation. 请选择时段。");
+      if (needsSlot && !keep && !choice.value) throw new ApiError(0, "slot_required", t("errors.slot_required"));
       const res = await api.post(`/api/consultations/${c.id}/accept`, choice.value ? { slot_id: Number(choice.value) } : {});
-      toast(`Consultation #${c.id} accepted. 已接诊`);
+      toast(t("actions.accepted", { id: c.id }));
       return res;
     },
   });
@@ -55,12 +55,12 @@ export async function acceptDialog(c, user) {
 
 export function declineDialog(c) {
   return reasonDialog({
-    title: `Decline consultation #${c.id} 拒绝会诊`,
-    label: "Reason, shown to the requesting doctor 拒绝原因",
-    submitLabel: "Decline 拒绝",
+    title: t("actions.decline_title", { id: c.id }),
+    label: t("actions.decline_reason"),
+    submitLabel: t("actions.decline"),
     onSubmit: async (reason) => {
       const res = await api.post(`/api/consultations/${c.id}/decline`, { reason });
-      toast(`Consultation #${c.id} declined.`);
+      toast(t("actions.declined", { id: c.id }));
       return res;
     },
   });
@@ -68,25 +68,20 @@ export function declineDialog(c) {
 
 export function cancelDialog(c) {
   return reasonDialog({
-    title: `Cancel consultation #${c.id} 取消会诊`,
-    label: "Reason for cancelling 取消原因",
-    submitLabel: "Cancel consultation 取消会诊",
+    title: t("actions.cancel_title", { id: c.id }),
+    label: t("actions.cancel_reason"),
+    submitLabel: t("actions.cancel_submit"),
+    cancelLabel: t("actions.keep_request"),
     onSubmit: async (reason) => {
       const res = await api.post(`/api/consultations/${c.id}/cancel`, { reason });
-      toast(`Consultation #${c.id} cancelled.`);
+      toast(t("actions.cancelled", { id: c.id }));
       return res;
     },
   });
 }
 
-const MESSAGES = {
-  start: "Consultation started. 会诊开始",
-  complete: "Consultation completed. 会诊完成",
-  no_show: "Recorded as no-show. 已记录未到诊",
-};
-
 export async function simpleAction(c, action) {
   const res = await api.post(`/api/consultations/${c.id}/${action.replace("_", "-")}`);
-  toast(MESSAGES[action] || "Done.");
+  toast(t(`actions.done_${action}`));
   return res;
 }
