@@ -178,6 +178,9 @@ async def test_the_expert_reads_the_ct_in_ohif(ohif_server, ohif_browser, studie
     home = await _page(ohif_browser, ohif_server)
     await login(home, "expert")  # Yilian's own login: the token lands in sessionStorage
     token = await home.evaluate("sessionStorage.getItem('yilian.token')")
+    # login() starts in English; the reading window follows Yilian's language: switch to Chinese
+    await home.locator("#topbar .lang-switch[lang=zh-CN]").click()
+    await expect(home.locator("html")).to_have_attribute("lang", "zh-CN")
     # From the consultation the CT is shared with, its "open in OHIF" button: the reading
     # window opens with a copy of this tab's session, no token in its address.
     case = await home.evaluate("""async (uid) => {
@@ -191,6 +194,8 @@ async def test_the_expert_reads_the_ct_in_ohif(ohif_server, ohif_browser, studie
         await row.get_by_test_id("open-ohif").click()
     page = await opened.value
     watch = Watch(page)
+    await page.wait_for_url(re.compile(r"/ohif/viewer\?StudyInstanceUIDs="))
+    assert "&lng=zh" in page.url and token not in page.url, page.url
     await page.wait_for_function(CANVAS_SHOWS_IMAGE, arg="canvas.cornerstone-canvas",
                                  timeout=60_000)
     await expect(page.get_by_text("Chest axial 5 mm").first).to_be_visible()
