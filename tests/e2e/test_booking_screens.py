@@ -36,6 +36,9 @@ async def test_find_an_expert_and_book_from_their_slots(new_page) -> None:
     await expect(card.locator(".tag-level")).to_have_text("省级")
     await card.get_by_role("link", name="全部时段").click()
     await expect(page).to_have_url(re.compile(r"#/experts/\d+$"))
+    # the search typed above (debounced) must not rewrite this screen's address afterwards
+    await page.wait_for_timeout(400)
+    await expect(page).to_have_url(re.compile(r"#/experts/\d+$"))
     await expect(page.get_by_role("heading", level=1)).to_contain_text("出诊时段")
     assert await page.locator("span.slot-btn").count() == 0  # only free slots at first
 

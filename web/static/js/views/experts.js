@@ -66,7 +66,11 @@ export async function render({ root, query, user }) {
   const search = h("input", { type: "search", name: "q", placeholder: t("experts.search_placeholder"), value: query.q || "" });
   const results = h("div", { class: "results" });
 
+  let timer;
   const apply = () => {
+    clearTimeout(timer);
+    // A search typed just before leaving the screen must not rewrite the next screen's address.
+    if (!results.isConnected) return;
     const q = new URLSearchParams();
     if (specialty.value) q.set("specialty", specialty.value);
     if (institution.value) q.set("institution", institution.value);
@@ -77,7 +81,6 @@ export async function render({ root, query, user }) {
   };
   specialty.addEventListener("change", apply);
   institution.addEventListener("change", apply);
-  let timer;
   search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(apply, 250); });
 
   let seq = 0;
