@@ -23,7 +23,6 @@ from yilian.server.core.schemas import ascii_int
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000
 # The index's integer columns are 32-bit on PostgreSQL; limit and offset are bound as such.
-# the index's integer columns (and limit/offset) are 32-bit
 INT_RANGE = (INDEX_INT_MIN, INDEX_INT_MAX)
 MAX_OFFSET = INDEX_INT_MAX
 CONTROL = {"limit", "offset", "includefield", "fuzzymatching"}

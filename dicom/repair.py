@@ -37,6 +37,7 @@ from yilian.dicom.parse import (
     prepare_instance,
     read_dataset,
 )
+from yilian.dicom.store import publish
 from yilian.dicom.wsi import MANUFACTURER, VL_WSI, conform
 from yilian.server.core import audit
 from yilian.server.core.db import Database
@@ -223,9 +224,9 @@ async def _repair_one(root: Path, staging: Path, db: Database, row: Any, dry_run
         f"{row.path.rsplit('/', 1)[0]}/{row.sop_uid}.{p.sha256[:12]}.dcm"
     published: list[Path] = []
 
-    def publish() -> None:
+    def move_in() -> None:
         if plan.temp is not None:
-            os.replace(plan.temp, root / new_rel)
+            publish([(plan.temp, root / new_rel)])
             published.append(root / new_rel)
 
     def index(session: Session) -> None:
@@ -238,7 +239,7 @@ async def _repair_one(root: Path, staging: Path, db: Database, row: Any, dry_run
             raise _Changed
 
     try:
-        await db.write_sync(index, before_commit=publish)
+        await db.write_sync(index, before_commit=move_in)
     except BaseException as exc:
         if plan.temp is not None:
             await asyncio.shield(asyncio.to_thread(_cleanup, plan.temp, published))

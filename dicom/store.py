@@ -108,7 +108,8 @@ def _compare(a: Path, b: Path) -> bool:
                 return True
 
 
-def _publish(pairs: list[tuple[Path, Path]]) -> None:
+def publish(pairs: list[tuple[Path, Path]]) -> None:
+    """Move staged files into place (temp -> final), making their folders."""
     made: set[Path] = set()
     for tmp, final in pairs:
         if final.parent not in made:
@@ -320,7 +321,7 @@ class Storage:
 
         try:
             # Files are renamed into place before COMMIT: a row never lacks its file.
-            await self.db.write_sync(index, before_commit=lambda: _publish(published))
+            await self.db.write_sync(index, before_commit=lambda: publish(published))
         except BaseException:
             published.clear()
             done.clear()

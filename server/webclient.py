@@ -16,10 +16,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import brotli
 from aiohttp import hdrs, web
 
 from yilian.web import LANGUAGES, WEB_DIR, locale_bundle
-from yilian.web.build import OHIF_DIR
+from yilian.web.build import BROTLI_QUALITY, OHIF_DIR
 
 #: Sent compressed (text); images and fonts are compressed already.
 _TEXT = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css",
@@ -67,23 +68,14 @@ def add_web_client(app: web.Application, ohif_dir: Path = OHIF_DIR) -> None:
 
 
 def add_locale_routes(app: web.Application) -> None:
-    """Each language's tables, merged once at startup, revalidated by ETag on every load."""
-    bundles = {language: locale_bundle(language) for language in LANGUAGES}
-    etags = {language: hashlib.sha256(body).hexdigest()[:32] for language, body in bundles.items()}
+    """Each language's tables, merged and compressed once at startup, revalidated by ETag."""
+    tables = {language: _pack(locale_bundle(language), (0, 0)) for language in LANGUAGES}
 
-    async def serve_locale(request: web.Request) -> web.Response:
+    async def serve_locale(request: web.Request) -> web.StreamResponse:
         language = request.match_info["language"]
-        if language not in bundles:
+        if language not in tables:
             raise web.HTTPNotFound(text=f"no language table {language!r}")
-        etag = f'"{etags[language]}"'
-        headers = {"ETag": etag, "Cache-Control": "no-cache"}
-        if request.headers.get("If-None-Match") == etag:
-            return web.Response(status=304, headers=headers)
-        response = web.Response(body=bundles[language], headers=headers,
-                                content_type="application/json", charset="utf-8")
-        if "gzip" in _accepted(request):
-            response.enable_compression(web.ContentCoding.gzip)
-        return response
+        return _send(request, tables[language], "application/json")
 
     app.router.add_get("/locales/{language}.json", serve_locale)
 
@@ -173,19 +165,7 @@ class _CompressedFiles:
         entry = None if content_type is None else await asyncio.to_thread(self._entry, path)
         if content_type is None or entry is None:
             return web.FileResponse(path, headers={"Cache-Control": _REVALIDATE})
-        accepted = _accepted(request)
-        coding = next((c for c in ("br", "gzip") if c in entry.variants and c in accepted),
-                      "identity")
-        variant = entry.variants[coding]
-        headers = {"ETag": variant.etag, "Cache-Control": _REVALIDATE,
-                   hdrs.VARY: hdrs.ACCEPT_ENCODING}
-        if coding != "identity":
-            headers[hdrs.CONTENT_ENCODING] = coding
-        if variant.etag in _etags(request.headers.get(hdrs.IF_NONE_MATCH, "")):
-            return web.Response(status=304, headers=headers)
-        charset = "utf-8" if content_type.startswith("text/") or "json" in content_type else None
-        return web.Response(body=variant.body, headers=headers, content_type=content_type,
-                            charset=charset)
+        return _send(request, entry, content_type)
 
 
     def _entry(self, path: Path) -> _Entry | None:
@@ -201,21 +181,37 @@ class _CompressedFiles:
         return entry
 
 
+def _send(request: web.Request, entry: _Entry, content_type: str) -> web.Response:
+    """The entry in the best coding the client accepts; 304 when it has that version."""
+    accepted = _accepted(request)
+    coding = next((c for c in ("br", "gzip") if c in entry.variants and c in accepted),
+                  "identity")
+    variant = entry.variants[coding]
+    headers = {"ETag": variant.etag, "Cache-Control": _REVALIDATE,
+               hdrs.VARY: hdrs.ACCEPT_ENCODING}
+    if coding != "identity":
+        headers[hdrs.CONTENT_ENCODING] = coding
+    if variant.etag in _etags(request.headers.get(hdrs.IF_NONE_MATCH, "")):
+        return web.Response(status=304, headers=headers)
+    charset = "utf-8" if content_type.startswith("text/") or "json" in content_type else None
+    return web.Response(body=variant.body, headers=headers, content_type=content_type,
+                        charset=charset)
+
+
 def _etags(header: str) -> set[str]:
     return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
 
 
 def _load(path: Path, stamp: tuple[int, int]) -> _Entry:
-    raw = path.read_bytes()
+    return _pack(path.read_bytes(), stamp)
+
+
+def _pack(raw: bytes, stamp: tuple[int, int]) -> _Entry:
+    """The bytes with their gzip and brotli forms (where smaller), each with its ETag."""
     digest = hashlib.sha256(raw).hexdigest()[:32]
     entry = _Entry(stamp, {"identity": _Variant(raw, f'"{digest}"')})
-    packed = {"gzip": gzip.compress(raw, compresslevel=9, mtime=0)}
-    try:
-        import brotli
-    except ImportError:
-        pass
-    else:
-        packed["br"] = brotli.compress(raw, quality=11)
+    packed = {"gzip": gzip.compress(raw, compresslevel=9, mtime=0),
+              "br": brotli.compress(raw, quality=BROTLI_QUALITY)}
     for coding, body in packed.items():
         if len(body) < len(raw):
             entry.variants[coding] = _Variant(body, f'"{digest}-{coding}"')

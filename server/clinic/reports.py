@@ -130,7 +130,8 @@ async def sign(session: AsyncSession, user: User, consultation_id: int, ip: str 
     c = await get_visible_consultation(session, user, consultation_id, for_update=True)
     versions = await _versions(session, c.id)
     draft = _draft_to_sign(user, c, versions)
-    signer = (await session.execute(select(User).where(User.id == user.id))).scalar_one()
+    signer = await session.get(User, user.id)
+    assert signer is not None  # the caller has just authenticated
     institution = await session.get(Institution, signer.institution_id)
     draft.signed_at, draft.signed_by_id = utcnow(), user.id
     draft.signer_name, draft.signer_title = signer.display_name, signer.title

@@ -42,11 +42,6 @@ export const store = {
     return locale() === "zh-CN" && i.local_name ? i.local_name : i.name;
   },
 
-  institutionLocalName(id) {
-    const i = this.institutions.get(id);
-    return i && i.local_name ? i.local_name : "";
-  },
-
   /** Institutions sharing an alliance with mine (mine included). */
   partnerIds() {
     const mine = session.user && session.user.institution_id;

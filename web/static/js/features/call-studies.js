@@ -6,7 +6,7 @@ import { h } from "../dom.js";
 import { fmtDateYear, TZ_OFFSET } from "../format.js";
 import { t } from "../i18n.js";
 import { toast } from "../ui/components.js";
-import { dicomJson, tag } from "./dicomweb.js";
+import { dicomJson, studyFacts } from "./dicomweb.js";
 import { openInViewer, viewerMode } from "./reading.js";
 
 /** The QIDO-RS study record of a shared study: {modalities, description, images, date}. */
@@ -14,13 +14,9 @@ async function describeStudy(uid) {
   const found = await dicomJson(`/dicomweb/studies?StudyInstanceUID=${encodeURIComponent(uid)}`);
   const s = found[0];
   if (!s) throw new Error(`study ${uid} not found`);
-  const date = tag(s, "00080020");
-  return {
-    modalities: (s["00080061"] && s["00080061"].Value) || [],
-    description: tag(s, "00081030") || "",
-    images: tag(s, "00201208"),
-    date: date && /^\d{8}$/.test(date) ? `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}T12:00:00${TZ_OFFSET}` : null,
-  };
+  const f = studyFacts(s);
+  return { modalities: f.modalities, description: f.description, images: f.instances,
+    date: f.date ? `${f.date}T12:00:00${TZ_OFFSET}` : null };
 }
 
 function studyItem(uid) {

@@ -6,8 +6,8 @@
 
 import { ApiError, api, session } from "../api.js";
 import { field, h, mount } from "../dom.js";
-import { fmtDateTimeYear, fmtDateYear, patientLine, term } from "../format.js";
-import { errorMessage, has, locale, t } from "../i18n.js";
+import { TZ_OFFSET, fmtDateTimeYear, fmtDateYear, patientLine, term } from "../format.js";
+import { errorMessage, has, t } from "../i18n.js";
 import { store } from "../store.js";
 import { busy, errorSlot, loading, toast } from "../ui/components.js";
 import { formDialog } from "../ui/dialog.js";
@@ -26,7 +26,7 @@ const localised = (err) => (err instanceof ApiError ? new ApiError(err.status, e
 
 function institutionName(id) {
   if (!id) return "—";
-  return (locale() === "zh-CN" && store.institutionLocalName(id)) || store.institutionName(id);
+  return store.institutionName(id);
 }
 
 function signerLine(v) {
@@ -216,7 +216,7 @@ function printLayout(c, v) {
     h("section", { class: "pr-block pr-case" },
       h("div", { class: "pr-grid" },
         row(t("report.print_patient"), patientLine(p), "patient"),
-        row(t("report.print_birth_date"), p.birth_date ? fmtDateYear(`${p.birth_date}T12:00:00+08:00`) : "—"),
+        row(t("report.print_birth_date"), p.birth_date ? fmtDateYear(`${p.birth_date}T12:00:00${TZ_OFFSET}`) : "—"),
         row(t("report.print_kind"), `${term("kind", c.kind)} · ${term("urgency", c.urgency)}`),
         row(t("report.print_requested_at"), fmtDateTimeYear(c.created_at)),
         row(t("report.print_requesting"), institutionName(c.requester_institution_id), "requesting-institution"),
