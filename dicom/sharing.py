@@ -1,19 +1,98 @@
-"""The check the clinical workflows call before sharing a study with a case."""
+"""What the clinical workflows ask of the image index: may a study be shared with a case, and
+when was the ECG in a study taken."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.dicom.access import StudyAccess
+from yilian.dicom.models import DicomInstance, DicomSeries, DicomStudy
 from yilian.server.core.models import User
+
+#: 12-lead, general and ambulatory ECG waveform storage.
+ECG_SOP_CLASSES = (
+    "1.2.840.10008.5.1.4.1.1.9.1.1",
+    "1.2.840.10008.5.1.4.1.1.9.1.2",
+    "1.2.840.10008.5.1.4.1.1.9.1.3",
+)
+# (date-time) or (date, time) attributes, in order of preference: when the ECG was acquired.
+_WHEN = (("0008002A",), ("00080022", "00080032"), ("00080023", "00080033"),
+         ("00080021", "00080031"), ("00080020", "00080030"))
+
+
+def _value(meta: dict[str, object], tag: str) -> str:
+    element = meta.get(tag)
+    if isinstance(element, dict):
+        values = element.get("Value")
+        if isinstance(values, list) and values and isinstance(values[0], str):
+            return values[0].strip()
+    return ""
+
+
+def _parse_when(date_time: str, offset: str, default_zone: ZoneInfo) -> datetime | None:
+    """A DICOM DT (``YYYYMMDDHHMMSS.FFFFFF&ZZXX``) as an aware datetime, or None."""
+    text = date_time
+    zone = offset or ""
+    for sign in ("+", "-"):
+        if sign in text[8:]:
+            cut = text.rindex(sign)
+            text, zone = text[:cut], text[cut:]
+    main, _, frac = text.partition(".")
+    if len(main) < 12 or not main.isdigit():
+        return None
+    main = main[:14].ljust(14, "0")
+    try:
+        when = datetime.strptime(main, "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    if frac.isdigit():
+        when = when.replace(microsecond=int(frac[:6].ljust(6, "0")))
+    if len(zone) == 5 and zone[1:].isdigit():
+        minutes = int(zone[1:3]) * 60 + int(zone[3:5])
+        tz = timezone(timedelta(minutes=minutes if zone[0] == "+" else -minutes))
+        return when.replace(tzinfo=tz).astimezone(UTC)
+    return when.replace(tzinfo=default_zone).astimezone(UTC)
+
+
+def acquired_at(meta: dict[str, object], default_zone: ZoneInfo) -> datetime | None:
+    """When an instance was acquired, from its DICOM JSON (its offset, else ``default_zone``)."""
+    offset = _value(meta, "00080201")
+    for tags in _WHEN:
+        text = "".join(_value(meta, tag) for tag in tags)
+        if len(tags) == 2 and not _value(meta, tags[1]):
+            continue
+        when = _parse_when(text, offset, default_zone) if text else None
+        if when is not None:
+            return when
+    return None
 
 
 class StudyCatalog:
     """``yilian.server.clinic.ports.StudyCatalog`` over the DICOM index."""
 
-    def __init__(self, access: StudyAccess) -> None:
+    def __init__(self, access: StudyAccess, display_timezone: str = "Asia/Shanghai") -> None:
         self._access = access
+        self._zone = ZoneInfo(display_timezone)
 
     async def assert_shareable(self, session: AsyncSession, user: User, study_uid: str) -> None:
         """Raise 404 unless the study is in the index and this user may read it."""
         await self._access.get_study(session, user, study_uid)
+
+    async def ecg_taken_at(self, session: AsyncSession, study_uid: str) -> datetime | None:
+        """When the earliest ECG in the study was taken (a waveform, or an image in an ECG
+        series such as a photographed strip); None if it holds none."""
+        rows = (await session.execute(
+            select(DicomInstance.metadata_json)
+            .join(DicomSeries, DicomSeries.id == DicomInstance.series_ref)
+            .join(DicomStudy, DicomStudy.id == DicomInstance.study_ref)
+            .where(DicomStudy.study_uid == study_uid,
+                   or_(DicomInstance.sop_class_uid.in_(ECG_SOP_CLASSES),
+                       DicomSeries.modality == "ECG"))
+        )).scalars().all()
+        times = [t for t in (acquired_at(json.loads(m), self._zone) for m in rows) if t]
+        return min(times) if times else None

@@ -82,7 +82,8 @@ def create_app(settings: Settings) -> web.Application:
     # the images see what the consultations share, the consultations check studies against
     # the image index and show the chat of their video room, the rooms admit participants.
     setup_dicomweb(app, shared=ClinicalShares())
-    app[clinic_keys.STUDY_CATALOG] = StudyCatalog(app[dicom_keys.DICOM_ACCESS])
+    app[clinic_keys.STUDY_CATALOG] = StudyCatalog(app[dicom_keys.DICOM_ACCESS],
+                                                    settings.display_timezone)
     app[clinic_keys.CHAT_LOG] = rtc_routes.RoomChatLog()
     add_web_client(app)
 

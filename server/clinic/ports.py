@@ -6,6 +6,7 @@ with these methods.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,11 @@ class StudyCatalog(Protocol):
 
     async def assert_shareable(self, session: AsyncSession, user: User, study_uid: str) -> None:
         """Raise a 4xx unless ``study_uid`` is an indexed study this user may see."""
+        ...
+
+    async def ecg_taken_at(self, session: AsyncSession, study_uid: str) -> datetime | None:
+        """When the earliest ECG in the study was taken (UTC), or None if it holds no ECG:
+        a chest-pain referral's ``first_ecg`` time point comes from it."""
         ...
 
 

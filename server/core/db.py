@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from datetime import UTC, datetime
@@ -31,7 +32,11 @@ NAMING = {
 T = TypeVar("T")
 
 #: ``session.info`` key of the audit entries recorded through a session (``core.audit``).
+logger = logging.getLogger(__name__)
+
 PENDING_AUDIT = "yilian_audit"
+#: Notifications added on a write session, handed to ``Database.notify_sink`` after COMMIT.
+PENDING_NOTIFY = "yilian_notify"
 AuditSink = Callable[[list[dict[str, Any]]], None]
 
 class Base(DeclarativeBase):
@@ -115,6 +120,9 @@ class Database:
         #: Where audit entries recorded on sessions go (the app's ``AuditLog``); without one
         #: they are written to the table by the session itself.
         self.audit_sink: AuditSink | None = None
+        #: Where notifications committed by a write session go for live delivery (the
+        #: ``/notify`` namespace); without one they wait in the inbox.
+        self.notify_sink: Callable[[list[Any]], None] | None = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -143,6 +151,7 @@ class Database:
                 yield session
                 await self._audit_before_commit(session)
             self._audit_after_commit(session)
+            self._notify_after_commit(session)
 
     async def _audit_before_commit(self, session: AsyncSession) -> None:
         if self.audit_sink is None and PENDING_AUDIT in session.info:
@@ -154,6 +163,14 @@ class Database:
         entries = session.info.pop(PENDING_AUDIT, None)
         if entries and self.audit_sink is not None:
             self.audit_sink(entries)
+
+    def _notify_after_commit(self, session: AsyncSession) -> None:
+        rows = session.info.pop(PENDING_NOTIFY, None)
+        if rows and self.notify_sink is not None:
+            try:
+                self.notify_sink(rows)
+            except Exception:  # delivery is best effort: the rows are in the inbox
+                logger.exception("live delivery of %d notifications failed", len(rows))
 
     async def write_sync(self, fn: Callable[[Session], T],
                          before_commit: Callable[[], None] | None = None) -> T:

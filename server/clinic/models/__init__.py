@@ -1,4 +1,5 @@
-"""Tables of the clinical workflows: patients, consultations, reports, availability."""
+"""Tables of the clinical workflows: patients, consultations, reports, availability,
+referrals, follow-ups and on-call rosters."""
 
 from yilian.server.clinic.models.consultation import (
     Consultation,
@@ -7,6 +8,15 @@ from yilian.server.clinic.models.consultation import (
     ReportVersion,
 )
 from yilian.server.clinic.models.patient import Patient
+from yilian.server.clinic.models.referral import (
+    FollowUp,
+    OnCallShift,
+    Referral,
+    ReferralConsultation,
+    ReferralEvent,
+    ReferralMilestone,
+    ReferralStudy,
+)
 from yilian.server.clinic.models.scheduling import AvailabilityException, AvailabilityRule, Slot
 
 __all__ = [
@@ -15,7 +25,14 @@ __all__ = [
     "Consultation",
     "ConsultationEvent",
     "ConsultationStudy",
+    "FollowUp",
+    "OnCallShift",
     "Patient",
+    "Referral",
+    "ReferralConsultation",
+    "ReferralEvent",
+    "ReferralMilestone",
+    "ReferralStudy",
     "ReportVersion",
     "Slot",
 ]

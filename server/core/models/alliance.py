@@ -31,6 +31,10 @@ class Department(Base):
     institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), index=True)
     name: Mapped[str] = mapped_column(String(120))
     specialty: Mapped[str | None] = mapped_column(String(48), index=True)
+    # Who a green-channel alert escalates to when nobody on call accepts in time.
+    # (users.department_id points back here: the constraint is added after both tables.)
+    head_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", use_alter=True))
 
     institution: Mapped[Institution] = relationship(back_populates="departments")
 
