@@ -148,6 +148,31 @@ class ReferralOut(BaseModel):
     updated_at: datetime
 
 
+class TargetsQuery(BaseModel):
+    direction: Direction
+
+
+class TargetDepartmentOut(BaseModel):
+    id: int
+    name: str
+    specialty: str | None
+    #: how many people are on call there now (a green channel goes to them)
+    on_call_now: int
+
+
+class ReferralTargetOut(BaseModel):
+    """An institution a referral in this direction may go to (``up``: a higher level,
+    ``down``: a lower one), members of the caller's alliances first."""
+
+    id: int
+    name: str
+    local_name: str | None
+    level: str
+    parent_id: int | None
+    in_my_alliance: bool
+    departments: list[TargetDepartmentOut]
+
+
 class FollowUpsQuery(BaseModel):
     status: Literal["due", "overdue", "completed", "cancelled"] | None = None
     patient_id: Id | None = None
