@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from yilian.dicom import keys as dicom_keys
-from yilian.dicom import qido_routes, stow, wado_routes
+from yilian.dicom import qido_routes, stow, wado_routes, waveform_routes
 from yilian.dicom.access import StudyAccess
 from yilian.dicom.common import PREFIX
 from yilian.dicom.ports import SharedStudies
@@ -75,6 +75,7 @@ def setup_dicomweb(app: web.Application, shared: SharedStudies) -> None:
     r.add_get(f"{PREFIX}/studies/{s}/series/{se}/metadata", wado_routes.metadata)
     r.add_get(f"{inst}/metadata", wado_routes.metadata)
     r.add_get(f"{inst}/frames/{{frames}}", wado_routes.frames)
+    r.add_get(f"{inst}/waveform", waveform_routes.waveform)
     r.add_get(f"{inst}/rendered", wado_routes.rendered)
     r.add_get(f"{inst}/frames/{{frames}}/rendered", wado_routes.rendered)
     r.add_get(f"{inst}/thumbnail", wado_routes.thumbnail)
