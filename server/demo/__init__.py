@@ -11,8 +11,8 @@ relative to the moment the demo is loaded:
   Each team takes the shifts in turn; the first named holds the shift the demo was loaded in:
 
   ========================  =================================================================
-  Dianbai cardiology        ``county`` (Lin Weiming), ``county_cardiology_ye``,
-                            ``county_cardiology_zhong``; head ``county_cardiology`` (Su)
+  Dianbai cardiology        ``county`` (Lin Weiming, head), ``county_cardiology_ye``,
+                            ``county_cardiology_zhong``
   Dianbai neurology         ``county_neurology_xie``, ``county_neurology_guo``,
                             ``county_neurology`` (Pan, head)
   Dianbai emergency         ``county_emergency_rao``, ``county_emergency_deng``,

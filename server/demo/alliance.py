@@ -84,12 +84,12 @@ USERS: list[tuple[str, str, str, str, str | None, list[str], str | None]] = [
     ("guilin_coordinator", "Mr. Tang Jun (唐军)", "coordinator", "guilin", None, [],
      "Alliance Coordinator"),
     # The receiving departments' on-call teams (rosters in demo/oncall.py).
-    ("county_cardiology", "Dr. Su Hongwei (苏宏伟)", "specialist", "dianbai", "cardiology",
-     ["cardiology"], "Chief Physician"),
+    # internists who take the cardiology department's on-call shifts (county hospitals train
+    # and roster them through 大内科); ``county`` heads the department
     ("county_cardiology_ye", "Dr. Ye Xiaoling (叶晓玲)", "specialist", "dianbai", "cardiology",
-     ["cardiology"], "Attending Physician"),
+     ["internal_medicine"], "Attending Physician"),
     ("county_cardiology_zhong", "Dr. Zhong Wenbin (钟文斌)", "specialist", "dianbai",
-     "cardiology", ["cardiology"], "Resident Physician"),
+     "cardiology", ["internal_medicine"], "Resident Physician"),
     ("county_neurology", "Dr. Pan Jianguo (潘建国)", "specialist", "dianbai", "neurology",
      ["neurology"], "Chief Physician"),
     ("county_neurology_xie", "Dr. Xie Yufang (谢玉芳)", "specialist", "dianbai", "neurology",
@@ -122,7 +122,7 @@ HEADS = {
     ("gdph", "orthopaedics"): "gdph_orthopaedics", ("gdph", "radiology"): "gdph_radiology",
     ("gdph", "pathology"): "gdph_pathology", ("maoming", "radiology"): "maoming_radiology",
     ("maoming", "neurology"): "maoming_neurology", ("dianbai", "radiology"): "county_radiology",
-    ("dianbai", "cardiology"): "county_cardiology", ("dianbai", "neurology"): "county_neurology",
+    ("dianbai", "cardiology"): "county", ("dianbai", "neurology"): "county_neurology",
     ("dianbai", "emergency"): "county_emergency", ("shalang", "general_practice"): "township",
     ("guilin", "neurosurgery"): "guilin_neurosurgery", ("guilin", "radiology"): "guilin_radiology",
     ("yangshuo", "neurosurgery"): "yangshuo_neurosurgery_head",

@@ -110,17 +110,21 @@ def seed_inbox(session: AsyncSession, inst: dict[str, Institution], users: dict[
     def on_call(case: Referral, at: datetime) -> list[User]:
         return [rosters.on_call(case.department_id, at)] if case.department_id else []
 
+    def accepted(case: Referral) -> datetime:
+        assert case.accepted_at is not None, case.status
+        return case.accepted_at
+
     chest = r["chest_pain"]
     inbox.add(on_call(chest, chest.requested_at), "referral.green_channel", chest,
               chest.requested_at, urgent=True)  # ``county`` has not opened it yet
-    inbox.add([users["township"]], "referral.accepted", chest, chest.accepted_at,
+    inbox.add([users["township"]], "referral.accepted", chest, accepted(chest),
               read_at=chest.accepted_at)
     for key in ("running_stroke", "yangshuo_stroke"):
         case = r[key]
         inbox.add(on_call(case, case.requested_at), "referral.green_channel", case,
                   case.requested_at, read_at=case.accepted_at, urgent=True)
         inbox.add([next(u for u in users.values() if u.id == case.requester_id)],
-                  "referral.accepted", case, case.accepted_at,
+                  "referral.accepted", case, accepted(case),
                   read_at=None if key == "running_stroke" else case.accepted_at)
     night = r["night_stroke"]
     assert night.escalated_at is not None
@@ -134,13 +138,13 @@ def seed_inbox(session: AsyncSession, inst: dict[str, Institution], users: dict[
     staff = [u for u in users.values() if u.department_id == waiting.department_id]
     inbox.add(staff, "referral.requested", waiting, waiting.requested_at)
     inbox.add([users["township"]], "referral.accepted", r["in_transit"],
-              r["in_transit"].accepted_at, read_at=r["in_transit"].accepted_at)
+              accepted(r["in_transit"]), read_at=r["in_transit"].accepted_at)
     inbox.add([users["township"]], "referral.rejected", r["rejected"], r["rejected"].updated_at,
               read_at=r["rejected"].updated_at)
     bed = r["accepted"]
     inbox.add([users["expert"]], "referral.requested", bed, bed.requested_at,
               read_at=bed.accepted_at)
-    inbox.add([users["county"]], "referral.accepted", bed, bed.accepted_at)
+    inbox.add([users["county"]], "referral.accepted", bed, accepted(bed))
     inbox.add([users["guilin_doctor"]], "referral.expired", r["expired"], r["expired"].updated_at)
     for f in follow_ups:
         if f.status != "due":
