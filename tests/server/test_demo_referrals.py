@@ -6,7 +6,7 @@ demo period, follow-ups at the village clinic, the chest-pain ECG, and a bell th
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -265,3 +265,22 @@ async def test_the_demo_users_bells_are_not_empty(session: AsyncSession) -> None
     kinds = (await session.execute(select(Notification.kind).where(
         Notification.user_id == village.id, Notification.read_at.is_(None)))).scalars().all()
     assert "follow_up.created" in kinds
+
+
+@pytest.mark.parametrize("hour", range(24))
+def test_the_chest_pain_case_fits_a_county_shift_whenever_the_demo_loads(hour: int) -> None:
+    """Pure: at any load time the case (100 min into one of county's shifts, 122 min long)
+    ends before loading, within that shift, and county holds the shift the demo loads in."""
+    from yilian.server.demo.oncall import SHIFT, Rosters, shift_start
+
+    now = datetime(2026, 3, 9, hour, 17, tzinfo=UTC) - ZONE_OFFSET
+    team = [User(username=n) for n in ("county", "ye", "zhong")]
+    rosters = Rosters(anchor=shift_start(now), teams={1: team})
+    assert rosters.on_call(1, now) is team[0]
+    assert rosters.on_call(1, now + SHIFT) is team[1]
+    assert rosters.on_call(1, now - SHIFT) is team[2]
+    start = rosters.shift_of(1, team[0], ending_before=now, lasting=timedelta(minutes=242))
+    request, balloon = start + timedelta(minutes=100), start + timedelta(minutes=222)
+    assert balloon + timedelta(minutes=20) <= now and now - request < timedelta(hours=40)
+    assert rosters.on_call(1, request) is rosters.on_call(1, balloon) is team[0]
+    assert shift_start(request) == shift_start(balloon) == start
