@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.server.helpers import book, new_patient
+from tests.server.referral_authz import prepare_referral, referral_body, referral_cases
 from yilian.server.app import api_router
 from yilian.server.core.api import ApiRouter
 from yilian.server.core.auth import token_digest
@@ -123,6 +124,7 @@ CASES: dict[tuple[str, str], Case] = {
         state="signed"),
     ("GET", "/api/rtc/ice-servers"): Case("GET", "/api/rtc/ice-servers", ALL_OK),
 }
+CASES.update(referral_cases(Case))
 
 
 def registered() -> ApiRouter:
@@ -140,6 +142,8 @@ async def _prepare(case: Case, clients: dict[str, Any]) -> dict[str, Any]:
     ids: dict[str, Any] = {"eid": expert.user["id"]}
     if case.state is None:
         return ids
+    if case.state.startswith("referral:"):
+        return await prepare_referral(case.state, clients)
     if case.state == "patient":
         ids["pid"] = (await new_patient(village))["id"]
         return ids
@@ -160,6 +164,8 @@ async def _prepare(case: Case, clients: dict[str, Any]) -> dict[str, Any]:
 
 
 def _body(case: Case, ids: dict[str, Any]) -> Any:
+    if (body := referral_body(case.body, ids)) is not None:
+        return body
     if case.body == "consultation":
         return {"patient_id": ids["pid"], "kind": "imaging", "question": "q",
                 "specialty": "radiology"}
