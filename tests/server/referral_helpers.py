@@ -29,12 +29,12 @@ def department(inst: dict[str, Any], specialty: str) -> int:
 
 
 async def refer_up(township: Api, **extra: Any) -> dict[str, Any]:
-    """A referral from Shalang to Dianbai's internal medicine department."""
+    """A referral from Shalang to Dianbai's cardiology (the `county` user's department)."""
     inst = await institutions(township)
     patient = await new_patient(township)
     body = {"patient_id": patient["id"], "direction": "up",
             "to_institution_id": inst[DIANBAI]["id"],
-            "department": department(inst[DIANBAI], "internal_medicine"),
+            "department": department(inst[DIANBAI], "cardiology"),
             "reason": "Suspected stroke, needs CT", "summary": "72 y, left weakness"} | extra
     status, r = await township.post("/api/referrals", body)
     assert status == 201, r

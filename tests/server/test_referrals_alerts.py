@@ -29,9 +29,10 @@ pytestmark = pytest.mark.asyncio
 
 
 async def _medicine(api: Api, client: Api) -> int:
-    """Dianbai's internal medicine, with nobody on call and no head (whatever the demo set)."""
+    """Dianbai's cardiology (the `county` user's department), with nobody on call and no
+    head (whatever the demo set)."""
     inst = await institutions(client)
-    medicine = department(inst[DIANBAI], "internal_medicine")
+    medicine = department(inst[DIANBAI], "cardiology")
     async with api.server.app[keys.DATABASE].write() as session:
         await session.execute(delete(OnCallShift).where(OnCallShift.department_id == medicine))
         await session.execute(update(Department).where(Department.id == medicine)

@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from tests.conftest import Api
 from tests.server.helpers import new_patient
 from tests.server.referral_helpers import DIANBAI, institutions
+from yilian.server.clinic.models import ReferralConsultation
 from yilian.server.core import keys
 from yilian.server.core.audit import AuditEntry
 
@@ -22,6 +23,14 @@ async def _consultation(client: Api, status: str) -> dict[str, Any]:
     got, rows = await client.get("/api/consultations", params={"status": status})
     assert got == 200
     return next(c for c in rows if c["study_uids"] or status == "completed")
+
+
+async def _unshare(api: Api, consultation_id: int) -> None:
+    """Take the consultation out of the referrals the demo shares it with (the demo's Liang
+    Jinlong is on his way to Dianbai with it), so the test starts from nothing shared."""
+    async with api.server.app[keys.DATABASE].write() as session:
+        await session.execute(delete(ReferralConsultation).where(
+            ReferralConsultation.consultation_id == consultation_id))
 
 
 async def _study(client: Api, uid: str) -> int:
@@ -35,6 +44,7 @@ async def test_receiving_team_sees_exactly_what_was_shared(api: Api) -> None:
     outsider = await api.login("guilin_neurosurgery")
     inst = await institutions(township)
     live = await _consultation(township, "in_progress")
+    await _unshare(api, live["id"])
     shared_uid, other_uid = live["study_uids"][0], live["study_uids"][1]
     status, others = await township.get("/api/consultations")
     other_patient_case = next(c for c in others if c["patient_id"] != live["patient_id"])
@@ -134,7 +144,12 @@ async def test_referring_another_patients_consultation_is_refused(api: Api) -> N
         "consultation_ids": [other["id"]]})
     assert status == 422 and err["error"]["code"] == "wrong_patient"
     guilin = await api.login("guilin_doctor")
-    status, rows = await guilin.get("/api/consultations")
+    theirs = await new_patient(guilin, "Mo Hua (莫华)")
+    status, case = await guilin.post("/api/consultations", {
+        "patient_id": theirs["id"], "kind": "imaging", "question": "CT head, please",
+        "specialty": "radiology", "target_institution_id": guilin.user["institution_id"]})
+    assert status == 201, case
+    rows = [case]
     status, err = await township.post("/api/referrals", {
         "patient_id": live["patient_id"], "direction": "up",
         "to_institution_id": inst[DIANBAI]["id"], "reason": "x",
