@@ -23,6 +23,11 @@ SHOTS = Path("/tmp/shots-notify")
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True)
+def _shots() -> None:
+    SHOTS.mkdir(exist_ok=True)
+
+
 async def _count(page: Page, selector: str) -> int:
     el = page.locator(selector)
     return int(await el.inner_text()) if await el.count() else 0
@@ -33,7 +38,6 @@ async def _queue_badge(page: Page) -> int:
 
 
 async def test_an_open_page_shows_a_new_request_live(new_page: Any, api: Any) -> None:
-    SHOTS.mkdir(exist_ok=True)
     page = await new_page()
     await login(page, "expert")
     await expect(page.locator(".bell-button")).to_be_visible()
@@ -71,7 +75,6 @@ async def test_an_open_page_shows_a_new_request_live(new_page: Any, api: Any) ->
 async def test_a_green_channel_banner_stays_until_acknowledged(
     new_page: Any, server: TestServer
 ) -> None:
-    SHOTS.mkdir(exist_ok=True)
     page = await new_page()
     await page.goto("/")
     await page.get_by_label("用户名").fill("county")
