@@ -5,7 +5,8 @@ A socket authenticates at connect like ``/rtc`` (``auth={"token"}``) and joins t
 write transaction commits, ``Database.notify_sink`` (:meth:`NotifyNamespace.deliver`) hands
 the committed inbox rows here; each is emitted as ``notification`` to its user's room. With
 several processes the Redis manager carries the emit to whichever process holds the sockets.
-The request that committed never waits for the emits: they run in a background task.
+The request that committed never waits for the emits: they run in a background task. A batch
+(one alert to many users) is one Redis message, not one per user (``signaling.fanout``).
 
 Clients may send ``unread`` (ack ``{"ok", "count"}``), ``read`` ``{"id"}`` and ``read-all``;
 after a read every socket of that user gets ``unread`` ``{"count"}``, so all tabs agree. On
@@ -28,7 +29,9 @@ from yilian.server.core.models import Notification
 from yilian.server.core.notify import payload
 from yilian.server.core.schemas import MAX_ID
 from yilian.server.core.tasks import TaskSet
+from yilian.signaling import wirejson
 from yilian.signaling.errors import InvalidPayload, SignalingError, Unauthorized, UnknownEvent
+from yilian.signaling.fanout import FanoutRedisManager
 from yilian.signaling.inbox import Inbox
 from yilian.signaling.namespace import UNAUTHORIZED, Gate, Session
 
@@ -163,12 +166,34 @@ class NotifyNamespace(socketio.AsyncNamespace):
             self._tasks.spawn(self._emit_all(batch), name="notify-deliver")
 
     async def _emit_all(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
-        for user_id, data in batch:
-            try:
-                await self.emit("notification", data, room=user_room(user_id))
-            except Exception as exc:  # the row is in the inbox; the next one may still go
-                logger.warning("live delivery of notification %s failed (%s: %.200s)",
-                               data.get("id"), type(exc).__name__, exc)
+        items = [(user_room(user_id), data) for user_id, data in batch]
+        manager = self.server.manager
+        if isinstance(manager, FanoutRedisManager):
+            try:  # the other processes' sockets: one publish for the whole batch
+                await manager.publish_each(NAMESPACE, "notification", items)
+            except Exception as exc:  # the rows are in the inboxes; this process still sends
+                logger.warning("publishing %d notifications failed (%s: %.200s)",
+                               len(items), type(exc).__name__, exc)
+        await self.deliver_local("notification", items)
+
+    async def deliver_local(self, event: str, items: list[Any]) -> None:
+        """Write ``event`` with each item's data to the sockets of its room held by this
+        process: encoded once per item, straight to engine.io, as ``/rtc`` does for signals.
+        Also the ``FanoutRedisManager`` handler for batches other processes published."""
+        manager = self.server.manager
+        rooms = manager.rooms.get(NAMESPACE, {})
+        for room, data in items:
+            members = rooms.get(room)
+            if not members:
+                continue
+            frame = f"2{NAMESPACE}," + wirejson.dumps([event, data])
+            for sid, eio_sid in list(members.items()):
+                if manager.is_connected(sid, NAMESPACE):
+                    try:
+                        await self.server.eio.send(eio_sid, frame)
+                    except Exception as exc:  # that socket is going; the others still get it
+                        logger.info("notification to %s not sent (%s)", sid,
+                                    type(exc).__name__)
 
     # events
 

@@ -16,6 +16,7 @@ from yilian.server.core import keys
 from yilian.signaling import eio, wirejson
 from yilian.signaling import keys as rtc_keys
 from yilian.signaling.errors import Unauthorized
+from yilian.signaling.fanout import FanoutRedisManager
 from yilian.signaling.gate import DatabaseGate, RoomRules
 from yilian.signaling.inbox import DatabaseInbox, Inbox
 from yilian.signaling.logs import ThrottledLog, describe_frame, scrub_engineio
@@ -156,11 +157,11 @@ class RtcServer:
         recheck_seconds: float = 5.0,
     ) -> None:
         eio.install()  # one watchdog per socket instead of timers on every packet
-        manager: socketio.AsyncManager | None = None
+        manager: FanoutRedisManager | None = None
         store: RoomStore
         if redis_url:
             # Events for a room or a peer reach whichever process holds the socket.
-            manager = socketio.AsyncRedisManager(redis_url, channel=channel)
+            manager = FanoutRedisManager(redis_url, channel=channel)
             store = RedisRoomStore(redis_url, prefix=f"{channel}:room:")
         else:
             store = MemoryRoomStore()
@@ -187,6 +188,8 @@ class RtcServer:
         self.sio.register_namespace(self.namespace)
         self.notify = NotifyNamespace(gate, inbox)
         self.sio.register_namespace(self.notify)
+        if manager is not None:
+            manager.fanout[self.notify.namespace] = self.notify.deliver_local
         self.sio.known_events = self.namespace.events | self.notify.events
         self.recheck_seconds = recheck_seconds
         self._recheck: asyncio.Task[None] | None = None
