@@ -8,7 +8,8 @@ the committed rows reach ``Database.notify_sink`` is printed as ``commit <unix t
 
 ``bare USERS``: a bare python-socketio server (no auth, no database): a client connects to
 ``/notify`` with ``auth={"user": n}`` and joins room ``user:<n>``; ``alert K`` prints
-``commit <unix time>`` and emits the same payload to each user's room.
+``commit <unix time>`` and emits the same payload to each user's room. It is python-socketio
+as shipped (its own engine.io loop, its manager's emit), with orjson as the codec like Yilian.
 
 Both print ``listening on http://127.0.0.1:PORT`` once ready. ``YILIAN_REDIS_URL`` set: both
 use python-socketio's Redis manager.
@@ -27,6 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import socketio
 from aiohttp import web
 from sqlalchemy import select
@@ -128,12 +130,25 @@ async def run_yilian(data_dir: Path, users: int, tokens_file: Path) -> None:
     await _serve(app, on_line)
 
 
+class _OrJson:
+    """orjson for the bare server's frames, as Yilian uses: the runs compare the servers, not
+    the JSON codecs."""
+
+    @staticmethod
+    def dumps(value: Any, **_: Any) -> str:
+        return orjson.dumps(value).decode()
+
+    @staticmethod
+    def loads(text: str | bytes, **_: Any) -> Any:
+        return orjson.loads(text)
+
+
 async def run_bare(users: int) -> None:
     redis_url = os.environ.get("YILIAN_REDIS_URL", "")
     manager = socketio.AsyncRedisManager(redis_url, channel="notify-bench-bare") \
         if redis_url else None
     sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=manager, logger=False,
-                               engineio_logger=False, async_handlers=False)
+                               engineio_logger=False, async_handlers=False, json=_OrJson)
 
     @sio.on("connect", namespace="/notify")
     async def connect(sid: str, environ: Any, auth: Any = None) -> None:
