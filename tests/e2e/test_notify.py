@@ -41,6 +41,7 @@ async def test_an_open_page_shows_a_new_request_live(new_page: Any, api: Any) ->
     page = await new_page()
     await login(page, "expert")
     await expect(page.locator(".bell-button")).to_be_visible()
+    await page.wait_for_load_state("networkidle")  # the queue count's requests
     await page.wait_for_timeout(500)  # the socket's first unread count
     bell, queue = await _count(page, ".bell-count"), await _queue_badge(page)
 
@@ -106,6 +107,7 @@ async def test_a_green_channel_banner_stays_until_acknowledged(
     await expect(banner).to_have_count(1)
     await banner.get_by_role("button", name="知道了").click()
     await expect(banner).to_have_count(0)
+    await expect(page.locator(".bell-count")).to_have_count(0)  # the read is acknowledged
     await page.reload()
     await expect(page.locator("#logout")).to_be_visible()
     await page.wait_for_timeout(800)

@@ -109,12 +109,15 @@ notify.onNotification((n) => {
 });
 
 /** The number of requests waiting for this specialist, on the Queue link and in the title. */
+let queueCountSeq = 0;
 async function updateQueueCount(bar) {
+  const seq = ++queueCountSeq; // a slower, older answer must not overwrite a newer one
   try {
     const [mine, queue] = await Promise.all([
       api.get("/api/consultations", { role: "expert", status: "requested" }),
       api.get("/api/consultations", { role: "queue", status: "requested" }),
     ]);
+    if (seq !== queueCountSeq) return;
     const n = mine.length + queue.length;
     const link = bar.querySelector('.nav a[href="#/queue"]');
     if (!link) return;
