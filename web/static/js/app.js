@@ -86,11 +86,11 @@ function renderShell(user, active) {
     h("nav", { id: menuId, class: "nav", "aria-label": t("nav.main") },
       navItems(user).map(([key, href, label]) => h("a", { href, class: key === active ? "active" : null,
         "aria-current": key === active ? "page" : null }, label))),
+    notify.bell(),
     h("div", { class: "who" },
       h("div", { class: "who-text" },
         h("strong", { class: "who-name" }, user.display_name),
         h("span", { class: "who-meta" }, `${term("role", user.role)} · ${inst}`)),
-      notify.bell(),
       languageSwitch(),
       h("button", { type: "button", class: "btn btn-ghost", id: "logout", onclick: logout }, t("nav.logout"))));
   setTitle();
