@@ -123,6 +123,15 @@ CASES: dict[tuple[str, str], Case] = {
                                                                    "expert": 200}),
         state="signed"),
     ("GET", "/api/rtc/ice-servers"): Case("GET", "/api/rtc/ice-servers", ALL_OK),
+    # Everyone has an inbox (a coordinator hears of escalations); a notification is its
+    # recipient's alone: the expert's, from the booking.
+    ("GET", "/api/notifications"): Case("GET", "/api/notifications", ALL_OK),
+    ("GET", "/api/notifications/unread-count"): Case("GET", "/api/notifications/unread-count",
+                                                     ALL_OK),
+    ("POST", "/api/notifications/read-all"): Case("POST", "/api/notifications/read-all", ALL_OK),
+    ("POST", "/api/notifications/{id}/read"): Case(
+        "POST", "/api/notifications/{nid}/read", {**dict.fromkeys(ROLES, 404), "expert": 200},
+        state="requested"),
 }
 CASES.update(referral_cases(Case))
 
@@ -149,6 +158,10 @@ async def _prepare(case: Case, clients: dict[str, Any]) -> dict[str, Any]:
         return ids
     c = await book(village, expert.user["id"])
     ids.update(cid=c["id"], pid=c["patient_id"])
+    if "{nid}" in case.path:
+        status, items = await expert.get("/api/notifications", params={"limit": "1"})
+        assert status == 200 and items[0]["resource"]["id"] == c["id"], items
+        ids["nid"] = items[0]["id"]
     steps = {
         "requested": [],
         "accepted": [(expert, "accept", {})],
@@ -196,7 +209,7 @@ async def test_route_without_or_with_expired_token(api, settings, key: tuple[str
     if key not in {(r.method, r.path) for r in registered().routes}:
         pytest.skip("route not registered in this build")
     case = CASES[key]
-    path = case.path.format(eid=1, pid=1, cid=1)
+    path = case.path.format(eid=1, pid=1, cid=1, nid=1)
     status, body = await api.request(case.method, path, case.body)
     assert status == 401 and body["error"]["code"] == "unauthorized"
 

@@ -6,6 +6,7 @@ import { h, mount } from "./dom.js";
 import { term } from "./format.js";
 import { isClinical, isManager, isSpecialist, store } from "./store.js";
 import { errorBox, errorText, languageSwitch, loading, toast } from "./ui/components.js";
+import * as notify from "./features/notify.js";
 
 import * as availability from "./views/availability.js";
 import * as call from "./views/call.js";
@@ -87,6 +88,7 @@ function renderShell(user, active) {
     h("nav", { id: menuId, class: "nav", "aria-label": t("nav.main") },
       navItems(user).map(([key, href, label]) => h("a", { href, class: key === active ? "active" : null,
         "aria-current": key === active ? "page" : null }, label))),
+    notify.bell(),
     h("div", { class: "who" },
       h("div", { class: "who-text" },
         h("strong", { class: "who-name" }, user.display_name),
@@ -95,15 +97,29 @@ function renderShell(user, active) {
       h("button", { type: "button", class: "btn btn-ghost", id: "logout", onclick: logout }, t("nav.logout"))));
   setTitle();
   if (isSpecialist(user)) updateQueueCount(bar);
+  notify.start(session.token);
 }
 
+// The queue badge follows the consultations live: a request, acceptance or cancellation, and
+// whatever happened while the socket was away (it refetches on every (re)connect).
+function refreshQueueCount() {
+  if (session.user && isSpecialist(session.user) && !topbar().hidden) updateQueueCount(topbar());
+}
+notify.onConnected(refreshQueueCount);
+notify.onNotification((n) => {
+  if (n.kind.startsWith("consultation.")) refreshQueueCount();
+});
+
 /** The number of requests waiting for this specialist, on the Queue link and in the title. */
+let queueCountSeq = 0;
 async function updateQueueCount(bar) {
+  const seq = ++queueCountSeq; // a slower, older answer must not overwrite a newer one
   try {
     const [mine, queue] = await Promise.all([
       api.get("/api/consultations", { role: "expert", status: "requested" }),
       api.get("/api/consultations", { role: "queue", status: "requested" }),
     ]);
+    if (seq !== queueCountSeq) return;
     const n = mine.length + queue.length;
     const link = bar.querySelector('.nav a[href="#/queue"]');
     if (!link) return;
@@ -128,6 +144,7 @@ async function logout() {
 }
 
 function endSession(notice) {
+  notify.stop();
   waitingCount = 0;
   shown = null;
   session.clear();
