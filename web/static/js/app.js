@@ -17,6 +17,12 @@ import * as queue from "./views/queue.js";
 import * as requestForm from "./views/request.js";
 import * as slots from "./views/slots.js";
 import * as viewer from "./views/viewer.js";
+import * as referrals from "./views/referrals.js";
+import * as referralForm from "./views/referral-form.js";
+import * as referral from "./views/referral.js";
+import * as followups from "./views/followups.js";
+import * as oncall from "./views/oncall.js";
+import { followReferralCounts, referralNavItems, updateReferralCounts } from "./features/referral-nav.js";
 
 const ROUTES = [
   { path: /^\/login$/, view: login, public: true },
@@ -31,6 +37,11 @@ const ROUTES = [
   { path: /^\/queue$/, view: queue, nav: "queue", clinical: true },
   { path: /^\/availability$/, view: availability, nav: "availability" },
   { path: /^\/availability\/(\d+)$/, view: availability, nav: "availability", params: ["id"] },
+  { path: /^\/referrals$/, view: referrals, nav: "referrals", clinical: true },
+  { path: /^\/referrals\/new$/, view: referralForm, nav: "referrals", clinical: true },
+  { path: /^\/referrals\/(\d+)$/, view: referral, nav: "referrals", params: ["id"], clinical: true },
+  { path: /^\/follow-ups$/, view: followups, nav: "follow-ups", clinical: true },
+  { path: /^\/on-call$/, view: oncall, nav: "on-call" },
 ];
 
 function navItems(user) {
@@ -44,6 +55,7 @@ function navItems(user) {
     items.push(["experts", "#/experts", t("nav.experts")]);
   }
   if (isSpecialist(user) || isManager(user)) items.push(["availability", "#/availability", t("nav.availability")]);
+  items.push(...referralNavItems(user));
   return items;
 }
 
@@ -93,6 +105,8 @@ function renderShell(user, active) {
       h("button", { type: "button", class: "btn btn-ghost", id: "logout", onclick: logout }, t("nav.logout"))));
   setTitle();
   if (isSpecialist(user)) updateQueueCount(bar);
+  updateReferralCounts(bar, user);
+  followReferralCounts(topbar, () => session.user);
 }
 
 /** The number of requests waiting for this specialist, on the Queue link and in the title. */
