@@ -12,8 +12,13 @@ import { minutesText } from "./referral-clock.js";
 
 // Time points the workflow records (the action buttons), and the columns that hold them.
 export const TRANSITION_POINTS = { onset: "onset_at", request: "requested_at", accept: "accepted_at", departure: "departed_at", door: "arrived_at" };
-// The referring side's part of the clock; the rest is the receiving team's.
-const REFERRING_POINTS = new Set(["onset", "first_contact", "first_ecg"]);
+// Tapping one of these before it has a value takes its transition (door = the arrival) at the
+// time given, as the server does (workflow.POINT_ACTIONS).
+const POINT_ACTIONS = { accept: "accept", departure: "depart", door: "arrive" };
+// Who records which time point (workflow.REFERRING_POINTS / RECEIVING_POINTS); nobody changes
+// the request time, the server's own record.
+const REFERRING_POINTS = new Set(["onset", "first_contact", "first_ecg", "departure"]);
+const CLOSED = ["rejected", "cancelled", "expired"];
 
 /** name -> {at, row, replaced: [older rows]} for the current value of each time point. */
 export function currentPoints(r) {
@@ -31,13 +36,20 @@ export function currentPoints(r) {
   return points;
 }
 
-/** Whether this user may record (or correct) this time point: the server lists "milestone"
- * among the actions for the teams that may; the referring side keeps only its own points. */
+/** Whether this user may record (or correct) this time point: the receiving team everything
+ * but the request and the departure, the referring team its side of the clock. */
 export function mayRecord(r, user, name) {
-  const acts = r.actions || [];
-  if (!acts.includes("milestone")) return false;
-  if (user.institution_id === r.to_institution_id) return true;
-  return REFERRING_POINTS.has(name);
+  if (name === "request" || CLOSED.includes(r.status)) return false;
+  if (user.institution_id === r.to_institution_id) return name !== "departure";
+  if (user.institution_id === r.from_institution_id) return REFERRING_POINTS.has(name);
+  return false;
+}
+
+/** A time point without a value that this user may record now (a transition point only when
+ * its transition may be taken now). */
+function mayTap(r, user, name) {
+  if (!mayRecord(r, user, name)) return false;
+  return !(name in POINT_ACTIONS) || (r.actions || []).includes(POINT_ACTIONS[name]);
 }
 
 function recordDialog(r, name, current) {
@@ -76,12 +88,12 @@ function pointRow(r, user, name, p, onDone) {
       can ? h("button", { type: "button", class: "btn btn-sm btn-ghost ms-correct",
         onclick: (ev) => busy(ev.currentTarget, async () => done(await recordDialog(r, name, p))) }, t("referrals.ms_correct")) : null);
   }
-  const transition = name in TRANSITION_POINTS && name !== "onset";
-  if (!can || transition) {
+  if (!mayTap(r, user, name)) {
+    const byAction = name in POINT_ACTIONS || name === "request";
     return h("li", { class: "ms-row ms-waiting", dataset: { milestone: name } },
       h("span", { class: "ms-check", "aria-hidden": "true" }, "○"),
       h("span", { class: "ms-name" }, label),
-      h("span", { class: "ms-when muted small" }, transition ? t(`referrals.ms_by_action_${name}`) : t("referrals.ms_not_yet")));
+      h("span", { class: "ms-when muted small" }, byAction ? t(`referrals.ms_by_action_${name}`) : t("referrals.ms_not_yet")));
   }
   return h("li", { class: "ms-row ms-todo", dataset: { milestone: name } },
     h("button", { type: "button", class: "btn ms-tap", "data-testid": `record-${name}`,
@@ -110,7 +122,7 @@ export function intervalChip(name, iv, fetchedAt) {
     class: ["iv-chip", state, running && "iv-running"], dataset: running ? { running: "1", minutes: iv.minutes, fetched: fetchedAt, target: iv.target_minutes || "" } : { interval: name },
   },
   h("span", { class: "iv-name" }, term("interval", name)),
-  h("span", { class: "iv-value" }, h("span", { class: "iv-minutes" }, minutesText(iv.minutes)),
+  h("span", { class: "iv-value" }, h("span", { class: "iv-minutes" }, minutesText(iv.minutes)), " ",
     iv.target_minutes ? t("referrals.iv_of_target", { target: iv.target_minutes }) : t("referrals.iv_min")),
   iv.done && iv.met !== null ? h("span", { class: "iv-mark", "aria-label": t(iv.met ? "referrals.iv_met" : "referrals.iv_missed") }, iv.met ? "✓" : "✗") : null,
   running ? h("span", { class: "iv-mark iv-live" }, t("referrals.iv_running")) : null);

@@ -1,4 +1,4 @@
-// Follow-ups (随访) at the clinic a patient was referred down to: the due ones by due date,
+// Follow-ups at the clinic a patient was referred down to: the due ones by due date,
 // overdue ones first and marked, the outcome recorded in a dialog; and the completed ones.
 
 import { api } from "../api.js";
