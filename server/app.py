@@ -19,7 +19,7 @@ from yilian.server.clinic import keys as clinic_keys
 from yilian.server.clinic.consultations import expire_overdue
 from yilian.server.clinic.models import AvailabilityRule
 from yilian.server.clinic.rooms import ConsultationRooms
-from yilian.server.clinic.routes import alliance, consultations, patients, reports
+from yilian.server.clinic.routes import alliance, consultations, patients, referrals, reports
 from yilian.server.clinic.scheduling import extend_horizon
 from yilian.server.clinic.sharing import ClinicalShares
 from yilian.server.core import keys
@@ -52,7 +52,8 @@ VERSION = "0.1.0"
 def api_router() -> ApiRouter:
     """Every /api route of the application."""
     router = ApiRouter()
-    for module in (auth, alliance, patients, consultations, reports, rtc_routes, teaching):
+    for module in (auth, alliance, patients, consultations, reports, referrals, rtc_routes,
+                   teaching):
         router.include(module.router)
     return router
 

@@ -1,20 +1,21 @@
-"""Sharing DICOM studies with a consultation: the link rows, and the answers the image
-package asks of them (which studies a user was shared, through which case)."""
+"""Sharing DICOM studies with a consultation or a referral: the link rows, and the answers the
+image package asks of them (which studies a user was shared, through which case)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.server.clinic.access import (
-    consultation_filter,
     get_visible_consultation,
     is_participant,
+    readable_consultation_filter,
+    referral_filter,
 )
-from yilian.server.clinic.models import Consultation, ConsultationStudy
+from yilian.server.clinic.models import Consultation, ConsultationStudy, Referral, ReferralStudy
 from yilian.server.clinic.ports import StudyCatalog
 from yilian.server.core.errors import Forbidden, NotFound
 from yilian.server.core.models import User
@@ -41,13 +42,22 @@ async def share_studies(
 
 
 class ClinicalShares:
-    """``yilian.dicom.ports.SharedStudies``: the studies consultations share with a user."""
+    """``yilian.dicom.ports.SharedStudies``: the studies consultations and referrals share
+    with a user."""
 
     def study_uids(self, user: User) -> Select[Any]:
-        """SQL: UIDs of studies shared with a consultation this user may see."""
-        return (select(ConsultationStudy.study_instance_uid)
-                .join(Consultation, Consultation.id == ConsultationStudy.consultation_id)
-                .where(consultation_filter(user)))
+        """SQL: UIDs of studies shared with a consultation this user may read (those shared
+        with a referral their institution receives included) or with a referral they see."""
+        through_consultations = (
+            select(ConsultationStudy.study_instance_uid)
+            .join(Consultation, Consultation.id == ConsultationStudy.consultation_id)
+            .where(readable_consultation_filter(user)))
+        through_referrals = (
+            select(ReferralStudy.study_instance_uid)
+            .join(Referral, Referral.id == ReferralStudy.referral_id)
+            .where(referral_filter(user)))
+        merged = union(through_consultations, through_referrals).subquery()
+        return select(merged.c[0])
 
     async def case_study_patient(self, session: AsyncSession, user: User, case_id: int,
                                  study_uid: str) -> int:

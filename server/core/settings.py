@@ -54,6 +54,12 @@ class ClinicSettings(_Group):
 
     expiry_sweep_seconds: float = Field(default=60.0, gt=0)
     slot_horizon_days: int = Field(default=56, gt=0)
+    #: A green-channel referral still unanswered this long after its request escalates (once)
+    #: to the receiving department's head and the coordinators.
+    referral_escalate_after_seconds: float = Field(default=300.0, gt=0)
+    #: How often referrals are checked for expiry and escalation; escalation fires at most
+    #: this late.
+    referral_sweep_seconds: float = Field(default=15.0, gt=0)
 
 
 class DicomSettings(_Group):

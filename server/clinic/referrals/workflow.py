@@ -150,3 +150,28 @@ INTERVALS: dict[str, tuple[tuple[str, str, str, int | None], ...]] = {
         ("request_to_door", "request", "door", None),
     ),
 }
+
+#: The transition a transition point is first recorded by: tapping "door" on a referral that
+#: is on its way is the arrival itself (at the time given). Later, the point is corrected.
+POINT_ACTIONS: dict[str, str] = {"accept": "accept", "departure": "depart", "door": "arrive"}
+
+#: Who records which time points. The referring team keeps its side of the clock (onset, first
+#: medical contact, first ECG; the departure is its transition); the receiving team everything
+#: it sees happen, and onset / first contact / first ECG too (it may learn them on arrival).
+#: ``request`` is the server's own record of when the referral came in: nobody changes it.
+REFERRING_POINTS = frozenset({"onset", "first_contact", "first_ecg", "departure"})
+RECEIVING_POINTS = frozenset(ALL_POINTS - {"request", "departure"})
+
+#: A time point may not be later than now by more than a clock's skew...
+CLOCK_SKEW = timedelta(minutes=2)
+#: ... nor earlier than the request by more than this (onset excepted: it is before, often).
+BEFORE_REQUEST = timedelta(days=1)
+
+#: A downward referral's follow-up falls due this long after the patient arrives (until the
+#: arrival, this long after the request), unless the referring doctor sets a date.
+FOLLOW_UP_AFTER = timedelta(days=7)
+
+
+def side_may_record(side: str, point: str) -> bool:
+    """Whether the ``"referring"`` or ``"receiving"`` team records (or corrects) ``point``."""
+    return point in (REFERRING_POINTS if side == "referring" else RECEIVING_POINTS)
