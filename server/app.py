@@ -30,7 +30,7 @@ from yilian.server.core.db import Database
 from yilian.server.core.deadlines import body_deadline, connection_options
 from yilian.server.core.metrics import Metrics
 from yilian.server.core.middleware import error_middleware, metrics_middleware
-from yilian.server.core.routes import auth
+from yilian.server.core.routes import auth, notifications
 from yilian.server.core.routes.system import add_system_routes
 from yilian.server.core.security import (
     client_middleware,
@@ -53,7 +53,7 @@ def api_router() -> ApiRouter:
     """Every /api route of the application."""
     router = ApiRouter()
     for module in (auth, alliance, patients, consultations, reports, referrals, rtc_routes,
-                   teaching):
+                   teaching, notifications):
         router.include(module.router)
     return router
 
@@ -95,7 +95,7 @@ def create_app(settings: Settings) -> web.Application:
     # The background loops stop first at shutdown: they use the database and the audit log.
     app.cleanup_ctx.append(background_tasks_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
-    # socket.io /rtc; its cleanup runs before the audit log and the database close
+    # socket.io /rtc and /notify; its cleanup runs before the audit log and the database close
     setup_rtc(app, rules={"consultation": ConsultationRooms()})
     return app
 

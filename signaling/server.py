@@ -1,4 +1,5 @@
-"""Builds the socket.io server for ``/rtc`` (with the Redis manager when a URL is set)."""
+"""Builds the socket.io server for ``/rtc`` and ``/notify`` (with the Redis manager when a URL
+is set)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from yilian.signaling import eio, wirejson
 from yilian.signaling import keys as rtc_keys
 from yilian.signaling.errors import Unauthorized
 from yilian.signaling.gate import DatabaseGate, RoomRules
+from yilian.signaling.inbox import DatabaseInbox, Inbox
 from yilian.signaling.logs import ThrottledLog, describe_frame, scrub_engineio
 from yilian.signaling.namespace import NAMESPACE, UNAUTHORIZED, ChatPolicy, Gate, RtcNamespace
+from yilian.signaling.notify import NotifyNamespace
 from yilian.signaling.rooms import RoomKind
 from yilian.signaling.store import MemoryRoomStore, RedisRoomStore, RoomStore
 from yilian.signaling.watch import recheck_every
@@ -120,6 +123,16 @@ class _SocketServer(socketio.AsyncServer):
             raise ValueError("a socket.io packet header with non-ASCII digits")
         await super()._handle_eio_message(eio_sid, data)
 
+    async def _handle_connect(self, eio_sid: str, namespace: str, data: Any) -> None:
+        await super()._handle_connect(eio_sid, namespace, data)
+        # Only once the client has been told it is connected may events reach it (the
+        # library sends CONNECT after the handler returns): /notify then sends the unread count.
+        handler = self.namespace_handlers.get(namespace or "/")
+        if isinstance(handler, NotifyNamespace):
+            sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+            if sid is not None and self.manager.is_connected(sid, namespace):
+                handler.connected(sid)
+
     async def _ack(self, eio_sid: str, ack_id: int, args: list[Any]) -> None:
         await self._send_packet(
             eio_sid,
@@ -128,12 +141,14 @@ class _SocketServer(socketio.AsyncServer):
 
 
 class RtcServer:
-    """The socket.io server, its ``/rtc`` namespace and the room store, closed together."""
+    """The socket.io server, its ``/rtc`` and ``/notify`` namespaces and the room store,
+    closed together."""
 
     def __init__(
         self,
         gate: Gate,
         *,
+        inbox: Inbox,
         grace_seconds: float,
         redis_url: str = "",
         channel: str = DEFAULT_CHANNEL,
@@ -170,7 +185,9 @@ class RtcServer:
         self.sio.garbage_log = ThrottledLog(logger)
         self.namespace = RtcNamespace(gate, store, grace_seconds=grace_seconds, chat=chat)
         self.sio.register_namespace(self.namespace)
-        self.sio.known_events = self.namespace.events
+        self.notify = NotifyNamespace(gate, inbox)
+        self.sio.register_namespace(self.notify)
+        self.sio.known_events = self.namespace.events | self.notify.events
         self.recheck_seconds = recheck_seconds
         self._recheck: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
@@ -184,7 +201,8 @@ class RtcServer:
         """Start re-checking the sockets' tokens and rooms (on the running loop)."""
         if self._recheck is None and not self._closed:
             self._recheck = asyncio.get_running_loop().create_task(
-                recheck_every(self.namespace, self.recheck_seconds), name="rtc-recheck")
+                recheck_every(self.namespace, self.recheck_seconds, [self.notify]),
+                name="rtc-recheck")
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the server closes (to unsubscribe from a notifier)."""
@@ -200,10 +218,12 @@ class RtcServer:
         if self._recheck is not None:
             self._recheck.cancel()
             await asyncio.gather(self._recheck, return_exceptions=True)
-        for sid in list(self.namespace.sessions):
-            await self.sio.disconnect(sid, namespace=self.namespace.namespace)
+        for ns in (self.namespace, self.notify):
+            for sid in list(ns.sessions):
+                await self.sio.disconnect(sid, namespace=ns.namespace)
         await self.sio.shutdown()
         await self.namespace.close()
+        await self.notify.close()
         await self._close_manager()
         await self.store.close()
 
@@ -224,8 +244,9 @@ class RtcServer:
 
 
 def setup_rtc(app: web.Application, rules: Mapping[RoomKind, RoomRules]) -> RtcServer:
-    """Serve ``/rtc`` on ``app`` from its settings, deciding who may join and speak in each
-    kind of room by the ``rules`` given for it; register after the database context.
+    """Serve ``/rtc`` and ``/notify`` on ``app`` from its settings, deciding who may join and
+    speak in each kind of room by the ``rules`` given for it; register after the database
+    context. Once the database is open, its committed notifications go to ``/notify``.
 
     Sockets live as long as their token: a logout through this app (the core's token cache
     announces it) ends them at once; expiry, deactivation and logouts elsewhere are found by
@@ -233,6 +254,7 @@ def setup_rtc(app: web.Application, rules: Mapping[RoomKind, RoomRules]) -> RtcS
     settings = app[keys.SETTINGS]
     rtc = RtcServer(
         DatabaseGate(lambda: app[keys.DATABASE], rules),
+        inbox=DatabaseInbox(lambda: app[keys.DATABASE]),
         grace_seconds=settings.rtc.resume_grace_seconds,
         redis_url=settings.redis_url,
         channel=settings.rtc.redis_channel,
@@ -241,7 +263,8 @@ def setup_rtc(app: web.Application, rules: Mapping[RoomKind, RoomRules]) -> RtcS
         recheck_seconds=settings.rtc.recheck_seconds,
     )
     app[rtc_keys.RTC] = rtc
-    rtc.on_close(app[keys.TOKEN_CACHE].on_revoked(rtc.namespace.token_revoked))
+    for revoked in (rtc.namespace.token_revoked, rtc.notify.token_revoked):
+        rtc.on_close(app[keys.TOKEN_CACHE].on_revoked(revoked))
     rtc.attach(app)
     app.cleanup_ctx.append(_rtc_ctx)
     return rtc
@@ -257,8 +280,12 @@ async def _rtc_ctx(app: web.Application) -> AsyncIterator[None]:
     thresholds = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(max(thresholds[0], 50_000), 20, 100)
-    app[rtc_keys.RTC].start()
+    rtc = app[rtc_keys.RTC]
+    db = app[keys.DATABASE]
+    db.notify_sink = rtc.notify.deliver
+    rtc.start()
     yield
-    await app[rtc_keys.RTC].close()
+    db.notify_sink = None  # what commits from now on waits in the inbox
+    await rtc.close()
     gc.set_threshold(*thresholds)
     gc.unfreeze()

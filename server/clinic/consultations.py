@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from yilian.server.clinic import notices
 from yilian.server.clinic.access import (
     consultation_filter,
     get_visible_consultation,
@@ -71,9 +72,8 @@ async def expire_overdue(db: Database) -> int:
         for c in overdue:
             apply_transition(c, "expire", None, "nobody accepted before the deadline")
             await release_slot(session, c.slot_id)  # it will not take place
+            await notices.expired(session, c)
     return len(overdue)
-
-
 
 
 async def _view(session: AsyncSession, c: Consultation, viewer: User) -> ConsultationOut:
@@ -143,6 +143,7 @@ async def create(session: AsyncSession, catalog: StudyCatalog, user: User, body:
     if body.study_uids:
         await share_studies(session, catalog, user, c, body.study_uids)
     audit.record(session, user, "create", "consultation", c.id, patient_id=c.patient_id, ip=ip)
+    await notices.requested(session, c, user)
     return (await consultation_views(session, [c], user, new=True))[0]
 
 
@@ -200,6 +201,7 @@ async def act(session: AsyncSession, user: User, consultation_id: int, action: s
     if c.status in CALLED_OFF:
         await release_slot(session, c.slot_id)  # it will not take place
     audit.record(session, user, action, "consultation", c.id, patient_id=c.patient_id, ip=ip)
+    await notices.answered(session, c, user, action, reason)
     return await _view(session, c, user)
 
 

@@ -13,6 +13,7 @@ import asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from yilian.server.clinic import notices
 from yilian.server.clinic.access import get_visible_consultation
 from yilian.server.clinic.models import Consultation, ReportVersion
 from yilian.server.clinic.schemas import ReportIn, ReportOut, ReportVersionOut
@@ -142,6 +143,7 @@ async def sign(session: AsyncSession, user: User, consultation_id: int, ip: str 
     await session.flush()
     audit.record(session, user, "sign_report", "consultation", c.id, patient_id=c.patient_id,
                  ip=ip, detail={"version": draft.version, "with_password": with_password})
+    await notices.report_signed(session, c, signer)
     return _report_out(c, versions)
 
 

@@ -1,0 +1,196 @@
+"""The ``/notify`` socket.io namespace: live notifications to each user's sockets.
+
+A socket authenticates at connect like ``/rtc`` (``auth={"token"}``) and joins the room
+``user:<id>``; a user with three tabs open has three sockets there, on any process. After a
+write transaction commits, ``Database.notify_sink`` (:meth:`NotifyNamespace.deliver`) hands
+the committed inbox rows here; each is emitted as ``notification`` to its user's room. With
+several processes the Redis manager carries the emit to whichever process holds the sockets.
+The request that committed never waits for the emits: they run in a background task.
+
+Clients may send ``unread`` (ack ``{"ok", "count"}``), ``read`` ``{"id"}`` and ``read-all``;
+after a read every socket of that user gets ``unread`` ``{"count"}``, so all tabs agree. On
+connect the server sends ``unread`` once. Sockets end with their token (logout, expiry,
+deactivation) like ``/rtc`` ones: ``session-ended``, then a disconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import socketio
+
+from yilian.server.core.errors import YilianError, error_body
+from yilian.server.core.models import Notification
+from yilian.server.core.notify import payload
+from yilian.server.core.schemas import MAX_ID
+from yilian.server.core.tasks import TaskSet
+from yilian.signaling.errors import InvalidPayload, SignalingError, Unauthorized, UnknownEvent
+from yilian.signaling.inbox import Inbox
+from yilian.signaling.namespace import UNAUTHORIZED, Gate, Session
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE = "/notify"
+
+
+def user_room(user_id: int | str) -> str:
+    """The socket.io room holding every ``/notify`` socket of one user, on every process."""
+    return f"user:{user_id}"
+
+
+def _no_payload(data: Any, event: str) -> None:
+    if data not in (None, {}):
+        raise InvalidPayload(f'"{event}" takes no payload (or {{}})')
+
+
+def _notification_id(data: Any) -> int:
+    """``{"id": <int>}``, strictly: a JSON integer in range, nothing else in the object."""
+    if not isinstance(data, dict) or set(data) != {"id"}:
+        raise InvalidPayload('"read" takes {"id": <notification id>}')
+    value = data["id"]
+    if type(value) is not int or not 1 <= value <= MAX_ID:
+        raise InvalidPayload('"id" must be a notification id (a positive integer)')
+    return value
+
+
+class NotifyNamespace(socketio.AsyncNamespace):
+    """Handlers for ``/notify``; every client event answers with an ack, errors included."""
+
+    def __init__(self, gate: Gate, inbox: Inbox) -> None:
+        super().__init__(NAMESPACE)
+        self.gate = gate
+        self.inbox = inbox
+        self.sessions: dict[str, Session] = {}
+        self._tasks = TaskSet()
+        self._handlers: dict[str, Callable[[str, Any], Awaitable[dict[str, Any]]]] = {
+            "unread": self._unread,
+            "read": self._read,
+            "read-all": self._read_all,
+        }
+
+    @property
+    def events(self) -> frozenset[str]:
+        """The names of the events clients may send."""
+        return frozenset(self._handlers)
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        """Route every event, so unknown ones, garbage and crashes still get an error ack."""
+        sid = args[0]
+        # Only the server's own lifecycle calls are real (a client may send an event named
+        # "connect"): see RtcNamespace.trigger_event.
+        if event == "connect" and sid not in self.sessions:
+            return await self._connect(*args)
+        if event == "disconnect" and not self.server.manager.is_connected(sid, NAMESPACE):
+            self.sessions.pop(sid, None)
+            return None
+        try:
+            session = self.sessions.get(sid)
+            if session is None or session.ended or time.time() >= session.user.expires_at:
+                raise Unauthorized(UNAUTHORIZED)
+            handler = self._handlers.get(event)
+            if handler is None:
+                raise UnknownEvent(f'unknown event "{str(event)[:80]}"')
+            if len(args) > 2:
+                raise InvalidPayload(f'"{event}" takes a single argument')
+            return await handler(sid, args[1] if len(args) > 1 else None)
+        except SignalingError as exc:
+            if isinstance(exc, Unauthorized):
+                self.end_session(sid)
+            return exc.ack()
+        except Exception as exc:
+            logger.error("notify event %s from %s failed with %s:\n%s", str(event)[:80], sid,
+                         type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+            return YilianError("the server could not handle this event",
+                               code="internal_error").ack()
+
+    # connection lifecycle
+
+    async def _connect(self, sid: str, environ: Any, auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        user = await self.gate.authenticate(token) if isinstance(token, str) and token else None
+        if user is None:
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+        self.sessions[sid] = Session(user)
+        await self.enter_room(sid, user_room(user.user_id))
+
+    def connected(self, sid: str) -> None:
+        """The client has been told it is connected: send it the unread count."""
+        session = self.sessions.get(sid)
+        if session is not None:
+            self._tasks.spawn(self._send_unread(sid, session))
+
+    async def _send_unread(self, sid: str, session: Session) -> None:
+        try:
+            count = await self.inbox.unread(session.user.token)
+        except Unauthorized:
+            self.end_session(sid)
+            return
+        except Exception as exc:  # the client can still ask with "unread"
+            logger.warning("unread count for %s failed (%s)", sid, type(exc).__name__)
+            return
+        await self.emit("unread", {"count": count}, to=sid)
+
+    def end_session(self, sid: str) -> None:
+        """The socket's token is no longer good: refuse its events, say ``session-ended``
+        and disconnect it."""
+        session = self.sessions.get(sid)
+        if session is None or session.ended:
+            return
+        session.ended = True
+        self._tasks.spawn(self._kick(sid))
+
+    async def _kick(self, sid: str) -> None:
+        await self.emit("session-ended", error_body("unauthorized", UNAUTHORIZED), to=sid)
+        await self.server.disconnect(sid, namespace=NAMESPACE)
+
+    def token_revoked(self, digest: str) -> None:
+        """A token was revoked through this process: end every socket it opened, at once."""
+        for sid, session in list(self.sessions.items()):
+            if session.user.token == digest:
+                self.end_session(sid)
+
+    # delivery
+
+    def deliver(self, rows: Iterable[Notification]) -> None:
+        """``Database.notify_sink``: emit committed notifications without blocking the
+        committing request (the payloads are taken now, while the rows are at hand)."""
+        batch = [(n.user_id, payload(n)) for n in rows]
+        if batch:
+            self._tasks.spawn(self._emit_all(batch), name="notify-deliver")
+
+    async def _emit_all(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
+        for user_id, data in batch:
+            try:
+                await self.emit("notification", data, room=user_room(user_id))
+            except Exception as exc:  # the row is in the inbox; the next one may still go
+                logger.warning("live delivery of notification %s failed (%s: %.200s)",
+                               data.get("id"), type(exc).__name__, exc)
+
+    # events
+
+    async def _unread(self, sid: str, data: Any) -> dict[str, Any]:
+        _no_payload(data, "unread")
+        return {"ok": True, "count": await self.inbox.unread(self.sessions[sid].user.token)}
+
+    async def _read(self, sid: str, data: Any) -> dict[str, Any]:
+        notification_id = _notification_id(data)
+        session = self.sessions[sid]
+        count = await self.inbox.read(session.user.token, notification_id)
+        await self.emit("unread", {"count": count}, room=user_room(session.user.user_id))
+        return {"ok": True, "id": notification_id, "unread": count}
+
+    async def _read_all(self, sid: str, data: Any) -> dict[str, Any]:
+        _no_payload(data, "read-all")
+        session = self.sessions[sid]
+        marked, count = await self.inbox.read_all(session.user.token)
+        await self.emit("unread", {"count": count}, room=user_room(session.user.user_id))
+        return {"ok": True, "marked": marked, "unread": count}
+
+    async def close(self) -> None:
+        """Cancel deliveries still under way; idempotent."""
+        await self._tasks.close()
+        self.sessions.clear()
