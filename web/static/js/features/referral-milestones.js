@@ -108,9 +108,15 @@ function pointRow(r, user, name, p, onDone) {
 export function milestonePanel(r, user, onDone) {
   if (!r.green_channel || !(r.milestone_names || []).length) return null;
   const points = currentPoints(r);
+  // The next time point to record is the big red one; later ones stay tappable but quieter.
+  const next = r.milestone_names.find((name) => !(points.get(name) || {}).at && mayTap(r, user, name));
   return h("section", { class: "panel ms-panel", "aria-labelledby": "ms-title" },
     h("h2", { id: "ms-title" }, t("referrals.ms_title", { kind: term("green_channel", r.green_channel) })),
-    h("ol", { class: "ms-list" }, r.milestone_names.map((name) => pointRow(r, user, name, points.get(name), onDone))));
+    h("ol", { class: "ms-list" }, r.milestone_names.map((name) => {
+      const row = pointRow(r, user, name, points.get(name), onDone);
+      if (name === next) row.classList.add("ms-next");
+      return row;
+    })));
 }
 
 /** One interval against its target: "42.0 / 60 min ✓", red when over, counting when running. */

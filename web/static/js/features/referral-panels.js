@@ -22,12 +22,13 @@ function closes(r, point, fetchedAt) {
     .map(([name, iv]) => intervalChip(name, iv, fetchedAt));
 }
 
-/** Events and manual/ECG time points merged, oldest first. */
+/** Events and manual/ECG time points merged in clinical order (when it happened, not when it
+ * was entered: an onset of 22:04 entered at 23:39 comes first). */
 export function timelineEntries(r) {
   const events = (r.history || []).map((e) => ({ at: e.at, kind: "event", e }));
   const byId = new Map((r.milestones || []).map((m) => [m.id, m]));
   const points = (r.milestones || []).filter((m) => m.source !== "transition" || m.corrects_id)
-    .map((m) => ({ at: m.recorded_at || m.at, kind: "milestone", m, old: m.corrects_id ? byId.get(m.corrects_id) : null }));
+    .map((m) => ({ at: m.at, kind: "milestone", m, old: m.corrects_id ? byId.get(m.corrects_id) : null }));
   return [...events, ...points].sort((a, b) => new Date(a.at) - new Date(b.at));
 }
 

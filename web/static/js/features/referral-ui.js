@@ -2,7 +2,7 @@
 // badge, the direction, "from -> to", and one referral as a card in a list.
 
 import { h } from "../dom.js";
-import { fmtDateTime, patientLine, term } from "../format.js";
+import { fmtDateTime, patientLine, specialtyLabel, term } from "../format.js";
 import { t } from "../i18n.js";
 import { store } from "../store.js";
 import { clockBadge } from "./referral-clock.js";
@@ -27,13 +27,25 @@ export function directionBadge(direction) {
     h("span", { "aria-hidden": "true" }, direction === "up" ? "↑ " : "↓ "), term("direction", direction));
 }
 
+/** A department's name in the reader's language: its specialty's term where it has one. */
+export function departmentName(d) {
+  return d && d.specialty ? specialtyLabel(d.specialty) : (d ? d.name : "");
+}
+
+/** The referral's receiving department, named as departmentName() does. */
+export function referralDepartment(r) {
+  const inst = store.institutions.get(r.to_institution_id);
+  const d = inst && (inst.departments || []).find((x) => x.id === r.department);
+  return d ? departmentName(d) : r.department_name;
+}
+
 /** "Shalang Town Central Health Centre → Dianbai District People's Hospital · Neurology" */
 export function route(r) {
   return h("span", { class: "ref-route" },
     h("span", {}, store.institutionName(r.from_institution_id)),
     h("span", { class: "ref-arrow", "aria-label": t("referrals.to") }, " → "),
     h("span", {}, store.institutionName(r.to_institution_id)),
-    r.department_name ? h("span", { class: "muted" }, ` · ${r.department_name}`) : null);
+    r.department ? h("span", { class: "muted" }, ` · ${referralDepartment(r)}`) : null);
 }
 
 /** One referral in the inbox: what it is, where it goes, how long it has been waiting. */

@@ -4,7 +4,8 @@
 
 import { api, request } from "../api.js";
 import { field, h, mount, select } from "../dom.js";
-import { TZ_OFFSET, dayKey, fmtDate, fmtTime, fromLocalInput, specialtyLabel } from "../format.js";
+import { TZ_OFFSET, dayKey, fmtDate, fmtTime, fromLocalInput } from "../format.js";
+import { departmentName } from "../features/referral-ui.js";
 import { t } from "../i18n.js";
 import { isManager, store } from "../store.js";
 import { busy, emptyState, errorBox, loading, pageHeader, toast } from "../ui/components.js";
@@ -35,7 +36,7 @@ function shiftDialog(dept, people, day) {
   const start = h("input", { type: "datetime-local", name: "start", required: true, value: `${dayKey(day)}T08:00` });
   const end = h("input", { type: "datetime-local", name: "end", required: true, value: `${dayKey(day)}T20:00` });
   return formDialog({
-    title: t("oncall.add_title", { department: dept.name }),
+    title: t("oncall.add_title", { department: departmentName(dept) }),
     submitLabel: t("oncall.add_submit"),
     body: h("div", { class: "form-grid" }, field(t("oncall.person"), who, { wide: true }),
       field(t("oncall.start"), start), field(t("oncall.end"), end)),
@@ -44,14 +45,14 @@ function shiftDialog(dept, people, day) {
 }
 
 function headForm(dept, people, reload) {
-  const who = select({ name: `head_${dept.id}`, "aria-label": t("oncall.head_for", { department: dept.name }) },
+  const who = select({ name: `head_${dept.id}`, "aria-label": t("oncall.head_for", { department: departmentName(dept) }) },
     [["", t("oncall.head_none")], ...people.map((p) => [p.id, p.name])], dept.head_id || "");
   const save = h("button", { type: "submit", class: "btn btn-sm" }, t("oncall.head_save"));
   return h("form", { class: "inline-form oncall-head", onsubmit: (ev) => {
     ev.preventDefault();
     busy(save, async () => {
       await api.put(`/api/departments/${dept.id}/head`, { user_id: who.value ? Number(who.value) : null });
-      toast(t("oncall.head_saved", { department: dept.name }));
+      toast(t("oncall.head_saved", { department: departmentName(dept) }));
       reload();
     });
   } }, field(t("oncall.head"), who), save);
@@ -117,7 +118,7 @@ export async function render({ root, query, user, isCurrent }) {
       const onNow = mine.filter((s) => s.now);
       return h("section", { class: "panel oncall-dept", dataset: { department: d.id } },
         h("div", { class: "oncall-dept-head" },
-          h("h2", {}, d.name, d.specialty ? h("span", { class: "muted small" }, ` · ${specialtyLabel(d.specialty)}`) : null),
+          h("h2", {}, departmentName(d)),
           h("p", { class: ["oncall-now-line", !onNow.length && "warn-text"] },
             onNow.length ? t("oncall.on_call_now", { names: onNow.map((s) => s.user_name).join(", ") }) : t("oncall.nobody_now"))),
         canEdit ? headForm(d, list, load) : null,

@@ -10,7 +10,7 @@ import { locale, t } from "../i18n.js";
 import { isSpecialist, store } from "../store.js";
 import { errorSlot, pageHeader, toast } from "../ui/components.js";
 import { consultationTicks, studiesPicker } from "../features/referral-attach.js";
-import { GREEN_CHANNELS } from "../features/referral-ui.js";
+import { GREEN_CHANNELS, departmentName } from "../features/referral-ui.js";
 import { patientSection } from "./request.js";
 
 // The departments a green channel is usually received by, in order of preference.
@@ -38,7 +38,7 @@ function segmented(name, values, checked, label, legend) {
 function channelTiles(checked) {
   const values = ["", ...GREEN_CHANNELS];
   return h("fieldset", { class: "gc-tiles", dataset: { testid: "green-channel" } },
-    h("legend", {}, t("referrals.form_green_legend")),
+    h("legend", {}, t("referrals.form_green_kind")),
     values.map((value) => {
       const id = newId("gc");
       return h("span", { class: ["gc-tile", value && "gc-tile-green"] },
@@ -120,7 +120,7 @@ export async function render({ root, query, user, navigate }) {
     const chosen = targets.find((i) => String(i.id) === inst.value);
     mount(dept, h("option", { value: "" }, chosen ? t("referrals.form_any_department") : t("referrals.form_institution_first")),
       (chosen ? chosen.departments : []).map((d) => h("option", { value: String(d.id) },
-        d.on_call_now ? t("referrals.form_dept_option", { name: d.name, n: d.on_call_now }) : d.name)));
+        d.on_call_now ? t("referrals.form_dept_option", { name: departmentName(d), n: d.on_call_now }) : departmentName(d))));
     deptTouched = false;
     pickDepartment();
     drawDeptHint();
