@@ -6,6 +6,7 @@ import { h, mount } from "./dom.js";
 import { term } from "./format.js";
 import { isClinical, isManager, isSpecialist, store } from "./store.js";
 import { errorBox, errorText, languageSwitch, loading, toast } from "./ui/components.js";
+import * as notify from "./features/notify.js";
 
 import * as availability from "./views/availability.js";
 import * as call from "./views/call.js";
@@ -101,13 +102,25 @@ function renderShell(user, active) {
       h("div", { class: "who-text" },
         h("strong", { class: "who-name" }, user.display_name),
         h("span", { class: "who-meta" }, `${term("role", user.role)} · ${inst}`)),
+      notify.bell(),
       languageSwitch(),
       h("button", { type: "button", class: "btn btn-ghost", id: "logout", onclick: logout }, t("nav.logout"))));
   setTitle();
   if (isSpecialist(user)) updateQueueCount(bar);
+  notify.start(session.token);
   updateReferralCounts(bar, user);
   followReferralCounts(topbar, () => session.user);
 }
+
+// The queue badge follows the consultations live: a request, acceptance or cancellation, and
+// whatever happened while the socket was away (it refetches on every (re)connect).
+function refreshQueueCount() {
+  if (session.user && isSpecialist(session.user) && !topbar().hidden) updateQueueCount(topbar());
+}
+notify.onConnected(refreshQueueCount);
+notify.onNotification((n) => {
+  if (n.kind.startsWith("consultation.")) refreshQueueCount();
+});
 
 /** The number of requests waiting for this specialist, on the Queue link and in the title. */
 async function updateQueueCount(bar) {
@@ -140,6 +153,7 @@ async function logout() {
 }
 
 function endSession(notice) {
+  notify.stop();
   waitingCount = 0;
   shown = null;
   session.clear();
