@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 from yilian.server.clinic.referrals.workflow import INTERVALS, MILESTONES, TRANSITION_POINTS
 
@@ -73,8 +74,15 @@ def current_points(rows: Iterable[PointRow], columns: Mapping[str, datetime | No
 
 
 def minutes_between(start: datetime, end: datetime) -> float:
-    """Elapsed minutes with one decimal (negative if ``end`` was recorded before ``start``)."""
-    return round((end - start).total_seconds() / 60, 1)
+    """Elapsed minutes with one decimal, halves rounded away from zero (19 min 57 s is 20.0;
+    negative if ``end`` was recorded before ``start``)."""
+    seconds = Decimal((end - start) // timedelta(microseconds=1)) / 1_000_000
+    return float((seconds / 60).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def _within(start: datetime, end: datetime, target: int) -> bool:
+    # On the exact time, not the rounded minutes: 60 min 2 s is past a 60-minute target.
+    return end - start <= timedelta(minutes=target)
 
 
 def interval(start: str, end: str, target: int | None, points: Mapping[str, datetime],
@@ -85,14 +93,12 @@ def interval(start: str, end: str, target: int | None, points: Mapping[str, date
     if t0 is None:
         return Interval(start, end, None, target, False, None)
     if t1 is not None:
-        minutes = minutes_between(t0, t1)
-        return Interval(start, end, minutes, target, True,
-                        None if target is None else minutes <= target)
+        return Interval(start, end, minutes_between(t0, t1), target, True,
+                        None if target is None else _within(t0, t1, target))
     if now is None:
         return Interval(start, end, None, target, False, None)
-    minutes = minutes_between(t0, now)
-    return Interval(start, end, minutes, target, False,
-                    False if target is not None and minutes > target else None)
+    return Interval(start, end, minutes_between(t0, now), target, False,
+                    False if target is not None and not _within(t0, now, target) else None)
 
 
 def intervals(channel: str | None, points: Mapping[str, datetime], now: datetime | None

@@ -111,8 +111,8 @@ async def create(session: AsyncSession, catalog: StudyCatalog, user: User, body:
                                                   source="manual"))
     session.add(r)
     link(r, user, consultations, studies)
-    await first_ecg_from(session, catalog, r, studies)
     await session.flush()
+    await first_ecg_from(session, catalog, r, studies)
     if r.direction == "down":
         followups.create_for(session, r, body.follow_up_due, body.follow_up_plan)
     await alerts.requested(session, r, user)
