@@ -1,8 +1,8 @@
 // Live updates of the referral screens: they redraw when a notification about a referral (or a
 // follow-up) arrives on the /notify socket, instead of polling. A burst of events (a referral
-// accepted and its door recorded within a second) gives one refresh.
+// accepted and its door recorded within a second) gives one refresh; so does a reconnect.
 
-import { onNotification } from "./notify.js";
+import { onConnected, onNotification } from "./notify.js";
 
 const RELEVANT = /^(referral|follow_up)\./;
 
@@ -19,7 +19,9 @@ export function onReferralNews(refresh, { id = null, onCleanup, delay = 150 } = 
     clearTimeout(timer);
     timer = setTimeout(() => refresh(ev), delay);
   });
-  const stop = () => { clearTimeout(timer); off(); };
+  // After a reconnect, whatever arrived while the socket was away is fetched again.
+  const offConnected = onConnected(() => { clearTimeout(timer); timer = setTimeout(() => refresh(null), delay); });
+  const stop = () => { clearTimeout(timer); off(); offConnected(); };
   if (onCleanup) onCleanup(stop);
   return stop;
 }

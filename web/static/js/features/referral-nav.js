@@ -6,7 +6,7 @@ import { api } from "../api.js";
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
 import { isClinical, isManager } from "../store.js";
-import { onNotification } from "./notify.js";
+import { onConnected, onNotification } from "./notify.js";
 
 /** The nav entries [key, href, label] the referral screens add for this user. */
 export function referralNavItems(user) {
@@ -47,11 +47,12 @@ let following = false;
 export function followReferralCounts(getBar, getUser) {
   if (following) return;
   following = true;
-  onNotification((ev) => {
-    const kind = String(ev && ev.kind);
-    if (!/^(referral|follow_up)\./.test(kind)) return;
+  const refresh = () => {
     const bar = getBar();
     const user = getUser();
-    if (bar && user) updateReferralCounts(bar, user);
-  });
+    if (bar && !bar.hidden && user) updateReferralCounts(bar, user);
+  };
+  // What happened while the socket was away is fetched again on every (re)connect.
+  onConnected(refresh);
+  onNotification((ev) => { if (/^(referral|follow_up)\./.test(String(ev && ev.kind))) refresh(); });
 }

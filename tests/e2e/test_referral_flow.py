@@ -1,0 +1,153 @@
+"""A green-channel stroke referral through the browser: the township doctor raises it in the
+referral form; the county hospital's on-call neurologist, whose inbox is already open, sees the
+alert and the new referral without reloading, accepts, records the door and needle times, and
+the referral's timeline shows door-to-needle against its 60-minute target. Screenshots of each
+step go to /tmp/shots-refweb/ (or YILIAN_SHOTS)."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Page, expect
+from sqlalchemy import select
+
+from tests.e2e.test_consultation_flow import login
+from yilian.server.core import keys
+from yilian.server.core.models import Department
+
+SHOTS = Path(os.environ.get("YILIAN_SHOTS", "/tmp/shots-refweb"))
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+pytestmark = pytest.mark.slow
+
+
+async def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def local_input(at: datetime) -> str:
+    """The value a datetime-local field takes for this instant (Beijing time)."""
+    return at.astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M")
+
+
+async def neurology_at(server: TestServer, institution_id: int) -> int:
+    """The county hospital's neurology department. The demo alliance's receiving departments
+    are the demo's business; a database without one gets it here, as an administrator would."""
+    db = server.app[keys.DATABASE]
+    async with db.write() as session:
+        dept = (await session.execute(select(Department).where(
+            Department.institution_id == institution_id,
+            Department.specialty == "neurology"))).scalar_one_or_none()
+        if dept is None:
+            dept = Department(institution_id=institution_id, name="Neurology",
+                              specialty="neurology")
+            session.add(dept)
+            await session.flush()
+        return dept.id
+
+
+async def test_stroke_referral_reaches_the_open_on_call_page_and_runs_the_clock(
+        new_page, api, server: TestServer) -> None:
+    # The county doctor is on call at the county hospital's neurology now (the coordinator's roster).
+    coordinator = await api.login("coordinator")
+    county = await api.login("county")
+    dianbai = county.user["institution_id"]
+    neurology = await neurology_at(server, dianbai)
+    now = datetime.now(SHANGHAI)
+    status, shift = await coordinator.post("/api/on-call", {
+        "department_id": neurology, "user_id": county.user["id"],
+        "start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(hours=7)).isoformat()})
+    assert status == 201, shift
+
+    # The on-call doctor's inbox is open before anything happens.
+    doctor = await new_page()
+    await login(doctor, "county")
+    await doctor.goto("/#/referrals?box=incoming")
+    await expect(doctor.get_by_role("heading", name="Referrals")).to_be_visible()
+    await expect(doctor.locator("#view .loading")).to_have_count(0)
+    await doctor.evaluate("window.__stillTheSamePage = true")
+    await shot(doctor, "01-county-inbox-before")
+
+    # The township doctor refers a new stroke patient in the form.
+    township = await new_page()
+    await login(township, "township")
+    await township.get_by_role("link", name="Referrals").first.click()
+    await township.get_by_role("link", name="New referral").click()
+    await expect(township.get_by_role("heading", name="Refer a patient")).to_be_visible()
+    await township.get_by_text("Register new patient").click()
+    await township.get_by_label("Full name").fill("Wu Guoping (吴国平)")
+    await township.get_by_label("Sex").select_option("male")
+    await township.get_by_label("Date of birth").fill("1958-06-02")
+    institution = township.get_by_label("Receiving institution")
+    await expect(institution.locator("option", has_text="Dianbai")).to_have_count(1)
+    label = await institution.locator("option", has_text="Dianbai").inner_text()
+    await institution.select_option(label=label)
+    await township.get_by_label("Department").select_option(str(neurology))
+    await expect(township.locator(".referral-form")).to_contain_text("On call now: 1")
+    await township.locator(".gc-tile label", has_text="Stroke").click()
+    onset = now - timedelta(minutes=80)
+    await township.get_by_label("Symptom onset (last known well)").fill(local_input(onset))
+    await township.get_by_label("Reason for referral").fill(
+        "Sudden right-sided weakness and aphasia, suspected acute ischaemic stroke; no CT here.")
+    await township.get_by_label("Patient summary").fill("BP 172/96, HR 90, GCS 14, NIHSS 9. Glucose 6.4.")
+    await shot(township, "02-township-form")
+    await township.get_by_role("button", name="Send referral").click()
+    await expect(township).to_have_url(re.compile(r"#/referrals/\d+$"))
+    rid = int(township.url.rsplit("/", 1)[1])
+    await expect(township.locator(".ref-hero .ref-status")).to_have_attribute("data-status", "requested")
+    await shot(township, "03-township-sent")
+
+    # The on-call doctor's open page shows the alert and the referral, without a reload.
+    await expect(doctor.locator(".urgent-banner")).to_be_visible()
+    card = doctor.locator(f"article.ref-card[data-id='{rid}']")
+    await expect(card).to_be_visible()
+    await expect(card.locator(".green-badge")).to_contain_text("Stroke")
+    await expect(card.locator(".ref-clock-time")).to_have_text(re.compile(r"^\d+:\d\d$"))
+    await expect(doctor.locator('.nav a[href="#/referrals"] .nav-count')).to_have_text("1")
+    assert await doctor.evaluate("window.__stillTheSamePage === true")
+    await shot(doctor, "04-county-alert")
+
+    # Accept; the patient came in 42 minutes ago (the door time entered afterwards); CT, needle.
+    await card.get_by_role("link").first.click()
+    await expect(doctor).to_have_url(re.compile(rf"#/referrals/{rid}$"))
+    await doctor.get_by_role("button", name="Accept", exact=True).click()
+    await expect(doctor.locator(".ref-hero .ref-status")).to_have_attribute("data-status", "accepted")
+    door = datetime.now(SHANGHAI).replace(second=0, microsecond=0) - timedelta(minutes=42)
+    await doctor.get_by_role("button", name="Record Door (arrival) at another time").click()
+    dialog = doctor.get_by_role("dialog")
+    await dialog.get_by_label("Time (Beijing time)").fill(local_input(door))
+    await dialog.get_by_role("button", name="Record").click()
+    await expect(dialog).to_be_hidden()
+    await expect(doctor.locator(".ref-hero .ref-status")).to_have_attribute("data-status", "arrived")
+    await expect(doctor.locator(".ref-clock-big .ref-clock-label")).to_have_text("Since door")
+    await doctor.get_by_role("button", name="Record CT done at another time").click()
+    await dialog.get_by_label("Time (Beijing time)").fill(local_input(door + timedelta(minutes=18)))
+    await dialog.get_by_role("button", name="Record").click()
+    await expect(dialog).to_be_hidden()
+    await doctor.get_by_test_id("record-needle").click()
+    await expect(doctor.locator(".ms-row[data-milestone='needle']")).to_have_class(re.compile("ms-done"))
+
+    # The timeline shows door-to-needle against its 60-minute target, met.
+    needle = doctor.locator(".ref-timeline li[data-milestone='needle']")
+    chip = needle.locator(".iv-chip", has_text="Door to needle")
+    await expect(chip).to_contain_text("/ 60 min")
+    await expect(chip).to_have_class(re.compile("iv-ok"))
+    minutes = float(await chip.locator(".iv-minutes").inner_text())
+    assert 42.0 <= minutes < 43.5, minutes
+    ct = doctor.locator(".ref-timeline li[data-milestone='ct_done'] .iv-chip", has_text="Door to CT")
+    await expect(ct).to_contain_text("18.0 / 25 min")
+    await expect(doctor.locator(".iv-panel li[data-interval='door_to_puncture'] .iv-chip")).to_have_class(
+        re.compile("iv-running"))
+    await shot(doctor, "05-county-door-to-needle")
+
+    # The referring doctor's page followed along, also without a reload.
+    await expect(township.locator(".ref-hero .ref-status")).to_have_attribute("data-status", "arrived")
+    await expect(township.locator(".iv-panel li[data-interval='door_to_needle']")).to_contain_text("/ 60 min")
+    await shot(township, "06-township-followed")
+    assert doctor.js_errors == [] and township.js_errors == []
