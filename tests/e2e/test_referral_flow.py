@@ -78,7 +78,7 @@ async def test_stroke_referral_reaches_the_open_on_call_page_and_runs_the_clock(
     township = await new_page()
     await login(township, "township")
     await township.get_by_role("link", name="Referrals").first.click()
-    await township.get_by_role("link", name="New referral").click()
+    await township.get_by_role("link", name="New referral").first.click()
     await expect(township.get_by_role("heading", name="Refer a patient")).to_be_visible()
     await township.get_by_text("Register new patient").click()
     await township.get_by_label("Full name").fill("Wu Guoping (吴国平)")
@@ -113,41 +113,53 @@ async def test_stroke_referral_reaches_the_open_on_call_page_and_runs_the_clock(
     assert await doctor.evaluate("window.__stillTheSamePage === true")
     await shot(doctor, "04-county-alert")
 
-    # Accept; the patient came in 42 minutes ago (the door time entered afterwards); CT, needle.
-    await card.get_by_role("link").first.click()
+    # Accept; the patient is at the door; CT, then the needle, each with one tap.
+    await doctor.locator(".urgent-banner").get_by_role("button", name="Open").click()
     await expect(doctor).to_have_url(re.compile(rf"#/referrals/{rid}$"))
+    await expect(doctor.locator(".urgent-banner")).to_have_count(0)
     await doctor.get_by_role("button", name="Accept", exact=True).click()
     await expect(doctor.locator(".ref-hero .ref-status")).to_have_attribute("data-status", "accepted")
-    door = datetime.now(SHANGHAI).replace(second=0, microsecond=0) - timedelta(minutes=42)
-    await doctor.get_by_role("button", name="Record Door (arrival) at another time").click()
-    dialog = doctor.get_by_role("dialog")
-    await dialog.get_by_label("Time (Beijing time)").fill(local_input(door))
-    await dialog.get_by_role("button", name="Record").click()
-    await expect(dialog).to_be_hidden()
+    door = doctor.locator(".ms-row.ms-next[data-milestone='door']")  # the next point is the big one
+    await door.get_by_test_id("record-door").click()
     await expect(doctor.locator(".ref-hero .ref-status")).to_have_attribute("data-status", "arrived")
     await expect(doctor.locator(".ref-clock-big .ref-clock-label")).to_have_text("Since door")
-    await doctor.get_by_role("button", name="Record CT done at another time").click()
-    await dialog.get_by_label("Time (Beijing time)").fill(local_input(door + timedelta(minutes=18)))
-    await dialog.get_by_role("button", name="Record").click()
-    await expect(dialog).to_be_hidden()
+    await doctor.get_by_test_id("record-ct_done").click()
+    await expect(doctor.locator(".ms-row[data-milestone='ct_done']")).to_have_class(re.compile("ms-done"))
     await doctor.get_by_test_id("record-needle").click()
     await expect(doctor.locator(".ms-row[data-milestone='needle']")).to_have_class(re.compile("ms-done"))
+
+    # The family remembers the onset better: a correction needs a reason and keeps the old time.
+    await doctor.locator(".ms-row[data-milestone='onset']").get_by_role("button", name="Correct").click()
+    dialog = doctor.get_by_role("dialog")
+    earlier = onset - timedelta(minutes=25)
+    await dialog.get_by_label("Time (Beijing time)").fill(local_input(earlier))
+    await dialog.get_by_role("button", name="Save correction").click()
+    reason = dialog.get_by_label("Reason for the correction")
+    await expect(dialog).to_be_visible()  # no reason given: not sent
+    assert await reason.evaluate("el => el.validity.valueMissing")
+    await reason.fill("His wife last saw him well 25 minutes earlier.")
+    await dialog.get_by_role("button", name="Save correction").click()
+    await expect(dialog).to_be_hidden()
+    onset_row = doctor.locator(".ms-row[data-milestone='onset']")
+    await expect(onset_row.locator("s.ms-old-value")).to_have_text(onset.strftime("%H:%M"))
+    await expect(onset_row.locator("time")).to_have_text(earlier.strftime("%H:%M"))
 
     # The timeline shows door-to-needle against its 60-minute target, met.
     needle = doctor.locator(".ref-timeline li[data-milestone='needle']")
     chip = needle.locator(".iv-chip", has_text="Door to needle")
     await expect(chip).to_contain_text("/ 60 min")
     await expect(chip).to_have_class(re.compile("iv-ok"))
-    minutes = float(await chip.locator(".iv-minutes").inner_text())
-    assert 42.0 <= minutes < 43.5, minutes
-    ct = doctor.locator(".ref-timeline li[data-milestone='ct_done'] .iv-chip", has_text="Door to CT")
-    await expect(ct).to_contain_text("18.0 / 25 min")
+    await expect(chip.locator(".iv-mark")).to_have_text("✓")
+    assert 0 <= float(await chip.locator(".iv-minutes").inner_text()) < 60
+    await expect(doctor.locator(".ref-timeline li[data-milestone='onset']:not(.tl-superseded)")).to_contain_text("His wife last saw him")
     await expect(doctor.locator(".iv-panel li[data-interval='door_to_puncture'] .iv-chip")).to_have_class(
         re.compile("iv-running"))
+    await expect(doctor.locator(".toast")).to_have_count(0, timeout=10_000)
     await shot(doctor, "05-county-door-to-needle")
 
     # The referring doctor's page followed along, also without a reload.
     await expect(township.locator(".ref-hero .ref-status")).to_have_attribute("data-status", "arrived")
     await expect(township.locator(".iv-panel li[data-interval='door_to_needle']")).to_contain_text("/ 60 min")
+    await expect(township.locator(".toast")).to_have_count(0, timeout=10_000)
     await shot(township, "06-township-followed")
     assert doctor.js_errors == [] and township.js_errors == []

@@ -5,16 +5,15 @@
 import { api } from "../api.js";
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
-import { isClinical, isManager } from "../store.js";
+import { isClinical, isManager, isSpecialist } from "../store.js";
 import { onConnected, onNotification } from "./notify.js";
 
 /** The nav entries [key, href, label] the referral screens add for this user. */
 export function referralNavItems(user) {
   const items = [];
-  if (isClinical(user)) {
-    items.push(["referrals", "#/referrals", t("referrals.nav_referrals")]);
-    items.push(["follow-ups", "#/follow-ups", t("referrals.nav_follow_ups")]);
-  }
+  if (isClinical(user)) items.push(["referrals", "#/referrals", t("referrals.nav_referrals")]);
+  // Follow-ups are the grassroots clinics' work (a specialist's screen reaches them by address).
+  if (isClinical(user) && !isSpecialist(user)) items.push(["follow-ups", "#/follow-ups", t("referrals.nav_follow_ups")]);
   if (isManager(user)) items.push(["on-call", "#/on-call", t("referrals.nav_on_call")]);
   return items;
 }
@@ -27,19 +26,16 @@ function badge(bar, href, n, label) {
   if (n) link.append(h("span", { class: "nav-count", "aria-label": label }, String(n)));
 }
 
-/** Put the counts on the nav links (a convenience: a failure leaves them off). */
+/** Put the counts on the nav links (a convenience: a failed count is left off; the pages
+ * themselves show errors). */
 export async function updateReferralCounts(bar, user) {
   if (!isClinical(user)) return;
-  try {
-    const [green, due] = await Promise.all([
-      api.get("/api/referrals", { box: "incoming", open: "true", green_channel: "any" }),
-      api.get("/api/follow-ups", { status: "due" }),
-    ]);
-    badge(bar, "#/referrals", green.length, t("referrals.nav_green_count", { n: green.length }));
-    badge(bar, "#/follow-ups", due.length, t("referrals.nav_due_count", { n: due.length }));
-  } catch {
-    // The pages themselves show errors.
-  }
+  const [green, due] = await Promise.allSettled([
+    api.get("/api/referrals", { box: "incoming", open: "true", green_channel: "any" }),
+    isSpecialist(user) ? Promise.resolve([]) : api.get("/api/follow-ups", { status: "due" }),
+  ]);
+  if (green.status === "fulfilled") badge(bar, "#/referrals", green.value.length, t("referrals.nav_green_count", { n: green.value.length }));
+  if (due.status === "fulfilled") badge(bar, "#/follow-ups", due.value.length, t("referrals.nav_due_count", { n: due.value.length }));
 }
 
 let following = false;
