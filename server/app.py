@@ -18,8 +18,17 @@ from yilian.dicom.sharing import StudyCatalog
 from yilian.server.clinic import keys as clinic_keys
 from yilian.server.clinic.consultations import expire_overdue
 from yilian.server.clinic.models import AvailabilityRule
+from yilian.server.clinic.referrals import sweeps as referral_sweeps
 from yilian.server.clinic.rooms import ConsultationRooms
-from yilian.server.clinic.routes import alliance, consultations, patients, referrals, reports
+from yilian.server.clinic.routes import (
+    alliance,
+    consultations,
+    followups,
+    oncall,
+    patients,
+    referrals,
+    reports,
+)
 from yilian.server.clinic.scheduling import extend_horizon
 from yilian.server.clinic.sharing import ClinicalShares
 from yilian.server.core import keys
@@ -52,8 +61,8 @@ VERSION = "0.1.0"
 def api_router() -> ApiRouter:
     """Every /api route of the application."""
     router = ApiRouter()
-    for module in (auth, alliance, patients, consultations, reports, referrals, rtc_routes,
-                   teaching, notifications):
+    for module in (auth, alliance, patients, consultations, reports, referrals, followups,
+                   oncall, rtc_routes, teaching, notifications):
         router.include(module.router)
     return router
 
@@ -122,7 +131,8 @@ def _private_data_dir(data_dir: Path) -> None:
 
 
 async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Expire unaccepted requests and keep every expert's slots generated ahead."""
+    """Expire unaccepted requests, escalate unanswered green-channel referrals and keep every
+    expert's slots generated ahead."""
     db = app[keys.DATABASE]
     settings = app[keys.SETTINGS]
 
@@ -140,6 +150,12 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
             for expert_id in experts:
                 await extend_horizon(session, expert_id, settings.clinic.slot_horizon_days)
 
+    async def referrals() -> None:
+        await referral_sweeps.expire_overdue(db)
+        await referral_sweeps.escalate_waiting(db, settings.clinic.referral_escalate_after_seconds)
+
     spawn(app, every(settings.clinic.expiry_sweep_seconds, expire, "expire"), "expire-consultations")
+    spawn(app, every(settings.clinic.referral_sweep_seconds, referrals, "referrals"),
+          "referral-sweeps")
     spawn(app, every(timedelta(hours=6).total_seconds(), extend, "slots"), "extend-slots")
     yield

@@ -157,9 +157,10 @@ async def escalated(session: AsyncSession, r: Referral, waited_minutes: int) -> 
                       minutes=waited_minutes)
 
 
-async def follow_up_due(session: AsyncSession, r: Referral, f: FollowUp, actor: User | None,
-                        due_text: str) -> None:
-    """A follow-up now waits at the receiving clinic: its clinical staff."""
+async def follow_up_due(session: AsyncSession, r: Referral, f: FollowUp, due_text: str
+                        ) -> None:
+    """A follow-up now waits at the receiving clinic: its clinical staff, the doctor who
+    accepted included (the inbox keeps the due date for them)."""
     staff = await _users(session, User.institution_id == f.institution_id,
                          User.role.in_(CLINICAL_ROLES))
-    await send(session, r, "follow_up.created", staff, actor, due=due_text)
+    await send(session, r, "follow_up.created", staff, None, due=due_text)

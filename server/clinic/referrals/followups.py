@@ -51,7 +51,7 @@ async def on_transition(session: AsyncSession, r: Referral, action: str, actor: 
     if action == "accept":
         f.assigned_to_id = actor.id if actor else None
         due = f.due_at.astimezone(DISPLAY_ZONE).date().isoformat()
-        await alerts.follow_up_due(session, r, f, actor, due)
+        await alerts.follow_up_due(session, r, f, due)
     elif action == "arrive" and r.arrived_at is not None \
             and f.due_at == r.requested_at + FOLLOW_UP_AFTER:
         f.due_at = r.arrived_at + FOLLOW_UP_AFTER

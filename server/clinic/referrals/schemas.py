@@ -89,8 +89,9 @@ class IntervalOut(BaseModel):
     target_minutes: int | None
     #: the end is recorded (false: still running, or not started)
     done: bool
-    #: within target (null: no target, or not started); a running interval past its target is
-    #: already false
+    #: within target (null: no target, not started, or still running within its target; a
+    #: running interval past its target is already false; a closed referral's unfinished
+    #: intervals stop running: minutes null)
     met: bool | None
 
 
@@ -230,4 +231,14 @@ class OnCallOut(BaseModel):
 
 class DepartmentHeadIn(Input):
     user_id: Id | None
+
+
+class DepartmentHeadOut(BaseModel):
+    """A department and the head its green-channel alerts escalate to."""
+
+    id: int
+    name: str
+    institution_id: int
+    head_id: int | None
+    head_name: str | None
 
