@@ -22,6 +22,9 @@ const CHANNEL_SPECIALTIES = {
   neonatal: ["paediatrics", "emergency"],
 };
 
+// The channels whose clock starts at the first medical contact (workflow.MILESTONES).
+const FIRST_CONTACT = ["chest_pain", "trauma", "maternal", "neonatal"];
+
 const targetName = (i) => (locale() === "zh-CN" && i.local_name ? i.local_name : i.name);
 
 function segmented(name, values, checked, label, legend) {
@@ -150,7 +153,7 @@ export async function render({ root, query, user, navigate }) {
     const ch = channel();
     greenBox.hidden = !ch;
     onset.required = Boolean(ch);
-    contactField.hidden = ch !== "chest_pain";
+    contactField.hidden = !FIRST_CONTACT.includes(ch);
     form.classList.toggle("gc-active", Boolean(ch));
     pickDepartment();
     drawDeptHint();
@@ -200,7 +203,7 @@ export async function render({ root, query, user, navigate }) {
       if (ch) {
         body.green_channel = ch;
         if (onset.value) body.onset_at = fromLocalInput(onset.value);
-        if (ch === "chest_pain" && contact.value) body.first_contact_at = fromLocalInput(contact.value);
+        if (FIRST_CONTACT.includes(ch) && contact.value) body.first_contact_at = fromLocalInput(contact.value);
       }
       const ids = ticks.ids();
       if (fromConsultation && ids.includes(fromConsultation.id)) body.consultation_id = fromConsultation.id;

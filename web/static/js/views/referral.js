@@ -92,7 +92,12 @@ export async function render({ root, params, user, isCurrent, onCleanup }) {
   }
 
   startTicker(root, onCleanup);
-  // The other side's changes arrive as notifications; a dialog in progress is not torn down.
-  onReferralNews(() => { if (isCurrent() && !document.querySelector("dialog[open]")) reload(); }, { id, onCleanup });
+  // The other side's moves arrive as notifications; a dialog in progress is not torn down.
+  const quietReload = () => { if (isCurrent() && !document.hidden && !document.querySelector("dialog[open]")) reload(); };
+  onReferralNews(quietReload, { id, onCleanup });
+  // Time points recorded by the other team send no notification: a referral still moving is
+  // read again every half minute so both sides see the same clock.
+  const poll = setInterval(() => { if (root.querySelector(".ref-hero .ref-clock[role=timer]")) quietReload(); }, 30000);
+  onCleanup(() => clearInterval(poll));
   await reload();
 }

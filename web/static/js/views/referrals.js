@@ -25,7 +25,9 @@ function listQuery(box, state, direction) {
 }
 
 export async function render({ root, query, user, onCleanup, isCurrent }) {
-  const box = BOXES.includes(query.box) ? query.box : defaultBox(user);
+  // Without a chosen tab, the user's usual one, unless only the other holds referrals.
+  const chosen = BOXES.includes(query.box) ? query.box : null;
+  let box = chosen || defaultBox(user);
   const state = STATES.includes(query.state) ? query.state : "open";
   const stateSel = select({ name: "state" }, STATES.map((s) => [s, t(`referrals.state_${s}`)]), state);
   const dirSel = select({ name: "direction" }, [["", t("referrals.direction_any")], ["up", term("direction", "up")], ["down", term("direction", "down")]], query.direction || "");
@@ -45,6 +47,7 @@ export async function render({ root, query, user, onCleanup, isCurrent }) {
   dirSel.addEventListener("change", go);
 
   const body = h("div", { class: "list-body ref-list-body", "aria-live": "polite" }, loading());
+  const panel = h("div", { role: "tabpanel", "aria-labelledby": `tab-${box}`, id: newId("panel") }, body);
 
   async function load() {
     let lists;
@@ -56,6 +59,11 @@ export async function render({ root, query, user, onCleanup, isCurrent }) {
     }
     if (!isCurrent()) return;
     BOXES.forEach((b, i) => counts.set(b, { n: lists[i].length, green: lists[i].some((r) => r.green_channel && r.status === "requested") }));
+    if (!chosen) {
+      const other = BOXES.find((b) => b !== box);
+      if (!counts.get(box).n && counts.get(other).n) box = other;
+    }
+    panel.setAttribute("aria-labelledby", `tab-${box}`);
     drawTabs();
     const rows = lists[BOXES.indexOf(box)];
     const green = rows.filter((r) => r.green_channel);
@@ -82,7 +90,7 @@ export async function render({ root, query, user, onCleanup, isCurrent }) {
     h("div", { class: "toolbar" }, tabs,
       h("form", { class: "filters inline", "aria-label": t("referrals.filters_label"), onsubmit: (e) => e.preventDefault() },
         field(t("referrals.filter_state"), stateSel), field(t("referrals.filter_direction"), dirSel))),
-    h("div", { role: "tabpanel", "aria-labelledby": `tab-${box}`, id: newId("panel") }, body));
+    panel);
   startTicker(root, onCleanup);
   onReferralNews(() => { if (isCurrent()) load(); }, { onCleanup });
   await load();
