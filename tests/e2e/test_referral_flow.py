@@ -96,6 +96,14 @@ async def test_stroke_referral_reaches_the_open_on_call_page_and_runs_the_clock(
     await township.get_by_label("Reason for referral").fill(
         "Sudden right-sided weakness and aphasia, suspected acute ischaemic stroke; no CT here.")
     await township.get_by_label("Patient summary").fill("BP 172/96, HR 90, GCS 14, NIHSS 9. Glucose 6.4.")
+    # The township's CT goes with the referral, picked from the stored studies (no UID typed).
+    await township.get_by_test_id("attach-study").click()
+    ct_row = township.get_by_test_id("study-picker").locator("tbody tr").filter(
+        has=township.locator("td", has_text=re.compile(r"^CT$")))
+    await ct_row.first.get_by_test_id("pick-study").click()
+    picked = township.locator(".ref-studies li[data-study-uid]")
+    await expect(picked).to_have_count(1)
+    study_uid = await picked.get_attribute("data-study-uid")
     await shot(township, "02-township-form")
     await township.get_by_role("button", name="Send referral").click()
     await expect(township).to_have_url(re.compile(r"#/referrals/\d+$"))
@@ -119,6 +127,8 @@ async def test_stroke_referral_reaches_the_open_on_call_page_and_runs_the_clock(
     await expect(doctor.locator(".urgent-banner")).to_have_count(0)
     await doctor.get_by_role("button", name="Accept", exact=True).click()
     await expect(doctor.locator(".ref-hero .ref-status")).to_have_attribute("data-status", "accepted")
+    shared = doctor.locator(f".ref-study-list li[data-study-uid='{study_uid}']")
+    await expect(shared.locator(".study-about")).to_contain_text("CT")  # readable by the receiving team
     door = doctor.locator(".ms-row.ms-next[data-milestone='door']")  # the next point is the big one
     await door.get_by_test_id("record-door").click()
     await expect(doctor.locator(".ref-hero .ref-status")).to_have_attribute("data-status", "arrived")
