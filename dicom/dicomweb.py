@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from yilian.dicom import ecg_photo, qido_routes, stow, wado_routes, waveform_routes
 from yilian.dicom import keys as dicom_keys
-from yilian.dicom import qido_routes, stow, wado_routes
 from yilian.dicom.access import StudyAccess
 from yilian.dicom.common import PREFIX
 from yilian.dicom.ports import SharedStudies
@@ -62,6 +62,7 @@ def setup_dicomweb(app: web.Application, shared: SharedStudies) -> None:
     inst = f"{PREFIX}/studies/{s}/series/{se}/instances/{i}"
     r.add_post(f"{PREFIX}/studies", stow.stow)
     r.add_post(f"{PREFIX}/studies/{s}", stow.stow)
+    r.add_post(f"{PREFIX}/ecg-photos", ecg_photo.post_photo)
     r.add_get(f"{PREFIX}/studies", qido_routes.search_studies)
     r.add_get(f"{PREFIX}/series", qido_routes.search_series)
     r.add_get(f"{PREFIX}/instances", qido_routes.search_instances)
@@ -75,6 +76,7 @@ def setup_dicomweb(app: web.Application, shared: SharedStudies) -> None:
     r.add_get(f"{PREFIX}/studies/{s}/series/{se}/metadata", wado_routes.metadata)
     r.add_get(f"{inst}/metadata", wado_routes.metadata)
     r.add_get(f"{inst}/frames/{{frames}}", wado_routes.frames)
+    r.add_get(f"{inst}/waveform", waveform_routes.waveform)
     r.add_get(f"{inst}/rendered", wado_routes.rendered)
     r.add_get(f"{inst}/frames/{{frames}}/rendered", wado_routes.rendered)
     r.add_get(f"{inst}/thumbnail", wado_routes.thumbnail)

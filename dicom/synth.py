@@ -1,5 +1,6 @@
 """Synthetic images for the demo, the tests and the bench: a CT-like series (16-bit, HU
-rescale) and a DR chest-like radiograph, written as ordinary DICOM Part 10 files."""
+rescale), a DR chest-like radiograph and a 12-lead ECG (pydicom's recorded one under new
+identifiers), written as ordinary DICOM Part 10 files."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import io
 from datetime import datetime
 
 import numpy as np
+import pydicom
 from pydicom import Dataset
+from pydicom.data import get_testdata_file
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
 
@@ -114,6 +117,32 @@ def dr_image(size: int = 1024, *, patient: dict[str, str] | None = None,
     attenuation[((x + 0.45) / 0.1) ** 2 + ((y - 0.3) / 0.1) ** 2 < 1] += 2500  # the opacity
     attenuation += np.random.default_rng(3).normal(0, 60, attenuation.shape)
     ds.PixelData = np.clip(16383 - attenuation, 0, 16383).astype("<u2").tobytes()
+    return to_bytes(ds)
+
+
+def ecg_12lead(*, patient: dict[str, str] | None = None, study_uid: str | None = None,
+               acquired: datetime | None = None) -> bytes:
+    """A 12-lead ECG waveform (10 s at 1 kHz, a median beat, the cart's measurements), from
+    the Mortara recording pydicom ships, under new UIDs and the given patient; ``acquired``
+    (local wall time) replaces its acquisition and content date/time."""
+    path = get_testdata_file("waveform_ecg.dcm")
+    assert path is not None, "pydicom's waveform_ecg.dcm is missing"
+    ds = pydicom.dcmread(path)
+    ds.StudyInstanceUID = study_uid or generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    for keyword in ("AccessionNumber", "AdmissionID", "InstitutionName"):
+        ds.pop(keyword, None)
+    p = patient or {}
+    ds.PatientName = p.get("name", "Anonymous")
+    ds.PatientID = p.get("id", "0")
+    ds.PatientBirthDate = p.get("birth_date", "")
+    ds.PatientSex = p.get("sex", "")
+    if acquired is not None:
+        day, time = acquired.strftime("%Y%m%d"), acquired.strftime("%H%M%S")
+        ds.AcquisitionDateTime = day + time
+        ds.StudyDate = ds.ContentDate = day
+        ds.StudyTime = ds.ContentTime = time
     return to_bytes(ds)
 
 

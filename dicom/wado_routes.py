@@ -37,6 +37,7 @@ from yilian.dicom.parse import INDEX_INT_MAX
 from yilian.dicom.pixels import DecodeError
 from yilian.dicom.render import parse_render_options, render
 from yilian.dicom.wado import FRAME_MEDIA, StoredInstance, read_part, transcode_to_explicit_le
+from yilian.dicom.waveform import is_waveform
 from yilian.server.core import keys
 from yilian.server.core.access import require_clinical
 from yilian.server.core.auth import authenticate
@@ -53,7 +54,7 @@ class Unprocessable(YilianError):
     code = "cannot_decode"
 
 
-async def _instances(request: web.Request, action: str, *, one: bool = False
+async def find_instances(request: web.Request, action: str, *, one: bool = False
                      ) -> tuple[list[Row[Any]], str]:
     """The instances a retrieve path names, after the visibility check; audited."""
     user = await authenticate(request)
@@ -83,7 +84,8 @@ async def _instances(request: web.Request, action: str, *, one: bool = False
 
 
 _COLUMNS = (DicomInstance.sop_uid, DicomInstance.path, DicomInstance.transfer_syntax,
-            DicomInstance.number_of_frames, DicomInstance.frames, DicomInstance.sha256)
+            DicomInstance.number_of_frames, DicomInstance.frames, DicomInstance.sha256,
+            DicomInstance.sop_class_uid)
 
 
 def _instance_query(m: Mapping[str, str], study_id: int, one: bool, metadata: bool
@@ -202,7 +204,7 @@ def _retrieve_syntax(row: Row[Any], syntax: str) -> str:
 async def retrieve(request: web.Request) -> web.StreamResponse:
     """GET a study, series or instance as multipart/related application/dicom, streamed: a
     file as stored is sent a read at a time, a transcoded one whole."""
-    rows, _ = await _instances(request, "dicom_retrieve")
+    rows, _ = await find_instances(request, "dicom_retrieve")
     syntax = instance_syntax(accept_of(request))
     plan = [(_stored(request, row), _retrieve_syntax(row, syntax)) for row in rows]
     out = _Streamed(request, "application/dicom")
@@ -240,7 +242,7 @@ async def retrieve(request: web.Request) -> web.StreamResponse:
 
 async def metadata(request: web.Request) -> web.Response:
     """GET .../metadata: the stored DICOM JSON of every instance, no file opened."""
-    rows, _ = await _instances(request, "dicom_metadata")
+    rows, _ = await find_instances(request, "dicom_metadata")
     metadata_acceptable(accept_of(request))
     body = b"[" + b",".join(r.metadata_json.encode() for r in rows) + b"]"
     return web.Response(body=body, content_type=common.DICOM_JSON)
@@ -296,7 +298,7 @@ def _frame_plan(accept: str | None, stored_ts: str) -> tuple[str, str]:
 
 async def frames(request: web.Request) -> web.StreamResponse:
     """GET .../frames/{list}: only the frames asked for are read, a batch at a time."""
-    rows, _ = await _instances(request, "dicom_frames")
+    rows, _ = await find_instances(request, "dicom_frames")
     row = rows[0]
     if not row.number_of_frames:
         raise NotFound("this instance has no pixel data", code="frame_not_found")
@@ -338,7 +340,7 @@ async def frames(request: web.Request) -> web.StreamResponse:
 
 
 async def _render(request: web.Request, thumbnail: bool) -> web.Response:
-    rows, _ = await _instances(request, "dicom_thumbnail" if thumbnail else "dicom_rendered")
+    rows, _ = await find_instances(request, "dicom_thumbnail" if thumbnail else "dicom_rendered")
     # viewers ask for thumbnails as ?accept=image/jpeg (OHIF does)
     media = rendered_type(accept_of(request))
     opts = parse_render_options(dict(request.query), media, (128, 128) if thumbnail else None)
@@ -347,7 +349,10 @@ async def _render(request: web.Request, thumbnail: bool) -> web.Response:
         rows = [rows[len(rows) // 2]]
     row = rows[0]
     if not row.number_of_frames:
-        raise NotFound("this instance has no pixel data to render", code="frame_not_found")
+        hint = " (a waveform: its samples are at .../waveform)" if is_waveform(
+            row.sop_class_uid) else ""
+        raise NotFound(f"this instance has no pixel data to render{hint}",
+                       code="frame_not_found")
     raw = request.match_info.get("frames")
     limit = request.app[keys.SETTINGS].max_frames_per_request
     number = _frame_numbers(raw, row.number_of_frames, limit)[0] if raw else 1

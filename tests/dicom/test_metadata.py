@@ -1,4 +1,4 @@
-"""The stored DICOM JSON model: dicom.parse.metadata_of against pydicom's own to_json_dict.
+"""The stored DICOM JSON model: dicom.dicomjson.metadata_of against pydicom's own to_json_dict.
 
 metadata_of converts plain values straight from their raw bytes for speed; over every file
 pydicom ships (and a synthetic CT series) it must give pydicom's document, or fail where
@@ -18,7 +18,7 @@ import pytest
 from pydicom.data import get_testdata_files
 
 from yilian.dicom import synth
-from yilian.dicom.parse import _strip_bulk, metadata_of
+from yilian.dicom.dicomjson import _strip_bulk, metadata_of
 
 
 def _reference(ds: pydicom.Dataset) -> dict[str, Any]:
@@ -69,7 +69,8 @@ def test_metadata_matches_pydicom_on_ct_with_chinese_names(charset: str) -> None
 
 
 def _index_fields_from_dataset(data: bytes) -> tuple[Any, ...]:
-    from yilian.dicom.parse import _int, _text
+    from yilian.dicom.dicomjson import int_of as _int
+    from yilian.dicom.dicomjson import text_of as _text
 
     ds = pydicom.dcmread(io.BytesIO(data))
     return (

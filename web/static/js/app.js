@@ -12,6 +12,7 @@ import * as availability from "./views/availability.js";
 import * as call from "./views/call.js";
 import * as consultations from "./views/consultations.js";
 import * as detail from "./views/detail.js";
+import * as ecg from "./views/ecg.js";
 import * as experts from "./views/experts.js";
 import * as login from "./views/login.js";
 import * as queue from "./views/queue.js";
@@ -35,6 +36,7 @@ const ROUTES = [
   // live: a running call is not torn down to change the language (see followLanguage).
   { path: /^\/consultations\/(\d+)\/video$/, view: call, nav: "consultations", params: ["id"], clinical: true, live: true },
   { path: /^\/consultations\/(\d+)\/studies\/([0-9.]+)$/, view: viewer, nav: "consultations", params: ["id", "uid"], clinical: true },
+  { path: /^\/ecg\/([0-9.]+)$/, view: ecg, params: ["uid"], clinical: true },
   { path: /^\/queue$/, view: queue, nav: "queue", clinical: true },
   { path: /^\/availability$/, view: availability, nav: "availability" },
   { path: /^\/availability\/(\d+)$/, view: availability, nav: "availability", params: ["id"] },

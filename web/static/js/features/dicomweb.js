@@ -44,7 +44,8 @@ async function errorOf(res) {
   return new ApiError(res.status, e.code || "http_error", e.message || t("viewer.server_answered", { status: res.status }), e.details);
 }
 
-async function fetchOk(path, accept, signal) {
+/** GET a DICOMweb resource with the session's token; rejects with ApiError unless it is 2xx. */
+export async function fetchOk(path, accept, signal) {
   let res;
   try {
     res = await fetch(path, { headers: { Authorization: `Bearer ${session.token}`, Accept: accept }, signal });

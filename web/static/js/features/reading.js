@@ -5,6 +5,7 @@
 // goes into the URL.
 
 import { locale } from "../i18n.js";
+import { isEcgStudy } from "./ecg.js";
 
 /** The OHIF mode for a study: microscopy for whole-slide images (modality SM), else the viewer. */
 export function viewerMode(modalities) {
@@ -18,9 +19,11 @@ export function viewerUrl({ studyUid, modalities }) {
   return `/ohif/${viewerMode(modalities)}?${q}`;
 }
 
-/** Open the study in OHIF in the reading window (one window, reused). */
+/** Open the study in the reading window (one window, reused): OHIF, or for an ECG our ECG
+ * page, which draws the waveform on the standard grid (OHIF has no waveform display). */
 export function openInViewer(study) {
-  const win = window.open(viewerUrl(study), "yilian-reading");
+  const url = isEcgStudy(study.modalities) ? `/#/ecg/${study.studyUid}` : viewerUrl(study);
+  const win = window.open(url, "yilian-reading");
   if (win) win.focus();
   return win;
 }

@@ -8,6 +8,7 @@ import { h, mount } from "../dom.js";
 import { errorMessage, t } from "../i18n.js";
 import { patientLine } from "../format.js";
 import { openInViewer } from "../features/reading.js";
+import { isEcgWaveform, renderEcg } from "../features/ecg.js";
 import { WSI_SOP_CLASS, imageBlob, imageUrl, num, renderedPath, seriesMetadata, seriesOf, seriesThumbnailPath, tag } from "../features/dicomweb.js";
 import { loading, toast } from "../ui/components.js";
 
@@ -392,6 +393,13 @@ export async function render({ root, params, query, onCleanup, isCurrent }) {
       if (!isCurrent() || current !== uid) return;
       const s = sorted.find((x) => uidOf(x) === uid);
       const args = { study, series: uid, meta, modality: tag(s, "00080060"), cache, urls, onCleanup: (fn) => cleanups.push(fn) };
+      if (meta.some((m) => isEcgWaveform(tag(m, "00080016")))) { // drawn on the ECG grid, not rendered
+        const panel = h("div", { class: "pv-ecg" });
+        mount(main, panel);
+        const ecg = await renderEcg(panel, { studyUid: study });
+        cleanups.push(ecg.destroy);
+        return;
+      }
       mount(main, meta.some((m) => tag(m, "00080016") === WSI_SOP_CLASS) ? slidePanel(args) : stackPreview(args));
       const stage = main.querySelector(".pv-stage");
       if (stage) stage.focus({ preventScroll: true });
@@ -402,8 +410,9 @@ export async function render({ root, params, query, onCleanup, isCurrent }) {
 
   for (const s of sorted) {
     const uid = uidOf(s);
-    const thumb = h("img", { class: "pv-thumb", alt: "", width: 64, height: 64 });
-    imageUrl(seriesThumbnailPath(study, uid)).then((u) => { urls.push(u); thumb.src = u; }, () => thumb.classList.add("pv-failed"));
+    const ecgSeries = tag(s, "00080060") === "ECG"; // a waveform has no image to thumbnail: a grid stands in
+    const thumb = h("img", { class: ["pv-thumb", ecgSeries && "pv-thumb-ecg"], alt: "", width: 64, height: 64 });
+    imageUrl(seriesThumbnailPath(study, uid)).then((u) => { urls.push(u); thumb.src = u; }, () => { if (!ecgSeries) thumb.classList.add("pv-failed"); });
     const count = num(s, "00201209");
     list.append(h("li", { dataset: { series: uid } }, h("button", { type: "button", class: "pv-series-btn", "aria-pressed": "false", onclick: () => openSeries(uid) },
       thumb,
