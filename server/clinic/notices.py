@@ -33,6 +33,10 @@ def _kind(c: Consultation) -> tuple[str, str]:
     return _KIND.get(c.kind, (c.kind, c.kind))
 
 
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
+
+
 def _reason(reason: str | None) -> tuple[str, str]:
     if not reason:
         return "", ""
@@ -83,7 +87,7 @@ async def requested(session: AsyncSession, c: Consultation, requester: User) -> 
     zh = ("急诊会诊申请" if emergency else "新的会诊申请",
           f"{zh_place} {requester.display_name} 申请{zh_kind}（{zh_urg}，#{c.id}）")
     en = ("Emergency consultation request" if emergency else "New consultation request",
-          f"{requester.display_name} ({en_place}) requests a {en_kind} ({en_urg}, #{c.id})")
+          f"{requester.display_name}, {en_place}, requests {_a(en_kind)} ({en_urg}, #{c.id})")
     _send(session, recipients, c, "consultation.requested", zh, en, urgent=emergency)
 
 

@@ -225,7 +225,8 @@ function close() {
 }
 
 document.addEventListener("click", (ev) => {
-  if (open && bellEl && !bellEl.contains(ev.target)) close();
+  // The path as dispatched: the clicked button may have been re-rendered away since.
+  if (open && bellEl && !ev.composedPath().includes(bellEl)) close();
 });
 document.addEventListener("keydown", (ev) => {
   if (ev.key === "Escape" && open) {
