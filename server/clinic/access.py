@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,7 +55,7 @@ def is_participant(user: User, c: Consultation) -> bool:
     return user.id in (c.requester_id, c.expert_id)
 
 
-def referral_shared_consultations(user: User) -> Select[tuple[int]]:
+def referral_shared_consultations(user: User) -> Select[Any]:
     """SQL: ids of consultations shared with a referral to this user's institution (the
     receiving team reads them, and their signed reports and studies; nothing more)."""
     return (select(ReferralConsultation.consultation_id)

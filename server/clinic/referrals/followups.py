@@ -77,8 +77,9 @@ def _out(f: FollowUp, patient: Patient, referral: Referral | None, names: dict[i
 async def _views(session: AsyncSession, rows: list[tuple[FollowUp, Patient, Referral | None]]
                  ) -> list[FollowUpOut]:
     ids = {i for f, _, _ in rows for i in (f.assigned_to_id, f.completed_by_id) if i}
-    names = dict((await session.execute(select(User.id, User.display_name).where(
-        User.id.in_(ids)))).all()) if ids else {}
+    names: dict[int, str] = {
+        uid: name for uid, name in (await session.execute(
+            select(User.id, User.display_name).where(User.id.in_(ids))))} if ids else {}
     now = utcnow()
     return [_out(f, p, r, names, now) for f, p, r in rows]
 
@@ -104,11 +105,12 @@ async def list_due(session: AsyncSession, user: User, q: FollowUpsQuery, ip: str
         stmt = stmt.where(FollowUp.status == q.status)
     if q.patient_id:
         stmt = stmt.where(FollowUp.patient_id == q.patient_id)
-    rows = [tuple(row) for row in (await session.execute(
-        stmt.order_by(FollowUp.due_at, FollowUp.id).limit(500))).all()]
+    rows: list[tuple[FollowUp, Patient, Referral | None]] = [
+        (f, p, r) for f, p, r in (await session.execute(
+            stmt.order_by(FollowUp.due_at, FollowUp.id).limit(500))).all()]
     audit.record(session, user, "list", "follow_up", None, ip=ip,
                  detail={"ids": [f.id for f, _, _ in rows]})
-    return await _views(session, rows)  # type: ignore[arg-type]
+    return await _views(session, rows)
 
 
 async def complete(session: AsyncSession, user: User, follow_up_id: int, outcome: str,

@@ -55,7 +55,7 @@ async def _names(session: AsyncSession, ids: set[int], viewer: User) -> dict[int
     if missing:
         rows = await session.execute(select(User.id, User.display_name).where(
             User.id.in_(missing)))
-        names.update(dict(rows.all()))
+        names.update({uid: name for uid, name in rows})
     return names
 
 
@@ -69,14 +69,17 @@ async def referral_views(session: AsyncSession, referrals: Sequence[Referral], v
     patients = {p.id: p for p in (await session.execute(select(Patient).where(
         Patient.id.in_({r.patient_id for r in referrals})))).scalars()}
     dept_ids = {r.department_id for r in referrals if r.department_id}
-    departments = dict((await session.execute(select(Department.id, Department.name).where(
-        Department.id.in_(dept_ids)))).all()) if dept_ids else {}
+    departments: dict[int, str] = {
+        i: name for i, name in (await session.execute(select(Department.id, Department.name)
+                                                      .where(Department.id.in_(dept_ids))))
+    } if dept_ids else {}
     consult_ids = {link.consultation_id for r in referrals for link in r.consultations}
     consults = {c.id: c for c in (await session.execute(select(Consultation).where(
         Consultation.id.in_(consult_ids)))).scalars()} if consult_ids else {}
     reports = await report_states(session, list(consult_ids))
-    follow_ups = dict((await session.execute(select(FollowUp.referral_id, FollowUp.id).where(
-        FollowUp.referral_id.in_(ids)))).all())
+    follow_ups: dict[int | None, int] = {
+        rid: fid for rid, fid in (await session.execute(
+            select(FollowUp.referral_id, FollowUp.id).where(FollowUp.referral_id.in_(ids))))}
     user_ids = ({r.requester_id for r in referrals}
                 | {r.accepted_by_id for r in referrals if r.accepted_by_id}
                 | {e.actor_id for r in referrals for e in r.events if e.actor_id}
@@ -96,7 +99,8 @@ async def referral_views(session: AsyncSession, referrals: Sequence[Referral], v
             patient_id=r.patient_id,
             patient=PatientSummary(id=p.id, name=p.name, sex=p.sex, birth_date=p.birth_date),
             from_institution_id=r.from_institution_id, to_institution_id=r.to_institution_id,
-            department=r.department_id, department_name=departments.get(r.department_id),
+            department=r.department_id,
+            department_name=departments.get(r.department_id) if r.department_id else None,
             green_channel=r.green_channel, reason=r.reason,  # type: ignore[arg-type]
             summary=r.summary, consultation_id=r.consultation_id,
             requester_id=r.requester_id, requester_name=names.get(r.requester_id, ""),
