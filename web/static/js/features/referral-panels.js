@@ -6,7 +6,7 @@ import { h, mount } from "../dom.js";
 import { fmtDateTime, fmtDateTimeYear, term } from "../format.js";
 import { t } from "../i18n.js";
 import { toast } from "../ui/components.js";
-import { renderEcg } from "./ecg.js";
+import { isEcgStudy, renderEcg } from "./ecg.js";
 import { studiesByUid, studyFacts } from "./dicomweb.js";
 import { intervalChip } from "./referral-milestones.js";
 import { openInViewer } from "./reading.js";
@@ -59,14 +59,26 @@ export function timeline(r, fetchedAt) {
   }));
 }
 
-const isEcg = (f) => f && f.modalities.includes("ECG");
+/**
+ * Drawn ECGs kept across redraws of one referral page (a live update must not fetch and draw
+ * the waveforms again): uid -> {el, destroy}. `close()` ends them with the page.
+ */
+export function ecgCache() {
+  const drawn = new Map();
+  return {
+    get: (uid) => drawn.get(uid),
+    set: (uid, entry) => drawn.set(uid, entry),
+    close() { for (const e of drawn.values()) if (e.destroy) e.destroy(); drawn.clear(); },
+  };
+}
 
-/** The shared studies: open in the reading window; ECG waveforms drawn here on their grid. */
-export function studiesPanel(r) {
+/** The shared studies: open in the reading window; ECGs drawn here on their grid. */
+export function studiesPanel(r, ecgs) {
   if (!r.study_uids.length) return null;
   const rows = r.study_uids.map((uid) => {
     const about = h("span", { class: "study-about" }, t("referrals.study_loading"));
-    const ecg = h("div", { class: "ref-ecg", hidden: true });
+    const kept = ecgs.get(uid);
+    const ecg = kept ? kept.el : h("div", { class: "ref-ecg", hidden: true });
     const open = h("button", { type: "button", class: "btn btn-sm btn-primary", "data-testid": "open-study" }, t("referrals.study_open"));
     const li = h("li", { class: "ref-study", dataset: { studyUid: uid } },
       h("div", { class: "ref-study-row" }, h("span", { class: "study-text" }, about, h("code", { class: "uid" }, uid)), open), ecg);
@@ -78,10 +90,13 @@ export function studiesPanel(r) {
       const f = s ? studyFacts(s) : null;
       row.about.textContent = f ? [f.patient, studySummary(f)].filter(Boolean).join(" · ") : t("referrals.study_unknown");
       row.open.onclick = () => { if (!openInViewer({ studyUid: row.uid, modalities: f ? f.modalities : [] })) toast(t("viewer.popup_blocked"), "error"); };
-      if (isEcg(f)) {
+      if (f && isEcgStudy(f.modalities) && !ecgs.get(row.uid)) {
         row.ecg.hidden = false;
         row.li.dataset.modalities = "ECG";
-        renderEcg(row.ecg, { studyUid: row.uid }).catch(() => mount(row.ecg, h("p", { class: "muted small" }, t("referrals.ecg_failed"))));
+        const entry = { el: row.ecg, destroy: null };
+        ecgs.set(row.uid, entry);
+        renderEcg(row.ecg, { studyUid: row.uid }).then((drawn) => { entry.destroy = drawn && drawn.destroy; },
+          () => mount(row.ecg, h("p", { class: "muted small" }, t("referrals.ecg_failed"))));
       }
     }
   }, () => { for (const row of rows) row.about.textContent = t("referrals.study_unknown"); });

@@ -12,7 +12,7 @@ import { clockBadge, startTicker } from "../features/referral-clock.js";
 import { outcomeDialog } from "../features/referral-followup.js";
 import { onReferralNews } from "../features/referral-live.js";
 import { intervalsPanel, milestonePanel } from "../features/referral-milestones.js";
-import { consultationsPanel, followUpPanel, studiesPanel, timeline } from "../features/referral-panels.js";
+import { consultationsPanel, ecgCache, followUpPanel, studiesPanel, timeline } from "../features/referral-panels.js";
 import { directionBadge, greenBadge, referralStatus, route } from "../features/referral-ui.js";
 
 function casePanel(r) {
@@ -50,6 +50,8 @@ async function findFollowUp(r) {
 
 export async function render({ root, params, user, isCurrent, onCleanup }) {
   const id = Number(params.id);
+  const ecgs = ecgCache();
+  onCleanup(() => ecgs.close());
   mount(root, loading());
 
   async function draw(r) {
@@ -69,7 +71,7 @@ export async function render({ root, params, user, isCurrent, onCleanup }) {
           milestonePanel(r, user, draw),
           intervalsPanel(r, fetchedAt),
           casePanel(r),
-          studiesPanel(r),
+          studiesPanel(r, ecgs),
           consultationsPanel(r),
           followUpPanel(r, followUp, onRecord)),
         h("aside", { class: "detail-side" },
