@@ -173,3 +173,70 @@ async def test_stroke_referral_reaches_the_open_on_call_page_and_runs_the_clock(
     await expect(township.locator(".toast")).to_have_count(0, timeout=10_000)
     await shot(township, "06-township-followed")
     assert doctor.js_errors == [] and township.js_errors == []
+
+
+async def test_refer_from_a_consultation_and_back_down_to_a_follow_up(new_page, api) -> None:
+    village = await api.login("village")
+    status, rows = await village.get("/api/consultations")
+    assert status == 200, rows
+    consultation = next(c for c in rows if c["requester_id"] == village.user["id"])
+
+    # The village doctor refers the consultation's patient up from the consultation's page.
+    doctor = await new_page()
+    await login(doctor, "village")
+    await doctor.set_viewport_size({"width": 390, "height": 844})  # the village doctor's phone
+    await doctor.goto(f"/#/consultations/{consultation['id']}")
+    await doctor.get_by_role("link", name="Refer patient").click()
+    await expect(doctor.get_by_role("heading", name="Refer a patient")).to_be_visible()
+    ticked = doctor.locator(f".ref-consults li[data-consultation='{consultation['id']}'] input")
+    await expect(ticked).to_be_checked()
+    assert await doctor.locator("select[name=patient_id]").input_value() == str(consultation["patient_id"])
+    institution = doctor.get_by_label("Receiving institution")
+    label = await institution.locator("option", has_text="Dianbai").inner_text()
+    await institution.select_option(label=label)
+    await doctor.get_by_label("Reason for referral").fill("Needs echocardiography and a cardiology review.")
+    await shot(doctor, "11-village-form-phone")
+    await doctor.get_by_role("button", name="Send referral").click()
+    await expect(doctor).to_have_url(re.compile(r"#/referrals/\d+$"))
+    up_id = int(doctor.url.rsplit("/", 1)[1])
+    await expect(doctor.locator(".ms-panel")).to_have_count(0)  # an ordinary referral
+    await expect(doctor.locator(f"li[data-consultation='{consultation['id']}'] a")).to_have_attribute(
+        "href", f"#/consultations/{consultation['id']}")
+    fits = await doctor.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert fits
+    await shot(doctor, "12-village-referral-phone")
+
+    # The county doctor accepts it, sees the patient back to health, and refers them down.
+    county = await api.login("county")
+    for action in ("accept", "arrive", "complete"):
+        status, body = await county.post(f"/api/referrals/{up_id}/{action}")
+        assert status == 200, body
+    status, patient = await county.post("/api/patients", {"name": "Liu Meifang (刘美芳)", "sex": "female"})
+    assert status == 201, patient
+    due = datetime.now(SHANGHAI) + timedelta(days=2)
+    status, down = await county.post("/api/referrals", {
+        "patient_id": patient["id"], "direction": "down", "to_institution_id": village.user["institution_id"],
+        "reason": "Rehabilitation after stroke.", "follow_up_due": due.isoformat(),
+        "follow_up_plan": "Blood pressure and walking; refer back if weakness returns."})
+    assert status == 201, down
+
+    # The village doctor's open inbox shows it live; they accept; the follow-up is due.
+    await doctor.goto("/#/referrals?box=incoming")
+    card = doctor.locator(f"article.ref-card[data-id='{down['id']}']")
+    await expect(card).to_be_visible()
+    await card.get_by_role("link").first.click()
+    await doctor.get_by_role("button", name="Accept", exact=True).click()
+    await expect(doctor.locator(".ref-hero .ref-status")).to_have_attribute("data-status", "accepted")
+    await doctor.goto("/#/follow-ups")
+    item = doctor.locator(".fu-card", has_text="Liu Meifang")
+    await expect(item).to_contain_text("Blood pressure and walking")
+    await item.get_by_role("button", name="Record outcome").click()
+    dialog = doctor.get_by_role("dialog")
+    await dialog.get_by_label("Outcome").fill("BP 132/80, walking unaided; continue treatment.")
+    await shot(doctor, "13-village-follow-up-phone")
+    await dialog.get_by_role("button", name="Save outcome").click()
+    await expect(dialog).to_be_hidden()
+    await expect(doctor.locator(".fu-card", has_text="Liu Meifang")).to_have_count(0)
+    await doctor.get_by_role("tab", name=re.compile("Completed")).click()
+    await expect(doctor.locator(".fu-card", has_text="Liu Meifang")).to_contain_text("walking unaided")
+    assert doctor.js_errors == []
