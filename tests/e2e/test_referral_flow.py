@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 
 async def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    # Playwright makes the folder when it is missing.
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
