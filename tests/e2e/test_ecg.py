@@ -26,6 +26,11 @@ CSS_PX_PER_MM = 96 / 25.4
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _shots_dir() -> None:
+    SHOTS.mkdir(exist_ok=True)
+
+
 async def _shared_ecg(api: Api) -> tuple[str, int]:
     """A chest-pain ECG taken at the township, shared with the expert's consultation."""
     township = await api.login("township")
@@ -67,7 +72,6 @@ def _grid_true(s: dict[str, Any]) -> None:
 
 
 async def test_the_cardiologist_reads_the_ecg(api: Api, new_page: Any) -> None:
-    SHOTS.mkdir(exist_ok=True)
     study, case = await _shared_ecg(api)
     page, _ = await open_as(api, new_page, "expert", 1366, 900)
     await page.goto(f"/#/ecg/{study}")
@@ -123,7 +127,6 @@ async def test_the_cardiologist_reads_the_ecg(api: Api, new_page: Any) -> None:
 
 
 async def test_the_ecg_on_a_tablet_in_english(api: Api, new_page: Any) -> None:
-    SHOTS.mkdir(exist_ok=True)
     study, _ = await _shared_ecg(api)
     page, _ = await open_as(api, new_page, "expert", 768, 1024, lang="en")
     await page.goto(f"/#/ecg/{study}")
