@@ -8,11 +8,11 @@ import { t } from "../i18n.js";
 
 const pad = (n) => String(n).padStart(2, "0");
 
-/** Elapsed time as a stopwatch reads: "7:05", "1:02:09"; beyond two days "3 d 4 h". */
+/** Elapsed time as a stopwatch reads: "7:05", "1:02:09"; from a day on "1 d 13 h". */
 export function stopwatch(ms) {
   const s = Math.max(0, Math.floor(ms / 1000));
   const days = Math.floor(s / 86400);
-  if (days >= 2) return t("referrals.clock_days", { d: days, h: Math.floor((s % 86400) / 3600) });
+  if (days >= 1) return t("referrals.clock_days", { d: days, h: Math.floor((s % 86400) / 3600) });
   const hours = Math.floor(s / 3600);
   const mins = Math.floor((s % 3600) / 60);
   return hours ? `${hours}:${pad(mins)}:${pad(s % 60)}` : `${mins}:${pad(s % 60)}`;
