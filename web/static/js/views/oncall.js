@@ -44,14 +44,18 @@ function shiftDialog(dept, people, day) {
   });
 }
 
+// Heads named in this session (the institution list does not carry them): department id -> head.
+const heads = new Map();
+
 function headForm(dept, people, reload) {
+  const known = heads.get(dept.id) || (dept.head_id ? { head_id: dept.head_id } : null);
   const who = select({ name: `head_${dept.id}`, "aria-label": t("oncall.head_for", { department: departmentName(dept) }) },
-    [["", t("oncall.head_none")], ...people.map((p) => [p.id, p.name])], dept.head_id || "");
+    [["", t("oncall.head_none")], ...people.map((p) => [p.id, p.name])], known ? known.head_id || "" : "");
   const save = h("button", { type: "submit", class: "btn btn-sm" }, t("oncall.head_save"));
   return h("form", { class: "inline-form oncall-head", onsubmit: (ev) => {
     ev.preventDefault();
     busy(save, async () => {
-      await api.put(`/api/departments/${dept.id}/head`, { user_id: who.value ? Number(who.value) : null });
+      heads.set(dept.id, await api.put(`/api/departments/${dept.id}/head`, { user_id: who.value ? Number(who.value) : null }));
       toast(t("oncall.head_saved", { department: departmentName(dept) }));
       reload();
     });
