@@ -19,6 +19,12 @@ import * as queue from "./views/queue.js";
 import * as requestForm from "./views/request.js";
 import * as slots from "./views/slots.js";
 import * as viewer from "./views/viewer.js";
+import * as referrals from "./views/referrals.js";
+import * as referralForm from "./views/referral-form.js";
+import * as referral from "./views/referral.js";
+import * as followups from "./views/followups.js";
+import * as oncall from "./views/oncall.js";
+import { followReferralCounts, referralNavItems, updateReferralCounts } from "./features/referral-nav.js";
 
 const ROUTES = [
   { path: /^\/login$/, view: login, public: true },
@@ -34,6 +40,11 @@ const ROUTES = [
   { path: /^\/queue$/, view: queue, nav: "queue", clinical: true },
   { path: /^\/availability$/, view: availability, nav: "availability" },
   { path: /^\/availability\/(\d+)$/, view: availability, nav: "availability", params: ["id"] },
+  { path: /^\/referrals$/, view: referrals, nav: "referrals", clinical: true },
+  { path: /^\/referrals\/new$/, view: referralForm, nav: "referrals", clinical: true },
+  { path: /^\/referrals\/(\d+)$/, view: referral, nav: "referrals", params: ["id"], clinical: true },
+  { path: /^\/follow-ups$/, view: followups, nav: "follow-ups", clinical: true },
+  { path: /^\/on-call$/, view: oncall, nav: "on-call" },
 ];
 
 function navItems(user) {
@@ -47,6 +58,7 @@ function navItems(user) {
     items.push(["experts", "#/experts", t("nav.experts")]);
   }
   if (isSpecialist(user) || isManager(user)) items.push(["availability", "#/availability", t("nav.availability")]);
+  items.push(...referralNavItems(user));
   return items;
 }
 
@@ -98,6 +110,8 @@ function renderShell(user, active) {
   setTitle();
   if (isSpecialist(user)) updateQueueCount(bar);
   notify.start(session.token);
+  updateReferralCounts(bar, user);
+  followReferralCounts(topbar, () => session.user);
 }
 
 // The queue badge follows the consultations live: a request, acceptance or cancellation, and

@@ -79,6 +79,7 @@ export async function render({ root, params, user, isCurrent, onCleanup }) {
       h("p", { class: "print-only" }, t("detail.printed", { app: t("common.app_name"), institution: store.institutionName(c.requester_institution_id), time: fmtDateTimeYear(new Date()) })),
       pageHeader(t("detail.title", { id: c.id }),
         c.report_status === "signed" ? h("button", { type: "button", class: "btn", onclick: () => window.print() }, t("detail.print_report")) : null,
+        c.requester_institution_id === user.institution_id ? h("a", { class: "btn", href: `#/referrals/new?consultation=${c.id}` }, t("referrals.refer")) : null,
         h("a", { class: "btn", href: user.role === "specialist" && c.expert_id === user.id ? "#/queue" : "#/consultations" }, t("detail.back"))),
       h("div", { class: "summary-strip", "aria-label": t("detail.summary") },
         statusBadge(c.status), urgencyBadge(c.urgency), kindLabel(c.kind),

@@ -65,7 +65,7 @@ function studiesSection() {
 
 const radioValue = (form, name) => (form.querySelector(`input[name="${name}"]:checked`) || {}).value;
 
-function patientSection(patients) {
+export function patientSection(patients) {
   const mode = patients.length ? "existing" : "new";
   const existing = select({ name: "patient_id" }, [["", t("request.choose_patient")],
     ...patients.map((p) => [p.id, patientLine(p)])]);
