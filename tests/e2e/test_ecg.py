@@ -1,5 +1,5 @@
 """The 12-lead ECG in the browser: a cart's DICOM ECG stored by STOW-RS and shared with a
-consultation is drawn for the cardiologist on the standard sheet (12 labelled leads and a
+consultation or a chest-pain referral is drawn for the cardiologist on the standard sheet (12 labelled leads and a
 lead II rhythm strip, 25 mm/s, 10 mm/mV), with when it was taken and the cart's
 measurements; the zoom keeps the grid true (millimetres to CSS pixels); the consultation's
 "open in the reading window" and its image preview lead to it; a tablet shows it unclipped.
@@ -7,9 +7,10 @@ Screenshots go to /tmp/shots-ecg/."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Page, expect
@@ -144,3 +145,50 @@ async def test_the_ecg_on_a_tablet_in_english(api: Api, new_page: Any) -> None:
     assert page.js_errors == [] and other.js_errors == []  # type: ignore[attr-defined]
     await page.context.close()
     await other.context.close()
+
+
+async def test_the_ecg_travels_with_a_chest_pain_referral(api: Api, new_page: Any) -> None:
+    """The township stores the cart's ECG and refers the chest-pain patient up with it: the
+    ECG's acquisition time becomes the case's first-ECG time point, and the receiving
+    cardiologist reads it drawn on the referral's page."""
+    township = await api.login("township")
+    now = datetime.now(UTC).replace(microsecond=0)
+    contact = now - timedelta(minutes=20)
+    taken = (contact + timedelta(minutes=7)).astimezone(ZoneInfo("Asia/Shanghai"))
+    data = ecg_12lead(patient={"id": "CP-REF-1", "name": "Chen^Gang", "sex": "M",
+                               "birth_date": "19600301"},
+                      acquired=taken.replace(tzinfo=None))
+    status, doc = await stow_files(township, [data])
+    assert status == 200, doc
+    study = study_uid_of(doc)
+    status, patient = await township.post("/api/patients", {"name": "Chen Gang (陈刚)",
+                                                            "sex": "male"})
+    assert status == 201, patient
+    status, targets = await township.get("/api/referral-targets", params={"direction": "up"})
+    dianbai = next(t for t in targets if t["name"] == "Dianbai District People's Hospital")
+    cardiology = next(d["id"] for d in dianbai["departments"] if d["specialty"] == "cardiology")
+    status, ref = await township.post("/api/referrals", {
+        "patient_id": patient["id"], "direction": "up", "to_institution_id": dianbai["id"],
+        "department": cardiology, "green_channel": "chest_pain",
+        "reason": "Crushing chest pain 40 min, ST elevation V1-V4",
+        "onset_at": (now - timedelta(minutes=60)).isoformat(),
+        "first_contact_at": contact.isoformat(), "study_uids": [study]})
+    assert status == 201, ref
+    ecg_point = next(m for m in ref["milestones"] if m["milestone"] == "first_ecg")
+    assert ecg_point["source"] == "ecg"
+    assert datetime.fromisoformat(ecg_point["at"]) == taken
+    assert ref["intervals"]["contact_to_ecg"]["minutes"] == 7.0
+    assert ref["intervals"]["contact_to_ecg"]["met"] is True
+
+    page, _ = await open_as(api, new_page, "county", 1366, 900)
+    await page.goto(f"/#/referrals/{ref['id']}")
+    paper = page.locator("[data-testid=ecg-paper]").first
+    await expect(paper).to_have_attribute("data-leads", ",".join(SHEET))
+    _grid_true(await _sheet(page))
+    await paper.scroll_into_view_if_needed()
+    await page.screenshot(path=str(SHOTS / "ecg-chest-pain-referral.png"), full_page=True)
+    # an institution the referral does not concern reads nothing of the ECG
+    guilin = await api.login("guilin_doctor")
+    assert (await guilin.get(f"/dicomweb/studies/{study}/metadata"))[0] == 404
+    assert page.js_errors == []  # type: ignore[attr-defined]
+    await page.context.close()
