@@ -112,13 +112,15 @@ async def test_stow_ecg_is_indexed_and_drawn(api: Api, server: TestServer) -> No
 
 async def test_waveform_access_and_audit(api: Api, server: TestServer,
                                          ct_files: list[bytes]) -> None:
-    township, expert, county = (await api.login("township"), await api.login("expert"),
-                                await api.login("county"))
+    # an outsider: a specialist of the alliance the case is not shared with (the county
+    # doctor would see it: the demo refers this post-MI patient up to Dianbai with the case)
+    township, expert, outsider = (await api.login("township"), await api.login("expert"),
+                                  await api.login("gdph_radiology"))
     data = ecg_12lead(patient={"id": "ECG-2", "name": "Wang^Fang"})
     study = _uids(data)[0]
     assert (await stow(township, [data]))[0] == 200
     url = _waveform_url(data)
-    for user in (expert, county):
+    for user in (expert, outsider):
         status, body = await _get_json(user, url)
         assert status == 404 and body["error"]["code"] == "study_not_found"
     status, body = await _get_json(await api.login("admin"), url)
@@ -131,7 +133,7 @@ async def test_waveform_access_and_audit(api: Api, server: TestServer,
     assert status == 200, body
     status, wave = await _get_json(expert, url)
     assert status == 200 and len(wave["groups"][0]["channels"]) == 12
-    assert (await _get_json(county, url))[0] == 404
+    assert (await _get_json(outsider, url))[0] == 404
 
     # the waveform route on an image answers that it holds none
     assert (await stow(township, ct_files))[0] == 200

@@ -139,7 +139,7 @@ async def test_the_ecg_on_a_tablet_in_english(api: Api, new_page: Any) -> None:
     await expect(page.locator(".ecg-measure[data-key=pr] dd")).to_have_text("161 ms")
     await page.screenshot(path=str(SHOTS / "ecg-tablet-en.png"), full_page=True)
     # someone the ECG is not shared with sees nothing of it
-    other, _ = await open_as(api, new_page, "county", 768, 1024, lang="en")
+    other, _ = await open_as(api, new_page, "gdph_radiology", 768, 1024, lang="en")
     await other.goto(f"/#/ecg/{study}")
     await expect(other.get_by_text(text("ecg", "not_found", "en"))).to_be_visible()
     assert page.js_errors == [] and other.js_errors == []  # type: ignore[attr-defined]
