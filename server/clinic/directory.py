@@ -40,7 +40,8 @@ async def institutions(session: AsyncSession, q: InstitutionsQuery) -> list[Inst
         InstitutionOut(
             id=i.id, name=i.name, local_name=i.local_name, level=i.level,  # type: ignore[arg-type]
             parent_id=i.parent_id,
-            departments=[DepartmentOut(id=d.id, name=d.name, specialty=d.specialty)
+            departments=[DepartmentOut(id=d.id, name=d.name, specialty=d.specialty,
+                                        head_id=d.head_id)
                          for d in i.departments],
         )
         for i in rows

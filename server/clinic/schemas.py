@@ -39,6 +39,8 @@ class DepartmentOut(BaseModel):
     id: int
     name: str
     specialty: str | None
+    #: who an unanswered green-channel alert escalates to
+    head_id: int | None = None
 
 
 class InstitutionOut(BaseModel):
