@@ -159,10 +159,6 @@ async def test_bad_time_points_store_nothing(api: Api) -> None:
         ({"milestone": "request"}, 422, "unknown_milestone"),
         ({"milestone": "ct_done", "at": iso(now + timedelta(hours=1))}, 422, "time_in_future"),
         ({"milestone": "ct_done", "at": iso(now - timedelta(days=2))}, 422, "time_too_early"),
-        # the receiving side's points follow the request
-        ({"milestone": "door", "at": iso(now - timedelta(hours=1))}, 422, "time_too_early"),
-        ({"milestone": "ct_done", "at": iso(now - timedelta(minutes=30))}, 422,
-         "time_too_early"),
         ({"milestone": "ct_done", "at": "yesterday"}, 422, "validation_error"),
         ({"milestone": "ct_done", "at": "2025-01-01T08:00:00"}, 422, "validation_error"),
         ({"milestone": 7}, 422, "validation_error"),

@@ -18,7 +18,6 @@ from yilian.server.clinic.referrals.service import check_time
 from yilian.server.clinic.referrals.views import columns, point_rows, referral_views
 from yilian.server.clinic.referrals.workflow import (
     ACTORS,
-    CLOCK_SKEW,
     POINT_ACTIONS,
     TRANSITION_POINTS,
     next_state,
@@ -58,10 +57,6 @@ async def record(session: AsyncSession, user: User, referral_id: int, body: Mile
     now = utcnow()
     at = body.at or now
     check_time("at", at, now, None if point == "onset" else r.requested_at)
-    if point in allowed[allowed.index("request") + 1:] and at < r.requested_at - CLOCK_SKEW:
-        # what the receiving side does (accept, the door, the needle) follows the request
-        raise ValidationFailed(f"{point!r} cannot be before the request",
-                               code="time_too_early", details={"field": "at"})
     rows = point_rows(r)
     current = clock.current_points(rows, columns(r)).get(point)
     if current is None and point in POINT_ACTIONS:
