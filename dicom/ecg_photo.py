@@ -110,6 +110,21 @@ def _taken_at(value: str) -> datetime:
     return when
 
 
+_MAX_FIELD_BYTES = 4096
+
+
+async def _read_capped(part: BodyPartReader, limit: int, what: str) -> bytes:
+    """A part's bytes, refused with 413 as soon as they pass ``limit`` (never all held)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await part.read_chunk(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"{what} exceeds {limit} bytes", details={"limit": limit})
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _form(request: web.Request) -> tuple[bytes, dict[str, str]]:
     if not request.content_type.startswith("multipart/form-data"):
         raise _bad("send multipart/form-data with a photo field",
@@ -121,12 +136,10 @@ async def _form(request: web.Request) -> tuple[bytes, dict[str, str]]:
         if not isinstance(part, BodyPartReader) or not part.name:
             continue
         if part.name == "photo":
-            photo = bytes(await part.read())
-            if len(photo) > MAX_PHOTO_BYTES:
-                raise PayloadTooLarge(f"the photo exceeds {MAX_PHOTO_BYTES} bytes",
-                                      details={"limit": MAX_PHOTO_BYTES})
+            photo = await _read_capped(part, MAX_PHOTO_BYTES, "the photo")
         elif part.name in _FIELDS:
-            fields[part.name] = (await part.text()).strip()[:200]
+            raw = await _read_capped(part, _MAX_FIELD_BYTES, f"the field {part.name}")
+            fields[part.name] = raw.decode(part.get_charset("utf-8"), "replace").strip()[:200]
     if not photo:
         raise _bad("the form has no photo", field="photo")
     return photo, fields

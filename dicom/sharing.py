@@ -34,6 +34,11 @@ class StudyCatalog:
         """Raise 404 unless the study is in the index and this user may read it."""
         await self._access.get_study(session, user, study_uid)
 
+    async def owner_institution(self, session: AsyncSession, study_uid: str) -> int | None:
+        """The institution that stored the study (None if it is not in the index)."""
+        return await session.scalar(
+            select(DicomStudy.institution_id).where(DicomStudy.study_uid == study_uid))
+
     async def ecg_taken_at(self, session: AsyncSession, study_uid: str) -> datetime | None:
         """When the earliest ECG in the study was taken (a waveform, or an image in an ECG
         series such as a photographed strip); None if it holds none."""

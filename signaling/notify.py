@@ -187,7 +187,13 @@ class NotifyNamespace(socketio.AsyncNamespace):
             if not members:
                 continue
             frame = f"2{NAMESPACE}," + wirejson.dumps([event, data])
+            now = time.time()
             for sid, eio_sid in list(members.items()):
+                # a socket whose token ended (expiry, a logout elsewhere not yet re-checked)
+                # gets nothing more, as its own events are already refused
+                session = self.sessions.get(sid)
+                if session is None or session.ended or now >= session.user.expires_at:
+                    continue
                 if manager.is_connected(sid, NAMESPACE):
                     try:
                         await self.server.eio.send(eio_sid, frame)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.server.clinic import notices
 from yilian.server.clinic.access import (
+    can_see_consultation,
     consultation_filter,
     get_visible_consultation,
     is_participant,
@@ -64,9 +65,11 @@ async def expire_overdue(db: Database) -> int:
     async with db.write() as session:
         overdue = (
             await session.execute(
+                # locked: another process's sweep or an accept that commits first is not
+                # overwritten (PostgreSQL re-checks the status once the lock is had)
                 select(Consultation).where(
                     Consultation.status == "requested", Consultation.deadline < now
-                )
+                ).with_for_update()
             )
         ).scalars().all()
         for c in overdue:
@@ -172,11 +175,14 @@ async def list_visible(session: AsyncSession, user: User, q: ConsultationsQuery,
 
 async def read(session: AsyncSession, chat: ChatLog, user: User, consultation_id: int,
                ip: str | None) -> ConsultationWithChatOut:
-    """One consultation with its history and the chat of its video room."""
+    """One consultation with its history and the chat of its video room (the chat only for
+    those who see the consultation itself: a referral shares its report and studies, not what
+    the requester and the expert said to each other)."""
     c = await get_visible_consultation(session, user, consultation_id)
     audit.record(session, user, "read", "consultation", c.id, patient_id=c.patient_id, ip=ip)
     view = await _view(session, c, user)
-    messages = [ChatMessageOut.model_validate(m) for m in await chat.messages(session, c.id)]
+    messages = ([ChatMessageOut.model_validate(m) for m in await chat.messages(session, c.id)]
+                if can_see_consultation(user, c) else [])
     return ConsultationWithChatOut(**dict(view), chat=messages)
 
 

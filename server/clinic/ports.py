@@ -21,6 +21,10 @@ class StudyCatalog(Protocol):
         """Raise a 4xx unless ``study_uid`` is an indexed study this user may see."""
         ...
 
+    async def owner_institution(self, session: AsyncSession, study_uid: str) -> int | None:
+        """The institution that stored the study (None if it is not in the index)."""
+        ...
+
     async def ecg_taken_at(self, session: AsyncSession, study_uid: str) -> datetime | None:
         """When the earliest ECG in the study was taken (UTC), or None if it holds no ECG:
         a chest-pain referral's ``first_ecg`` time point comes from it."""

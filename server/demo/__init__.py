@@ -104,7 +104,7 @@ async def load_demo(db: Database, settings: Settings) -> dict[str, Any]:
         down, follow_ups = await downward(session, inst, users, patients, now)
         referrals |= down
         await session.flush()
-        seed_inbox(session, inst, users, patients, referrals, follow_ups, consultations,
+        seed_inbox(session, inst, users, referrals, follow_ups, consultations,
                    rosters)
     await load_studies(db, settings, consultations)
     await store_ecg(db, settings, ecg)

@@ -12,37 +12,18 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yilian.server.clinic.models import Consultation, FollowUp, Patient, Referral
-from yilian.server.core.models import Department, Institution, Notification, User
-from yilian.server.core.notify import text_for
+from yilian.server.clinic.models import Consultation, FollowUp, Referral
+from yilian.server.clinic.referrals.notices import texts as referral_texts
+from yilian.server.core.models import Institution, Notification, User
+from yilian.server.core.notify import Texts, text_for
 from yilian.server.demo.oncall import Rosters
 
 ZONE = ZoneInfo("Asia/Shanghai")
-CHANNEL = {"stroke": ("卒中", "stroke"), "chest_pain": ("胸痛", "chest pain")}
-DEPARTMENT_ZH = {"cardiology": "心血管内科", "neurology": "神经内科",
-                 "neurosurgery": "神经外科", "emergency": "急诊科"}
-# kind -> (zh-CN title, zh-CN body, en title, en body), formatted with the case's fields
-TEXTS = {
-    "referral.green_channel": ("绿色通道：{channel_zh}患者 {patient_zh} 转入",
-                               "{from_zh} → {to_zh} {dept_zh}，请立即接收",
-                               "Green channel: {channel_en} patient {patient_en}",
-                               "{from_en} → {to_en} {dept_en}: accept now"),
-    "referral.escalated": ("绿色通道未接收已升级：{patient_zh}",
-                           "{from_zh}的{channel_zh}转诊 5 分钟内无人接收",
-                           "Green channel escalated: {patient_en}",
-                           "The {channel_en} referral from {from_en} was not accepted in 5 min"),
-    "referral.requested": ("新的转诊申请：{patient_zh}", "{from_zh} → {to_zh} {dept_zh}",
-                           "New referral: {patient_en}", "{from_en} → {to_en} {dept_en}"),
-    "referral.accepted": ("转诊已接收：{patient_zh}", "{to_zh} {dept_zh} 已接收",
-                          "Referral accepted: {patient_en}", "Accepted by {to_en} {dept_en}"),
-    "referral.rejected": ("转诊被拒绝：{patient_zh}", "{to_zh}：{note}",
-                          "Referral declined: {patient_en}", "{to_en}: {note}"),
-    "referral.expired": ("转诊已过期：{patient_zh}", "{to_zh} 在期限内未答复",
-                         "Referral expired: {patient_en}", "{to_en} did not answer in time"),
-    "follow_up.created": ("随访待完成：{patient_zh}", "到期 {due}：{plan}",
-                          "Follow-up to do: {patient_en}", "Due {due}: {plan}"),
-    "consultation.requested": ("新的会诊申请：{patient_zh}", "{from_zh}：{note}",
-                               "New consultation request: {patient_en}", "{from_en}: {note}"),
+# The consultation request seeded for the expert (the referral kinds use the live tables of
+# ``clinic.referrals.notices``); like the live texts, no patient name or clinical text.
+CONSULTATION_REQUESTED = {
+    "zh-CN": ("新的会诊申请", "{from_zh} 申请会诊（#{id}）"),
+    "en": ("New consultation request", "{from_en} requests a consultation (#{id})"),
 }
 
 
@@ -51,45 +32,29 @@ def _local_name(i: Institution) -> str:
     return (i.local_name or i.name).split(" / ")[-1]
 
 
-def _names(name: str) -> tuple[str, str]:
-    """("张德海", "Zhang Dehai") from "Zhang Dehai (张德海)"."""
-    latin, _, local = name.partition(" (")
-    return (local.rstrip(")") or latin), latin
-
-
 class Inbox:
     """Adds notifications with the fields of a case."""
 
-    def __init__(self, session: AsyncSession, inst: dict[int, Institution],
-                 depts: dict[int, Department], patients: dict[int, Patient]) -> None:
-        self.session, self.inst, self.depts, self.patients = session, inst, depts, patients
-
-    def fields(self, r: Referral | Consultation) -> dict[str, str]:
-        zh, en = _names(self.patients[r.patient_id].name)
-        out = {"patient_zh": zh, "patient_en": en, "note": "", "due": "", "plan": ""}
-        if isinstance(r, Consultation):
-            source = self.inst[r.requester_institution_id]
-            out.update(from_zh=_local_name(source), from_en=source.name,
-                       note=r.question)
-            return out
-        source, target = self.inst[r.from_institution_id], self.inst[r.to_institution_id]
-        dept = self.depts.get(r.department_id) if r.department_id else None
-        channel = CHANNEL.get(r.green_channel or "", ("", ""))
-        out.update(from_zh=_local_name(source), from_en=source.name,
-                   to_zh=_local_name(target), to_en=target.name,
-                   dept_zh=DEPARTMENT_ZH.get(dept.specialty or "", dept.name) if dept else "",
-                   dept_en=dept.name if dept else "", channel_zh=channel[0],
-                   channel_en=channel[1], note=r.close_reason or "")
-        return out
+    def __init__(self, session: AsyncSession, inst: dict[int, Institution]) -> None:
+        self.session, self.inst = session, inst
 
     def add(self, users: Iterable[User], kind: str, case: Referral | Consultation,
             at: datetime, read_at: datetime | None = None, urgent: bool = False,
             **extra: str) -> None:
-        zh_title, zh_body, en_title, en_body = TEXTS[kind]
-        f = self.fields(case) | extra
-        texts = {"zh-CN": (zh_title.format(**f), zh_body.format(**f)),
-                 "en": (en_title.format(**f), en_body.format(**f))}
-        resource = "consultation" if isinstance(case, Consultation) else "referral"
+        """Seed ``kind`` about ``case`` for ``users``, worded as the live notification is."""
+        if isinstance(case, Consultation):
+            source = self.inst[case.requester_institution_id]
+            f = {"from_zh": _local_name(source), "from_en": source.name, "id": case.id}
+            texts: Texts = {loc: (title.format(**f), body.format(**f))
+                            for loc, (title, body) in CONSULTATION_REQUESTED.items()}
+            resource = "consultation"
+        else:
+            source, target = self.inst[case.from_institution_id], self.inst[case.to_institution_id]
+            texts = referral_texts(kind, from_name=(source.name, source.local_name),
+                                   to_name=(target.name, target.local_name),
+                                   channel=case.green_channel or "", direction=case.direction,
+                                   id=case.id, minutes=5, **extra)
+            resource = "referral"
         for user in users:
             title, body = text_for(texts, user.locale)
             self.session.add(Notification(
@@ -98,13 +63,11 @@ class Inbox:
 
 
 def seed_inbox(session: AsyncSession, inst: dict[str, Institution], users: dict[str, User],
-               patients: dict[str, Patient], referrals: dict[str, Referral],
+               referrals: dict[str, Referral],
                follow_ups: list[FollowUp], consultations: dict[str, Consultation],
                rosters: Rosters) -> None:
     """The demo users' notifications (ids of referrals and follow-ups must be flushed)."""
-    depts = {d.id: d for i in inst.values() for d in i.departments}
-    inbox = Inbox(session, {i.id: i for i in inst.values()}, depts,
-                  {p.id: p for p in patients.values()})
+    inbox = Inbox(session, {i.id: i for i in inst.values()})
     r = referrals
 
     def on_call(case: Referral, at: datetime) -> list[User]:
@@ -151,7 +114,6 @@ def seed_inbox(session: AsyncSession, inst: dict[str, Institution], users: dict[
             continue
         case = next(x for x in referrals.values() if x.id == f.referral_id)
         due = f.due_at.astimezone(ZONE).strftime("%Y-%m-%d")
-        inbox.add([users["village"]], "follow_up.created", case, f.created_at,
-                  due=due, plan=f.plan or "")
+        inbox.add([users["village"]], "follow_up.created", case, f.created_at, due=due)
     request = consultations["requested_video"]
     inbox.add([users["expert"]], "consultation.requested", request, request.created_at)

@@ -106,7 +106,7 @@ async def test_stroke_referral_reaches_the_open_on_call_page_and_runs_the_clock(
     await shot(township, "03-township-sent")
 
     # The on-call doctor's open page shows the alert and the referral, without a reload.
-    banner = doctor.locator(".urgent-banner", has_text="Sudden right-sided weakness")
+    banner = doctor.locator(".urgent-banner", has_text=f"#{rid}")  # its number, no clinical text
     await expect(banner).to_be_visible()
     card = doctor.locator(f"article.ref-card[data-id='{rid}']")
     await expect(card).to_be_visible()

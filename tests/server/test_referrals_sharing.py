@@ -80,6 +80,7 @@ async def test_receiving_team_sees_exactly_what_was_shared(api: Api) -> None:
                                    "question": live["question"], "report_status": "none"}]
     status, seen = await county.get(f"/api/consultations/{live['id']}")
     assert status == 200 and seen["id"] == live["id"]
+    assert seen["chat"] == []  # the report and studies are shared, not the video room's chat
     assert await _study(county, other_uid) == 200
     status, rows = await county.get("/api/consultations")
     assert live["id"] not in {c["id"] for c in rows}  # not in their working list
@@ -100,6 +101,15 @@ async def test_receiving_team_sees_exactly_what_was_shared(api: Api) -> None:
         assert err["error"]["code"] == code, (body, err)
     status, r = await county.get(f"/api/referrals/{rid}")
     assert len(r["consultations"]) == 1 and r["study_uids"] == [shared_uid]
+
+    # What the county reads about this patient is not passed on with another one of theirs.
+    mine = await new_patient(county, "He Ping (何平)")
+    status, targets = await county.get("/api/referral-targets", params={"direction": "up"})
+    status, err = await county.post("/api/referrals", {
+        "patient_id": mine["id"], "direction": "up", "to_institution_id": targets[0]["id"],
+        "reason": "x", "study_uids": [shared_uid]})
+    assert status == 422 and err["error"]["code"] == "wrong_patient", err
+    assert (await county.get("/api/referrals", params={"patient_id": mine["id"]}))[1] == []
 
     await township.post(f"/api/referrals/{rid}/cancel", {"reason": "Treated locally"})
     status, err = await township.post(f"/api/referrals/{rid}/share",

@@ -104,10 +104,10 @@ async def _fields(session: AsyncSession, r: Referral) -> dict[str, object]:
     rows = (await session.execute(select(Institution).where(
         Institution.id.in_((r.from_institution_id, r.to_institution_id))))).scalars()
     names = {i.id: (i.name, i.local_name) for i in rows}
-    reason = r.reason if len(r.reason) <= 120 else r.reason[:119] + "…"
+    # No reason, summary or patient name: a notification can show on a locked screen and
+    # its inbox is not audited; the referral page shows the rest, audited.
     return {"from_name": names[r.from_institution_id], "to_name": names[r.to_institution_id],
-            "channel": r.green_channel or "", "direction": r.direction, "reason": reason,
-            "close_reason": r.close_reason or ""}
+            "channel": r.green_channel or "", "direction": r.direction, "id": r.id}
 
 
 async def send(session: AsyncSession, r: Referral, kind: str, recipients: Iterable[User],
@@ -145,6 +145,9 @@ async def transitioned(session: AsyncSession, r: Referral, action: str, actor: U
         return
     recipients = await _users(session, User.id == r.requester_id)
     if action in RECEIVING_TOO:
+        # the doctor who accepted it, even once their shift is over, and whoever is on now
+        if r.accepted_by_id is not None:
+            recipients += await _users(session, User.id == r.accepted_by_id)
         recipients += await receiving_team(session, r, on_call_first=True)
     await send(session, r, kind, recipients, actor)
 

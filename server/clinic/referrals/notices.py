@@ -1,8 +1,9 @@
 """The words of the referral notifications, in every language of the web client.
 
 Each kind has a title and a body per locale, with ``{fields}`` filled from the referral: the
-institutions (their own Chinese names in Chinese), the green channel and the reason. The
-patient's name is left out: an alert may show on a locked screen.
+institutions (their own Chinese names in Chinese), the green channel and the referral's
+number. The patient's name and the clinical text (reason, summary) are left out: an alert may
+show on a locked screen, and the referral page shows them with an audit entry.
 """
 
 from __future__ import annotations
@@ -26,21 +27,23 @@ DIRECTIONS: dict[str, dict[str, str]] = {
 # kind -> locale -> (title, body)
 NOTICES: dict[str, dict[str, tuple[str, str]]] = {
     "referral.requested": {
-        "zh-CN": ("新的{direction}转诊申请", "{from_name}：{reason}"),
-        "en": ("New {direction} referral", "From {from_name}: {reason}"),
+        "zh-CN": ("新的{direction}转诊申请", "{from_name}的转诊 #{id}，请查看并答复"),
+        "en": ("New {direction} referral", "From {from_name}: referral #{id}, open it to "
+                                           "answer"),
     },
     "referral.green_channel": {
-        "zh-CN": ("绿色通道：{channel}患者转诊", "{from_name}发起{channel}绿色通道转诊，请立即处理：{reason}"),
+        "zh-CN": ("绿色通道：{channel}患者转诊", "{from_name}发起{channel}绿色通道转诊 #{id}，请立即处理"),
         "en": ("Green channel: {channel} referral",
-               "{from_name} raised a {channel} green-channel referral; answer now: {reason}"),
+               "{from_name} raised {channel} green-channel referral #{id}; answer now"),
     },
     "referral.accepted": {
         "zh-CN": ("转诊已接收", "{to_name}已接收转诊"),
         "en": ("Referral accepted", "{to_name} accepted the referral"),
     },
     "referral.rejected": {
-        "zh-CN": ("转诊被拒绝", "{to_name}拒绝了转诊：{close_reason}"),
-        "en": ("Referral rejected", "{to_name} rejected the referral: {close_reason}"),
+        "zh-CN": ("转诊被拒绝", "{to_name}拒绝了转诊 #{id}，原因见转诊详情"),
+        "en": ("Referral rejected", "{to_name} rejected referral #{id}; the reason is on the "
+                                    "referral"),
     },
     "referral.departed": {
         "zh-CN": ("患者已出发", "{from_name}转诊的患者已在途"),
@@ -51,8 +54,8 @@ NOTICES: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("Patient arrived", "The patient has arrived at {to_name}"),
     },
     "referral.cancelled": {
-        "zh-CN": ("转诊已取消", "{from_name}取消了转诊：{close_reason}"),
-        "en": ("Referral cancelled", "{from_name} cancelled the referral: {close_reason}"),
+        "zh-CN": ("转诊已取消", "{from_name}取消了转诊 #{id}"),
+        "en": ("Referral cancelled", "{from_name} cancelled referral #{id}"),
     },
     "referral.expired": {
         "zh-CN": ("转诊已过期", "{to_name}未在时限内接收转诊"),

@@ -89,7 +89,7 @@ async def create(session: AsyncSession, catalog: StudyCatalog, user: User, body:
     wanted = ([body.consultation_id] if body.consultation_id else []) + body.consultation_ids
     field = "consultation_id" if body.consultation_id else "consultation_ids"
     consultations = await check_consultations(session, user, patient.id, wanted, field)
-    studies = await check_studies(session, catalog, user, body.study_uids)
+    studies = await check_studies(session, catalog, user, patient.id, body.study_uids)
 
     r = Referral(
         patient_id=patient.id, direction=body.direction, status="requested",

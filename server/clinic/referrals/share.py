@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.server.clinic.access import get_visible_consultation, get_visible_referral, require_side
 from yilian.server.clinic.models import (
+    Consultation,
+    ConsultationStudy,
     Referral,
     ReferralConsultation,
     ReferralMilestone,
@@ -39,12 +42,31 @@ async def check_consultations(session: AsyncSession, user: User, patient_id: int
 
 
 async def check_studies(session: AsyncSession, catalog: StudyCatalog, user: User,
-                        uids: Sequence[str]) -> list[str]:
-    """The study UIDs, each an indexed study the user may read (404 otherwise)."""
+                        patient_id: int, uids: Sequence[str]) -> list[str]:
+    """The study UIDs, each an indexed study the user may read (404 otherwise) and either
+    stored by the user's institution or already shared about this patient (422 otherwise): a
+    study another site shared with us about someone else is not passed on with this patient."""
     wanted = list(dict.fromkeys(uids))
     for uid in wanted:
         await catalog.assert_shareable(session, user, uid)
+        if await catalog.owner_institution(session, uid) == user.institution_id:
+            continue
+        if not await _shared_about(session, patient_id, uid):
+            raise ValidationFailed(f"study {uid} was shared with your institution about "
+                                   "another patient", code="wrong_patient",
+                                   details={"field": "study_uids", "study_uid": uid})
     return wanted
+
+
+async def _shared_about(session: AsyncSession, patient_id: int, uid: str) -> bool:
+    """Whether a consultation or referral of this patient shares the study."""
+    by_case = select(ConsultationStudy.study_instance_uid).join(
+        Consultation, Consultation.id == ConsultationStudy.consultation_id).where(
+        ConsultationStudy.study_instance_uid == uid, Consultation.patient_id == patient_id)
+    by_referral = select(ReferralStudy.study_instance_uid).join(
+        Referral, Referral.id == ReferralStudy.referral_id).where(
+        ReferralStudy.study_instance_uid == uid, Referral.patient_id == patient_id)
+    return bool(await session.scalar(select(exists(by_case.union_all(by_referral)))))
 
 
 def link(r: Referral, user: User, consultation_ids: Sequence[int], study_uids: Sequence[str]
@@ -93,7 +115,7 @@ async def share(session: AsyncSession, catalog: StudyCatalog, user: User, referr
                                details={"field": "study_uids"})
     consultations = await check_consultations(session, user, r.patient_id,
                                               body.consultation_ids, "consultation_ids")
-    studies = await check_studies(session, catalog, user, body.study_uids)
+    studies = await check_studies(session, catalog, user, r.patient_id, body.study_uids)
     new_c, new_s = link(r, user, consultations, studies)
     ecg = await first_ecg_from(session, catalog, r, new_s)
     r.updated_at = utcnow()

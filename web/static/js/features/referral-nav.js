@@ -32,7 +32,7 @@ export async function updateReferralCounts(bar, user) {
   if (!isClinical(user)) return;
   const [green, due] = await Promise.allSettled([
     api.get("/api/referrals", { box: "incoming", open: "true", green_channel: "any" }),
-    isSpecialist(user) ? Promise.resolve([]) : api.get("/api/follow-ups", { status: "due" }),
+    isSpecialist(user) ? Promise.resolve([]) : api.get("/api/follow-ups"),
   ]);
   if (green.status === "fulfilled") badge(bar, "#/referrals", green.value.length, t("referrals.nav_green_count", { n: green.value.length }));
   if (due.status === "fulfilled") badge(bar, "#/follow-ups", due.value.length, t("referrals.nav_due_count", { n: due.value.length }));

@@ -46,7 +46,7 @@ export async function render({ root, query, onCleanup, isCurrent }) {
     let due;
     let done;
     try {
-      [due, done] = await Promise.all([api.get("/api/follow-ups", { status: "due" }), api.get("/api/follow-ups", { status: "completed" })]);
+      [due, done] = await Promise.all([api.get("/api/follow-ups"), api.get("/api/follow-ups", { status: "completed" })]);
     } catch (err) {
       if (isCurrent()) mount(body, errorBox(err));
       return;

@@ -41,8 +41,13 @@ function casePanel(r) {
 async function findFollowUp(r) {
   if (r.direction !== "down" || !r.follow_up_id) return null;
   try {
-    const list = await api.get("/api/follow-ups", { patient_id: r.patient_id });
-    return list.find((f) => f.id === r.follow_up_id) || null;
+    // open ones (due or overdue), then done ones: a completed follow-up still shows
+    for (const status of [undefined, "completed"]) {
+      const list = await api.get("/api/follow-ups", status ? { patient_id: r.patient_id, status } : { patient_id: r.patient_id });
+      const found = list.find((f) => f.id === r.follow_up_id);
+      if (found) return found;
+    }
+    return null;
   } catch {
     return null; // the referring hospital does not see the clinic's follow-up list
   }
