@@ -213,3 +213,25 @@ class TestLiveSweep:
             await asyncio.sleep(0.1)
         assert seen["escalated_at"] is not None
         assert "referral.escalated" in await _kinds(api, coordinator.user, r["id"])
+
+
+async def test_an_accepted_alert_is_settled_for_the_others_on_call(api: Api) -> None:
+    """Two on call get the alert; one accepts: the other's alert is marked read (their banner
+    goes) and they are told it is taken care of; the requester hears of the acceptance."""
+    township, county = await api.login("township"), await api.login("county")
+    radiology, coordinator = await api.login("county_radiology"), await api.login("coordinator")
+    medicine = await _medicine(api, township)
+    for who in (county, radiology):
+        await _on_call(coordinator, medicine, who.user["id"])
+    r = await refer_up(township, green_channel="stroke")
+    status, _ = await county.post(f"/api/referrals/{r['id']}/accept")
+    assert status == 200
+    rows = [n for n in await notifications(api, radiology.user["id"])
+            if n.resource_id == str(r["id"])]
+    assert [n.kind for n in rows] == ["referral.green_channel", "referral.accepted"]
+    assert rows[0].read_at is not None and rows[1].read_at is None
+    mine = [n for n in await notifications(api, county.user["id"])
+            if n.resource_id == str(r["id"])]
+    assert [n.kind for n in mine] == ["referral.green_channel"]  # not told of their own act
+    assert mine[0].read_at is not None
+    assert await _kinds(api, township.user, r["id"]) == ["referral.accepted"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.server.clinic.models import FollowUp, OnCallShift, Referral
@@ -22,6 +22,7 @@ from yilian.server.core.models import (
     AllianceMember,
     Department,
     Institution,
+    Notification,
     User,
 )
 
@@ -31,6 +32,23 @@ TRANSITION_KINDS = {"accept": "referral.accepted", "reject": "referral.rejected"
                     "cancel": "referral.cancelled", "expire": "referral.expired"}
 #: Transitions the receiving team is also told of (the patient is coming, or is not).
 RECEIVING_TOO = frozenset({"depart", "cancel"})
+#: Transitions after which a green-channel alert needs nobody's action any more.
+SETTLES = frozenset({"accept", "reject", "cancel", "expire"})
+ALERT_KINDS = ("referral.green_channel", "referral.escalated")
+
+
+async def _settle_alerts(session: AsyncSession, r: Referral) -> list[User]:
+    """Mark the referral's unread alerts read and return who had them: the other doctors on
+    call (and an escalation's head and coordinators) learn that it is taken care of, and
+    their banners go."""
+    holders = (await session.execute(
+        update(Notification)
+        .where(Notification.resource_type == "referral",
+               Notification.resource_id == str(r.id),
+               Notification.kind.in_(ALERT_KINDS), Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+        .returning(Notification.user_id))).scalars().all()
+    return await _users(session, User.id.in_(set(holders))) if holders else []
 
 
 async def _users(session: AsyncSession, *where: ColumnElement[bool]) -> list[User]:
@@ -144,6 +162,8 @@ async def transitioned(session: AsyncSession, r: Referral, action: str, actor: U
     if kind is None:
         return
     recipients = await _users(session, User.id == r.requester_id)
+    if action in SETTLES:
+        recipients += await _settle_alerts(session, r)
     if action in RECEIVING_TOO:
         # the doctor who accepted it, even once their shift is over, and whoever is on now
         if r.accepted_by_id is not None:

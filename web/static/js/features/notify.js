@@ -14,6 +14,9 @@ const ACK_TIMEOUT_MS = 10000;
 const LIST_SIZE = 20;
 /** Kinds whose banner stays on screen until someone acknowledges it. */
 const BANNER_KINDS = new Set(["referral.green_channel", "referral.escalated"]);
+/** Kinds that say an alert's referral needs nobody's action any more (the server has marked
+ * the alert read): its banner goes without being acknowledged. */
+const SETTLING_KINDS = new Set(["referral.accepted", "referral.rejected", "referral.cancelled", "referral.expired"]);
 
 const listeners = new Set();
 const connectedListeners = new Set();
@@ -90,6 +93,7 @@ function received(n) {
   if (!n.read_at) setUnread(unread + 1);
   if (n.urgent) alertUrgent(n);
   if (BANNER_KINDS.has(n.kind)) showBanner(n);
+  else if (SETTLING_KINDS.has(n.kind)) settleBanners(n.resource);
   for (const fn of listeners) safely(fn, n);
   renderBell();
 }
@@ -302,6 +306,41 @@ async function loadBanners() {
 function showBanner(n) {
   banners.set(n.id, n);
   renderBanners();
+}
+
+function settleBanners(resource) {
+  if (!resource) return;
+  const same = (n) => n.resource && n.resource.type === resource.type && n.resource.id === resource.id;
+  let changed = false;
+  for (const [id, n] of banners) {
+    if (same(n)) {
+      banners.delete(id);
+      changed = true;
+    }
+  }
+  for (const n of items || []) {
+    if (BANNER_KINDS.has(n.kind) && same(n) && !n.read_at) {
+      n.read_at = new Date().toISOString();
+      changed = true;
+    }
+  }
+  if (!changed) return;
+  renderBanners();
+  refreshUnread();
+}
+
+/** Ask the server for the unread count (alerts it marked read on our behalf). */
+async function refreshUnread() {
+  try {
+    if (socket && socket.connected) {
+      const ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck("unread");
+      if (ack && ack.ok) setUnread(ack.count);
+    } else {
+      setUnread((await api.get("/api/notifications/unread-count")).count);
+    }
+  } catch {
+    // the next notification or reconnect brings the count again
+  }
 }
 
 function acknowledge(n) {
