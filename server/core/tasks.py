@@ -46,11 +46,22 @@ def spawn(app: web.Application, coro: Coroutine[Any, Any, Any], name: str) -> as
 
 
 async def every(seconds: float, job: Callable[[], Awaitable[Any]], name: str) -> None:
-    """Run ``job`` now and then every ``seconds``; a failing run is logged, not fatal."""
+    """Run ``job`` now and then every ``seconds``; a failing run is logged, not fatal.
+
+    A cancel (the app shutting down) waits for a run under way to finish before the loop
+    ends: a cancel landing inside the run's transaction could leave an aiosqlite connection
+    holding SQLite's write lock (its thread completes BEGIN IMMEDIATE after the await was
+    abandoned), and every later writer on the file — the audit log's last flush, another
+    process — would then wait out the busy timeout and fail."""
     while True:
+        run = asyncio.ensure_future(job())
         try:
-            await job()
+            await asyncio.shield(run)
         except asyncio.CancelledError:
+            await asyncio.wait([run])
+            if not run.cancelled() and run.exception() is not None:
+                logger.error("periodic job %s failed while stopping: %s", name,
+                             run.exception())
             raise
         except Exception:
             logger.exception("periodic job %s failed", name)

@@ -178,7 +178,7 @@ async def test_the_choice_survives_logout_and_login_and_errors_are_localised(new
     assert status == 200
     await dialog.get_by_label("取消原因").fill("患者已转院")
     await dialog.get_by_role("button", name="取消会诊").click()
-    await expect(alert.locator("strong")).to_have_text("会诊状态已变化，该操作已无法进行，请刷新页面。")
+    await expect(alert.locator("strong")).to_have_text("状态已变化，该操作已无法进行，请刷新页面。")
     assert await alert.get_attribute("data-code") == "invalid_transition"
     await other.screenshot(path="/tmp/shell-conflict-zh.png")
     assert page.js_errors == [] and other.js_errors == []
