@@ -96,6 +96,44 @@ class Session:
     rooms: dict[str, str] = field(default_factory=dict)  # room name -> own peer id
     ended: bool = False  # the token is no longer good: events refused, disconnect under way
 
+    def live(self, now: float | None = None) -> bool:
+        """Whether the socket's token is still good (not ended, not expired)."""
+        return not self.ended and (time.time() if now is None else now) < self.user.expires_at
+
+
+EventHandler = Callable[[str, Any], Awaitable[Any]]
+
+
+async def answer_event(handlers: dict[str, EventHandler], sid: str, event: str,
+                       args: tuple[Any, ...], session: Session | None, *,
+                       missing: SignalingError, end_session: Callable[[str], None],
+                       label: str) -> Any:
+    """Run a client event's handler and return its ack: ``missing`` when the socket has no
+    session, ``unauthorized`` (ending the session) once its token is no longer good, an error
+    ack for an unknown event, a second argument or a failed handler — never an exception."""
+    try:
+        if session is None:
+            raise missing
+        if not session.live():
+            raise Unauthorized(UNAUTHORIZED)  # the session is ended below
+        handler = handlers.get(event)
+        if handler is None:
+            raise UnknownEvent(f'unknown event "{str(event)[:80]}"')
+        if len(args) > 2:
+            raise protocol.InvalidPayload(f'"{event}" takes a single argument')
+        return await handler(sid, args[1] if len(args) > 1 else None)
+    except SignalingError as exc:
+        if isinstance(exc, Unauthorized):
+            end_session(sid)
+        return exc.ack()
+    except Exception as exc:
+        # The traceback's frames, not the exception's text: a database error quotes the
+        # statement's parameters, which for a chat line are patient data.
+        logger.error("%s event %s from %s failed with %s:\n%s", label, str(event)[:80], sid,
+                     type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+        return YilianError("the server could not handle this event",
+                           code="internal_error").ack()
+
 
 def peer_channel(peer_id: str) -> str:
     """The socket.io room that reaches exactly one peer, on whichever process holds it."""
@@ -144,30 +182,9 @@ class RtcNamespace(socketio.AsyncNamespace):
             return await self._connect(*args)
         if event == "disconnect" and not self.server.manager.is_connected(sid, NAMESPACE):
             return await self._disconnect(sid, args[1] if len(args) > 1 else "")
-        data = args[1] if len(args) > 1 else None
-        try:
-            session = self.sessions.get(sid)
-            if session is None:
-                raise NotInRoom("not connected")
-            if session.ended or time.time() >= session.user.expires_at:
-                raise Unauthorized(UNAUTHORIZED)  # the session is ended below
-            handler = self._handlers.get(event)
-            if handler is None:
-                raise UnknownEvent(f'unknown event "{str(event)[:80]}"')
-            if len(args) > 2:
-                raise protocol.InvalidPayload(f'"{event}" takes a single argument')
-            return await handler(sid, data)
-        except SignalingError as exc:
-            if isinstance(exc, Unauthorized):
-                self.end_session(sid)
-            return exc.ack()
-        except Exception as exc:
-            # The traceback's frames, not the exception's text: a database error quotes the
-            # statement's parameters, which for a chat line are patient data.
-            logger.error("rtc event %s from %s failed with %s:\n%s", event, sid,
-                         type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
-            return YilianError("the server could not handle this event",
-                               code="internal_error").ack()
+        return await answer_event(self._handlers, sid, event, args, self.sessions.get(sid),
+                                  missing=NotInRoom("not connected"),
+                                  end_session=self.end_session, label="rtc")
 
     # connection lifecycle
 

@@ -18,22 +18,21 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import socketio
 
-from yilian.server.core.errors import YilianError, error_body
+from yilian.server.core.errors import error_body
 from yilian.server.core.models import Notification
 from yilian.server.core.notify import payload
 from yilian.server.core.schemas import MAX_ID
 from yilian.server.core.tasks import TaskSet
 from yilian.signaling import wirejson
-from yilian.signaling.errors import InvalidPayload, SignalingError, Unauthorized, UnknownEvent
+from yilian.signaling.errors import InvalidPayload, Unauthorized
 from yilian.signaling.fanout import FanoutRedisManager
 from yilian.signaling.inbox import Inbox
-from yilian.signaling.namespace import UNAUTHORIZED, Gate, Session
+from yilian.signaling.namespace import UNAUTHORIZED, Gate, Session, answer_event
 
 logger = logging.getLogger(__name__)
 
@@ -90,25 +89,9 @@ class NotifyNamespace(socketio.AsyncNamespace):
         if event == "disconnect" and not self.server.manager.is_connected(sid, NAMESPACE):
             self.sessions.pop(sid, None)
             return None
-        try:
-            session = self.sessions.get(sid)
-            if session is None or session.ended or time.time() >= session.user.expires_at:
-                raise Unauthorized(UNAUTHORIZED)
-            handler = self._handlers.get(event)
-            if handler is None:
-                raise UnknownEvent(f'unknown event "{str(event)[:80]}"')
-            if len(args) > 2:
-                raise InvalidPayload(f'"{event}" takes a single argument')
-            return await handler(sid, args[1] if len(args) > 1 else None)
-        except SignalingError as exc:
-            if isinstance(exc, Unauthorized):
-                self.end_session(sid)
-            return exc.ack()
-        except Exception as exc:
-            logger.error("notify event %s from %s failed with %s:\n%s", str(event)[:80], sid,
-                         type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
-            return YilianError("the server could not handle this event",
-                               code="internal_error").ack()
+        return await answer_event(self._handlers, sid, event, args, self.sessions.get(sid),
+                                  missing=Unauthorized(UNAUTHORIZED),
+                                  end_session=self.end_session, label="notify")
 
     # connection lifecycle
 
@@ -192,7 +175,7 @@ class NotifyNamespace(socketio.AsyncNamespace):
                 # a socket whose token ended (expiry, a logout elsewhere not yet re-checked)
                 # gets nothing more, as its own events are already refused
                 session = self.sessions.get(sid)
-                if session is None or session.ended or now >= session.user.expires_at:
+                if session is None or not session.live(now):
                     continue
                 if manager.is_connected(sid, NAMESPACE):
                     try:
