@@ -12,7 +12,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.signaling.test_redis_processes import ServerProcess, redis_channel  # noqa: F401
+from tests.signaling.test_redis_processes import (  # noqa: F401
+    ServerProcess,
+    redis_channel,
+    two_servers,
+)
 from tests.support.notify_client import NotifyClient
 from yilian.server.core.settings import Settings
 
@@ -24,17 +28,9 @@ async def two(
     settings: Settings, redis_channel: str, tmp_path: Path, server: Any  # noqa: F811
 ) -> AsyncIterator[list[ServerProcess]]:
     """Two ``yilian serve`` processes on the test database (the in-process server logs in)."""
-    procs = [ServerProcess(settings, redis_channel, tmp_path / f"proc{i}.log",
-                           {"YILIAN_RTC_RECHECK_SECONDS": RECHECK}) for i in (1, 2)]
-    try:
-        await asyncio.gather(*(p.ready() for p in procs))
+    async with two_servers(settings, redis_channel, tmp_path,
+                           {"YILIAN_RTC_RECHECK_SECONDS": RECHECK}) as procs:
         yield procs
-    finally:
-        codes = await asyncio.gather(*(asyncio.to_thread(p.stop) for p in procs))
-    for p, code in zip(procs, codes, strict=True):
-        text = p.log.read_text(errors="replace")
-        assert code == 0, text[-3000:]
-        assert "Traceback" not in text and "Task was destroyed" not in text, text[-3000:]
 
 
 async def _call(http: aiohttp.ClientSession, method: str, url: str, token: str,

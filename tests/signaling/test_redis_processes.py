@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,16 @@ async def processes(
     settings: Settings, redis_channel: str, tmp_path: Path, server: Any
 ) -> AsyncIterator[list[ServerProcess]]:
     """Two processes on the test database (the in-process ``server`` logs users in)."""
-    procs = [ServerProcess(settings, redis_channel, tmp_path / f"proc{i}.log") for i in (1, 2)]
+    async with two_servers(settings, redis_channel, tmp_path) as procs:
+        yield procs
+
+
+@asynccontextmanager
+async def two_servers(settings: Settings, channel: str, tmp_path: Path,
+                      env: dict[str, str] | None = None) -> AsyncIterator[list[ServerProcess]]:
+    """Two ``yilian serve`` processes on the test database and one Redis channel; at the end
+    both must exit cleanly with no traceback or destroyed task in their logs."""
+    procs = [ServerProcess(settings, channel, tmp_path / f"proc{i}.log", env) for i in (1, 2)]
     try:
         await asyncio.gather(*(p.ready() for p in procs))
         yield procs
