@@ -15,6 +15,7 @@ from tests.server.referral_helpers import DIANBAI, institutions
 from yilian.server.clinic.models import ReferralConsultation
 from yilian.server.core import keys
 from yilian.server.core.audit import AuditEntry
+from yilian.server.core.models import User
 
 pytestmark = pytest.mark.asyncio
 
@@ -165,3 +166,35 @@ async def test_referring_another_patients_consultation_is_refused(api: Api) -> N
         "to_institution_id": inst[DIANBAI]["id"], "reason": "x",
         "consultation_id": rows[0]["id"]})
     assert status == 404
+
+
+async def test_a_study_is_not_attached_to_another_patients_consultation(api: Api) -> None:
+    """An expert can read a study shared with one consultation; attaching it to a consultation
+    about another patient (by mistake or not) is refused, as it is for referrals. The site that
+    stored the study still may (its own images, its own filing)."""
+    township = await api.login("township")
+    live = await _consultation(township, "in_progress")
+    uid = live["study_uids"][0]
+    async with api.server.app[keys.DATABASE].read() as session:
+        username = await session.scalar(select(User.username).where(User.id == live["expert_id"]))
+    expert = await api.login(username)
+    status, theirs = await expert.get("/api/consultations")
+    assert status == 200
+    other = next((c for c in theirs if c["patient_id"] != live["patient_id"]
+                  and c["status"] not in ("completed", "cancelled", "declined", "no_show")), None)
+    if other is None:  # the demo gives this expert one open case only: request another
+        patient = await new_patient(township, "Wen Qing (温青)")
+        status, other = await township.post("/api/consultations", {
+            "patient_id": patient["id"], "kind": "imaging", "question": "Chest CT, please",
+            "expert_id": expert.user["id"]})
+        assert status == 201, other
+    assert await _study(expert, uid) == 200
+    status, err = await expert.post(f"/api/consultations/{other['id']}/studies",
+                                    {"study_uid": uid})
+    assert status == 422 and err["error"]["code"] == "wrong_patient", err
+    status, case = await expert.get(f"/api/consultations/{other['id']}")
+    assert uid not in case["study_uids"]
+    status, err = await township.post("/api/consultations", {
+        "patient_id": (await new_patient(township, "Lu Ping (陆平)"))["id"], "kind": "imaging",
+        "question": "Second opinion", "expert_id": expert.user["id"], "study_uids": [uid]})
+    assert status == 201, err  # the storing site files its own study

@@ -18,7 +18,6 @@ from yilian.server.clinic.referrals.clock import points_of
 from yilian.server.clinic.referrals.schemas import ReferralIn, ReferralOut, ReferralsQuery
 from yilian.server.clinic.referrals.share import (
     check_consultations,
-    check_studies,
     first_ecg_from,
     link,
 )
@@ -32,6 +31,7 @@ from yilian.server.clinic.referrals.workflow import (
     accept_window,
     next_state,
 )
+from yilian.server.clinic.sharing import check_studies
 from yilian.server.core import audit
 from yilian.server.core.access import require_clinical
 from yilian.server.core.db import utcnow

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.server.clinic.access import get_visible_consultation, get_visible_referral, require_side
 from yilian.server.clinic.models import (
-    Consultation,
-    ConsultationStudy,
     Referral,
     ReferralConsultation,
     ReferralMilestone,
@@ -22,6 +19,7 @@ from yilian.server.clinic.ports import StudyCatalog
 from yilian.server.clinic.referrals.schemas import ReferralOut, ShareIn
 from yilian.server.clinic.referrals.views import current_points, referral_views
 from yilian.server.clinic.referrals.workflow import BEFORE_REQUEST, CLOCK_SKEW, TERMINAL
+from yilian.server.clinic.sharing import check_studies
 from yilian.server.core import audit
 from yilian.server.core.db import utcnow
 from yilian.server.core.errors import InvalidTransition, ValidationFailed
@@ -39,34 +37,6 @@ async def check_consultations(session: AsyncSession, user: User, patient_id: int
             raise ValidationFailed(f"consultation {cid} is about another patient",
                                    code="wrong_patient", details={"field": field, "id": cid})
     return wanted
-
-
-async def check_studies(session: AsyncSession, catalog: StudyCatalog, user: User,
-                        patient_id: int, uids: Sequence[str]) -> list[str]:
-    """The study UIDs, each an indexed study the user may read (404 otherwise) and either
-    stored by the user's institution or already shared about this patient (422 otherwise): a
-    study another site shared with us about someone else is not passed on with this patient."""
-    wanted = list(dict.fromkeys(uids))
-    for uid in wanted:
-        await catalog.assert_shareable(session, user, uid)
-        if await catalog.owner_institution(session, uid) == user.institution_id:
-            continue
-        if not await _shared_about(session, patient_id, uid):
-            raise ValidationFailed(f"study {uid} was shared with your institution about "
-                                   "another patient", code="wrong_patient",
-                                   details={"field": "study_uids", "study_uid": uid})
-    return wanted
-
-
-async def _shared_about(session: AsyncSession, patient_id: int, uid: str) -> bool:
-    """Whether a consultation or referral of this patient shares the study."""
-    by_case = select(ConsultationStudy.study_instance_uid).join(
-        Consultation, Consultation.id == ConsultationStudy.consultation_id).where(
-        ConsultationStudy.study_instance_uid == uid, Consultation.patient_id == patient_id)
-    by_referral = select(ReferralStudy.study_instance_uid).join(
-        Referral, Referral.id == ReferralStudy.referral_id).where(
-        ReferralStudy.study_instance_uid == uid, Referral.patient_id == patient_id)
-    return bool(await session.scalar(select(exists(by_case.union_all(by_referral)))))
 
 
 def link(r: Referral, user: User, consultation_ids: Sequence[int], study_uids: Sequence[str]
