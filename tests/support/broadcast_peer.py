@@ -1,0 +1,141 @@
+"""aiortc presenter and viewer peers for teaching broadcasts (tests and benchmarks).
+
+Both are plain peer connections that hand their descriptions to whoever carries them: the
+``Broadcast`` object directly, or the ``/rtc`` namespace through ``RtcClient``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+from aiortc import (
+    AudioStreamTrack,
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+
+from tests.support.rtc_peer import SyntheticVideoTrack
+
+
+class BroadcastPresenter:
+    """Sends synthetic video (640x480 by default) and silence; sendonly."""
+
+    def __init__(self, *, width: int = 640, height: int = 480, audio: bool = True,
+                 codec: str | None = None,
+                 ice_servers: list[RTCIceServer] | None = None) -> None:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers or [])))
+        self.video = SyntheticVideoTrack(width, height)
+        transceiver = self.pc.addTransceiver(self.video, direction="sendonly")
+        if codec is not None:
+            from aiortc import RTCRtpSender
+
+            caps = RTCRtpSender.getCapabilities("video")
+            transceiver.setCodecPreferences(
+                [c for c in caps.codecs if c.mimeType.lower() == codec.lower()
+                 and (codec.lower() != "video/h264"
+                      or c.parameters.get("packetization-mode") == "1")][:1])
+        self.video_sender = transceiver.sender
+        if audio:
+            self.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
+
+    async def offer(self) -> RTCSessionDescription:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return self.pc.localDescription
+
+    async def accept(self, answer: RTCSessionDescription) -> None:
+        await self.pc.setRemoteDescription(answer)
+
+    @property
+    def target_bitrate(self) -> int | None:
+        """The presenter's video encoder's current target, bit/s (once it encodes)."""
+        encoder = getattr(self.video_sender, "_RTCRtpSender__encoder", None)
+        return getattr(encoder, "target_bitrate", None)
+
+    async def close(self) -> None:
+        await self.pc.close()
+
+
+class BroadcastViewer:
+    """Receives and decodes what the relay sends; counts frames and their sizes.
+
+    ``loss`` drops that fraction of incoming video RTP packets (a lossy link, seeded)."""
+
+    def __init__(self, name: str = "viewer", *, loss: float = 0.0, read: bool = True,
+                 ice_servers: list[RTCIceServer] | None = None) -> None:
+        self.name = name
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers or [])))
+        self.read = read
+        self.loss = loss
+        self._random = random.Random(name)
+        self.frames = 0
+        self.audio_frames = 0
+        self.frame_times: list[float] = []
+        self.sizes: set[tuple[int, int]] = set()
+        self.last_size: tuple[int, int] | None = None
+        self.first_frame = asyncio.Event()
+        self.first_frame_at: float | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+        @self.pc.on("track")
+        def _on_track(track: MediaStreamTrack) -> None:
+            if self.read:
+                task = asyncio.ensure_future(self._consume(track))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def answer(self, offer: RTCSessionDescription) -> RTCSessionDescription:
+        await self.pc.setRemoteDescription(offer)
+        if self.loss:
+            self._lossy()
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return self.pc.localDescription
+
+    def _lossy(self) -> None:
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind != "video":
+                continue
+            receiver = transceiver.receiver
+            original = receiver._handle_rtp_packet
+
+            async def handle(packet: Any, arrival_time_ms: int, original: Any = original) -> None:
+                if self._random.random() < self.loss:
+                    return
+                await original(packet, arrival_time_ms)
+
+            receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame: Any = await track.recv()
+            except Exception:
+                return
+            if track.kind != "video":
+                self.audio_frames += 1
+                continue
+            now = time.monotonic()
+            self.frames += 1
+            self.frame_times.append(now)
+            self.last_size = (frame.width, frame.height)
+            self.sizes.add(self.last_size)
+            if self.first_frame_at is None:
+                self.first_frame_at = now
+                self.first_frame.set()
+
+    def fps(self, seconds: float = 2.0) -> float:
+        """Frames per second over the last ``seconds``."""
+        now = time.monotonic()
+        return sum(1 for t in self.frame_times if t >= now - seconds) / seconds
+
+    async def close(self) -> None:
+        await self.pc.close()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
