@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,8 +32,8 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpRrPacket, RtcpSrPacket, unpack_remb_fci
 from aiortc.sdp import candidate_from_sdp
 
-from yilian.signaling.errors import InvalidPayload, NotWaiting, UnknownPeer
 from yilian.server.core.errors import Conflict
+from yilian.signaling.errors import InvalidPayload, NotWaiting, UnknownPeer
 from yilian.signaling.sfu.forward import (
     ForwardTrack,
     KeyframeRequester,
@@ -127,9 +126,21 @@ def _with_bandwidth(sdp: str, bitrate: int) -> str:
     return "\r\n".join(out) + "\r\n"
 
 
-def _capability(codec: RTCRtpCodecParameters) -> RTCRtpCodecCapability:
-    return RTCRtpCodecCapability(mimeType=codec.mimeType, clockRate=codec.clockRate,
-                                 channels=codec.channels, parameters=dict(codec.parameters))
+def _preferences(kind: str, codec: RTCRtpCodecParameters) -> list[RTCRtpCodecCapability]:
+    """The viewer's codec: the presenter's (packets are forwarded as they are), the closest
+    of aiortc's capabilities, and retransmissions (RTX) where the kind has them."""
+    caps = RTCRtpSender.getCapabilities(kind).codecs
+    mime = codec.mimeType.lower()
+    same = [c for c in caps if c.mimeType.lower() == mime]
+    if mime == "video/h264":
+        mode = str(codec.parameters.get("packetization-mode", "0"))
+        same = [c for c in same if str(c.parameters.get("packetization-mode", "0")) == mode]
+        profile = str(codec.parameters.get("profile-level-id", ""))
+        same.sort(key=lambda c: str(c.parameters.get("profile-level-id", "")) != profile)
+    if not same:
+        raise InvalidPayload(f"viewers cannot be sent {codec.mimeType}")
+    rtx = [c for c in caps if c.mimeType.lower() == f"{kind}/rtx"]
+    return same[:1] + rtx
 
 
 def _primary(transceiver: RTCRtpTransceiver) -> RTCRtpCodecParameters | None:
@@ -146,11 +157,21 @@ def parse_candidate(candidate: dict[str, Any]) -> Any:
         return None
     try:
         parsed = candidate_from_sdp(text.removeprefix("candidate:"))
-    except (ValueError, IndexError) as exc:
-        raise InvalidPayload(f"not an ICE candidate: {exc}") from None
+    except (AssertionError, ValueError, IndexError, KeyError):  # aiortc asserts on its shape
+        raise InvalidPayload('"candidate.candidate" is not an ICE candidate') from None
     parsed.sdpMid = candidate.get("sdpMid")
     parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
     return parsed
+
+
+async def _add_candidate(pc: RTCPeerConnection, candidate: dict[str, Any]) -> None:
+    parsed = parse_candidate(candidate)
+    if parsed is None:
+        return
+    try:
+        await pc.addIceCandidate(parsed)
+    except (ValueError, KeyError, AttributeError) as exc:  # no such media section, ...
+        raise InvalidPayload(f"the candidate does not fit the connection ({exc})") from None
 
 
 class Broadcast:
@@ -250,9 +271,7 @@ class Broadcast:
         """A trickled candidate of the presenter's (aiortc's answer already holds ours)."""
         if self._presenter is None:
             raise NotLive("nothing is being published")
-        parsed = parse_candidate(candidate)
-        if parsed is not None:
-            await self._presenter.addIceCandidate(parsed)
+        await _add_candidate(self._presenter, candidate)
 
     def _push(self, hub: PacketHub, packet: av.Packet, generation: int) -> None:
         if generation != self._generation or self.closed:
@@ -369,12 +388,12 @@ class Broadcast:
         self._viewers[viewer_id] = viewer
         try:
             video_tx = pc.addTransceiver(video, direction="sendonly")
-            video_tx.setCodecPreferences([_capability(self._video_codec)])
+            video_tx.setCodecPreferences(_preferences("video", self._video_codec))
             viewer.sender = video_tx.sender
             self._watch_sender(viewer, video_tx.sender)
             if audio is not None and self._audio_codec is not None:
                 audio_tx = pc.addTransceiver(audio, direction="sendonly")
-                audio_tx.setCodecPreferences([_capability(self._audio_codec)])
+                audio_tx.setCodecPreferences(_preferences("audio", self._audio_codec))
             await pc.setLocalDescription(await pc.createOffer())
         except Exception:
             await self._drop_viewer(viewer_id)
@@ -425,10 +444,7 @@ class Broadcast:
         viewer.answered = True
 
     async def add_viewer_candidate(self, viewer_id: str, candidate: dict[str, Any]) -> None:
-        viewer = self._viewer(viewer_id)
-        parsed = parse_candidate(candidate)
-        if parsed is not None:
-            await viewer.pc.addIceCandidate(parsed)
+        await _add_candidate(self._viewer(viewer_id).pc, candidate)
 
     async def set_layer(self, viewer_id: str, layer: str) -> str:
         """The viewer's choice; returns the layer it now gets."""

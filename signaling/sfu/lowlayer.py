@@ -127,11 +127,12 @@ class LowLayer:
                 if packet is None:
                     break
                 try:
-                    frames = decoder.decode(JitterFrame(bytes(packet), packet.pts))
+                    frames = decoder.decode(JitterFrame(bytes(packet), packet.pts or 0))
                 except av.FFmpegError as exc:
                     logger.info("low layer: a frame did not decode (%s)", exc)
                     continue
                 for frame in frames:
+                    assert isinstance(frame, av.VideoFrame)
                     self.frames_in += 1
                     small = frame.reformat(width=LOW_WIDTH, height=LOW_HEIGHT, format="yuv420p")
                     small.pts = packet.pts

@@ -64,7 +64,9 @@ class BroadcastPresenter:
 class BroadcastViewer:
     """Receives and decodes what the relay sends; counts frames and their sizes.
 
-    ``loss`` drops that fraction of incoming video RTP packets (a lossy link, seeded)."""
+    ``loss`` drops that fraction of incoming video RTP packets (a lossy link, seeded); the
+    retransmissions they ask for get through, as aiortc's receiver stalls for seconds on a
+    frame it never completes."""
 
     def __init__(self, name: str = "viewer", *, loss: float = 0.0, read: bool = True,
                  ice_servers: list[RTCIceServer] | None = None) -> None:
@@ -102,9 +104,12 @@ class BroadcastViewer:
                 continue
             receiver = transceiver.receiver
             original = receiver._handle_rtp_packet
+            media = {c.payloadType for c in transceiver._codecs
+                     if c.mimeType.lower() != "video/rtx"}
 
-            async def handle(packet: Any, arrival_time_ms: int, original: Any = original) -> None:
-                if self._random.random() < self.loss:
+            async def handle(packet: Any, arrival_time_ms: int, original: Any = original,
+                             media: set[int] = media) -> None:
+                if packet.payload_type in media and self._random.random() < self.loss:
                     return
                 await original(packet, arrival_time_ms)
 
