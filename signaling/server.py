@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import socketio
 from aiohttp import web
+from aiortc import RTCIceServer
 
 from yilian.server.core import keys
 from yilian.signaling import eio, wirejson
@@ -23,6 +25,10 @@ from yilian.signaling.logs import ThrottledLog, describe_frame, scrub_engineio
 from yilian.signaling.namespace import NAMESPACE, UNAUTHORIZED, ChatPolicy, Gate, RtcNamespace
 from yilian.signaling.notify import NotifyNamespace
 from yilian.signaling.rooms import RoomKind
+from yilian.signaling.sfu.broadcast import BroadcastConfig
+from yilian.signaling.sfu.link import RelayLink
+from yilian.signaling.sfu.ports import BroadcastRules
+from yilian.signaling.sfu.relay import BroadcastRelay
 from yilian.signaling.store import MemoryRoomStore, RedisRoomStore, RoomStore
 from yilian.signaling.watch import recheck_every
 
@@ -155,6 +161,7 @@ class RtcServer:
         channel: str = DEFAULT_CHANNEL,
         chat: ChatPolicy | None = None,
         recheck_seconds: float = 5.0,
+        relay: BroadcastRelay | None = None,
     ) -> None:
         eio.install()  # one watchdog per socket instead of timers on every packet
         manager: FanoutRedisManager | None = None
@@ -184,7 +191,14 @@ class RtcServer:
             cors_allowed_origins=None,
         )
         self.sio.garbage_log = ThrottledLog(logger)
-        self.namespace = RtcNamespace(gate, store, grace_seconds=grace_seconds, chat=chat)
+        self.namespace = RtcNamespace(gate, store, grace_seconds=grace_seconds, chat=chat,
+                                      relay=relay)
+        self.relay = relay
+        self._link: RelayLink | None = None
+        if relay is not None and manager is not None:
+            # Requests for a broadcast held by another process travel through Redis.
+            self._link = RelayLink(manager, relay)
+            relay.remote = self._link.call
         self.sio.register_namespace(self.namespace)
         self.notify = NotifyNamespace(gate, inbox)
         self.sio.register_namespace(self.notify)
@@ -225,7 +239,9 @@ class RtcServer:
             for sid in list(ns.sessions):
                 await self.sio.disconnect(sid, namespace=ns.namespace)
         await self.sio.shutdown()
-        await self.namespace.close()
+        await self.namespace.close()  # the broadcasts end here, recordings complete
+        if self._link is not None:
+            await self._link.close()
         await self.notify.close()
         await self._close_manager()
         await self.store.close()
@@ -246,17 +262,31 @@ class RtcServer:
                 await conn.aclose()
 
 
-def setup_rtc(app: web.Application, rules: Mapping[RoomKind, RoomRules]) -> RtcServer:
+def setup_rtc(app: web.Application, rules: Mapping[RoomKind, RoomRules],
+              broadcast: BroadcastRules | None = None) -> RtcServer:
     """Serve ``/rtc`` and ``/notify`` on ``app`` from its settings, deciding who may join and
     speak in each kind of room by the ``rules`` given for it; register after the database
     context. Once the database is open, its committed notifications go to ``/notify``.
+    With ``broadcast`` (the teaching sessions' rules) the relay ``sfu`` serves teaching
+    rooms; without, signals to ``sfu`` are answered ``not_available``.
 
     Sockets live as long as their token: a logout through this app (the core's token cache
     announces it) ends them at once; expiry, deactivation and logouts elsewhere are found by
     the periodic re-check."""
     settings = app[keys.SETTINGS]
+    gate = DatabaseGate(lambda: app[keys.DATABASE], rules, broadcast)
+    relay = None
+    if broadcast is not None:
+        config = BroadcastConfig(
+            # The relay answers from the server's own address; STUN finds its public one.
+            ice_servers=[RTCIceServer(urls=u) for u in settings.rtc.stun_urls],
+            max_bitrate=settings.rtc.teaching_max_bitrate,
+            low_layer=settings.rtc.teaching_low_layer,
+            low_bitrate=settings.rtc.teaching_low_bitrate,
+        )
+        relay = BroadcastRelay(gate, config, host_id=uuid.uuid4().hex)
     rtc = RtcServer(
-        DatabaseGate(lambda: app[keys.DATABASE], rules),
+        gate,
         inbox=DatabaseInbox(lambda: app[keys.DATABASE]),
         grace_seconds=settings.rtc.resume_grace_seconds,
         redis_url=settings.redis_url,
@@ -264,6 +294,7 @@ def setup_rtc(app: web.Application, rules: Mapping[RoomKind, RoomRules]) -> RtcS
         chat=ChatPolicy(settings.rtc.chat_max_chars, settings.rtc.chat_burst,
                         settings.rtc.chat_per_second),
         recheck_seconds=settings.rtc.recheck_seconds,
+        relay=relay,
     )
     app[rtc_keys.RTC] = rtc
     for revoked in (rtc.namespace.token_revoked, rtc.notify.token_revoked):

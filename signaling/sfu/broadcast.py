@@ -72,7 +72,9 @@ class Recorder(Protocol):
     async def close(self) -> Any: ...
 
 
-RecorderFactory = Callable[[str, "str | None"], "Recorder | Awaitable[Recorder]"]
+#: ``factory(video_mime, audio_mime)``: a started recorder, or ``None`` for no recording.
+RecorderFactory = Callable[[str, "str | None"],
+                           "Recorder | None | Awaitable[Recorder | None]"]
 
 
 @dataclass(frozen=True)
@@ -294,6 +296,8 @@ class Broadcast:
             recorder = await made if inspect.isawaitable(made) else made
         except Exception:
             logger.exception("the recording of %s could not start", self.room)
+            return
+        if recorder is None:
             return
         if not self.live or self.closed:
             await self._close_recorder(recorder)
