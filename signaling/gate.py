@@ -53,7 +53,7 @@ class DatabaseGate:
         # them); a kind without rules cannot be joined.
         self._rules = dict(rules)
         # Teaching sessions' rules for the broadcast relay; without them nobody publishes.
-        self._broadcast = broadcast
+        self.broadcast = broadcast
 
     async def authenticate(self, token: str) -> RtcUser | None:
         if len(token) > MAX_TOKEN_CHARS:
@@ -138,9 +138,9 @@ class DatabaseGate:
                 await rules.left(session, row, room.object_id)
 
     def _broadcast_rules(self) -> BroadcastRules:
-        if self._broadcast is None:
+        if self.broadcast is None:
             raise NotAvailable("the broadcast relay is not available on this server")
-        return self._broadcast
+        return self.broadcast
 
     async def may_publish(self, user: RtcUser, room: RoomRef) -> bool:
         """Raise unless ``user`` may present in ``room`` now; return whether to record."""

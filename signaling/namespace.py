@@ -157,13 +157,11 @@ class RtcNamespace(socketio.AsyncNamespace):
     """Handlers for ``/rtc``; every event answers with an ack, errors included."""
 
     def __init__(self, gate: Gate, store: RoomStore, *, grace_seconds: float,
-                 chat: ChatPolicy | None = None, relay: BroadcastRelay | None = None) -> None:
+                 chat: ChatPolicy | None = None) -> None:
         super().__init__(NAMESPACE)
         self.gate = gate
         # The broadcast relay (peer "sfu" of teaching rooms); None: "sfu" is not available.
-        self.relay = relay
-        if relay is not None:
-            relay.attach(self, self._send_local)
+        self.relay: BroadcastRelay | None = None
         self.store = store
         self.grace_seconds = grace_seconds
         self.chat = chat or ChatPolicy()
@@ -183,6 +181,11 @@ class RtcNamespace(socketio.AsyncNamespace):
             "layer": self._layer,
             "answered": self._answered,
         }
+
+    def use_relay(self, relay: BroadcastRelay) -> None:
+        """Serve the peer ``sfu`` of teaching rooms with ``relay``."""
+        self.relay = relay
+        relay.attach(self, self._send_local)
 
     @property
     def events(self) -> frozenset[str]:

@@ -161,7 +161,6 @@ class RtcServer:
         channel: str = DEFAULT_CHANNEL,
         chat: ChatPolicy | None = None,
         recheck_seconds: float = 5.0,
-        relay: BroadcastRelay | None = None,
     ) -> None:
         eio.install()  # one watchdog per socket instead of timers on every packet
         manager: FanoutRedisManager | None = None
@@ -191,14 +190,9 @@ class RtcServer:
             cors_allowed_origins=None,
         )
         self.sio.garbage_log = ThrottledLog(logger)
-        self.namespace = RtcNamespace(gate, store, grace_seconds=grace_seconds, chat=chat,
-                                      relay=relay)
-        self.relay = relay
+        self.namespace = RtcNamespace(gate, store, grace_seconds=grace_seconds, chat=chat)
+        self.relay: BroadcastRelay | None = None
         self._link: RelayLink | None = None
-        if relay is not None and manager is not None:
-            # Requests for a broadcast held by another process travel through Redis.
-            self._link = RelayLink(manager, relay)
-            relay.remote = self._link.call
         self.sio.register_namespace(self.namespace)
         self.notify = NotifyNamespace(gate, inbox)
         self.sio.register_namespace(self.notify)
@@ -209,6 +203,15 @@ class RtcServer:
         self._recheck: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._closed = False
+
+    def use_relay(self, relay: BroadcastRelay) -> None:
+        """Serve teaching rooms' broadcasts (the peer ``sfu``) with ``relay``."""
+        self.relay = relay
+        self.namespace.use_relay(relay)
+        if self._manager is not None:
+            # Requests for a broadcast held by another process travel through Redis.
+            self._link = RelayLink(self._manager, relay)
+            relay.remote = self._link.call
 
     def attach(self, app: web.Application) -> None:
         """Serve socket.io at ``/socket.io`` on ``app``."""
@@ -274,17 +277,7 @@ def setup_rtc(app: web.Application, rules: Mapping[RoomKind, RoomRules],
     announces it) ends them at once; expiry, deactivation and logouts elsewhere are found by
     the periodic re-check."""
     settings = app[keys.SETTINGS]
-    gate = DatabaseGate(lambda: app[keys.DATABASE], rules, broadcast)
-    relay = None
-    if broadcast is not None:
-        config = BroadcastConfig(
-            # The relay answers from the server's own address; STUN finds its public one.
-            ice_servers=[RTCIceServer(urls=u) for u in settings.rtc.stun_urls],
-            max_bitrate=settings.rtc.teaching_max_bitrate,
-            low_layer=settings.rtc.teaching_low_layer,
-            low_bitrate=settings.rtc.teaching_low_bitrate,
-        )
-        relay = BroadcastRelay(gate, config, host_id=uuid.uuid4().hex)
+    gate = DatabaseGate(lambda: app[keys.DATABASE], rules)
     rtc = RtcServer(
         gate,
         inbox=DatabaseInbox(lambda: app[keys.DATABASE]),
@@ -294,14 +287,38 @@ def setup_rtc(app: web.Application, rules: Mapping[RoomKind, RoomRules],
         chat=ChatPolicy(settings.rtc.chat_max_chars, settings.rtc.chat_burst,
                         settings.rtc.chat_per_second),
         recheck_seconds=settings.rtc.recheck_seconds,
-        relay=relay,
     )
     app[rtc_keys.RTC] = rtc
+    if broadcast is not None:
+        serve_broadcasts(app, broadcast)
     for revoked in (rtc.namespace.token_revoked, rtc.notify.token_revoked):
         rtc.on_close(app[keys.TOKEN_CACHE].on_revoked(revoked))
     rtc.attach(app)
     app.cleanup_ctx.append(_rtc_ctx)
     return rtc
+
+
+def serve_broadcasts(app: web.Application, broadcast: BroadcastRules) -> BroadcastRelay:
+    """Let the app's signalling server (``setup_rtc``) relay teaching broadcasts, asking
+    ``broadcast`` (the teaching sessions' rules) who may publish and where recordings go;
+    ``setup_rtc(..., broadcast=...)`` calls it. Once only: later calls return the relay."""
+    rtc = app[rtc_keys.RTC]
+    if rtc.relay is not None:
+        return rtc.relay
+    settings = app[keys.SETTINGS]
+    gate = rtc.namespace.gate
+    assert isinstance(gate, DatabaseGate)
+    gate.broadcast = broadcast
+    config = BroadcastConfig(
+        # The relay answers from the server's own address; STUN finds its public one.
+        ice_servers=[RTCIceServer(urls=u) for u in settings.rtc.stun_urls],
+        max_bitrate=settings.rtc.teaching_max_bitrate,
+        low_layer=settings.rtc.teaching_low_layer,
+        low_bitrate=settings.rtc.teaching_low_bitrate,
+    )
+    relay = BroadcastRelay(gate, config, host_id=uuid.uuid4().hex)
+    rtc.use_relay(relay)
+    return relay
 
 
 async def _rtc_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -206,7 +206,6 @@ class Broadcast:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._monitor: asyncio.Task[None] | None = None
         self._recording: asyncio.Task[None] | None = None
-        self._generation = 0
         self.live = False
         self.closed = False
         self.started_at: float | None = None
@@ -217,16 +216,14 @@ class Broadcast:
     # presenter
 
     async def publish(self, offer: RTCSessionDescription) -> RTCSessionDescription:
-        """Take the presenter's offer (replacing earlier media) and return our answer."""
+        """Take the presenter's offer (replacing earlier media) and return our answer. An
+        offer that cannot be used is refused and leaves the current media as it was."""
         if self.closed:
             raise BroadcastClosed(f"the broadcast of {self.room} has ended")
         if offer.type != "offer":
             raise InvalidPayload("the presenter sends an offer")
-        await self._stop_presenter()
-        self._generation += 1
-        generation = self._generation
         pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.config.ice_servers)))
-        self._presenter = pc
+        video: dict[str, Any] = {}
 
         @pc.on("track")
         def _on_track(track: Any) -> None:
@@ -234,34 +231,41 @@ class Broadcast:
                 if transceiver.receiver.track is track:
                     hub = self.video if track.kind == "video" else self.audio
                     tap_receiver(transceiver.receiver,
-                                 lambda p, h=hub, g=generation: self._push(h, p, g))
-                    if track.kind == "video":
-                        self._video_receiver = transceiver.receiver
-                        self._remb_sent = cap_remb(transceiver.receiver, self.config.max_bitrate)
+                                 lambda p, h=hub: self._push(h, p, pc))
+                    if track.kind == "video" and "receiver" not in video:
+                        video["receiver"] = transceiver.receiver
+                        video["remb"] = cap_remb(transceiver.receiver, self.config.max_bitrate)
 
         @pc.on("connectionstatechange")
         def _on_state() -> None:
             if pc is self._presenter and pc.connectionState in ("failed", "closed"):
                 self._spawn(self._presenter_gone(pc))
 
+        video_codec = audio_codec = None
         try:
             await pc.setRemoteDescription(offer)
             for transceiver in pc.getTransceivers():
-                if transceiver.kind == "video" and self._video_codec is None:
-                    self._video_codec = _primary(transceiver)
-                elif transceiver.kind == "audio" and self._audio_codec is None:
-                    self._audio_codec = _primary(transceiver)
-            if self._video_codec is None:
+                if transceiver.kind == "video" and video_codec is None:
+                    video_codec = _primary(transceiver)
+                elif transceiver.kind == "audio" and audio_codec is None:
+                    audio_codec = _primary(transceiver)
+            if video_codec is None or "receiver" not in video:
                 raise InvalidPayload("the presenter's offer has no video we can receive "
                                      "(VP8, or H.264 packetization-mode 1)")
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
-            self._presenter = None
-            self._video_codec = self._audio_codec = None
             await pc.close()
             if isinstance(exc, InvalidPayload):
                 raise
             raise InvalidPayload(f"the offer could not be used: {str(exc)[:200]}") from None
+        if self.closed:
+            await pc.close()
+            raise BroadcastClosed(f"the broadcast of {self.room} has ended")
+        await self._stop_presenter()
+        self._presenter = pc
+        self._video_receiver = video["receiver"]
+        self._remb_sent = video["remb"]
+        self._video_codec, self._audio_codec = video_codec, audio_codec
         if self._monitor is None:
             self._monitor = asyncio.get_running_loop().create_task(self._watch(),
                                                                    name=f"sfu-{self.room}")
@@ -275,8 +279,8 @@ class Broadcast:
             raise NotLive("nothing is being published")
         await _add_candidate(self._presenter, candidate)
 
-    def _push(self, hub: PacketHub, packet: av.Packet, generation: int) -> None:
-        if generation != self._generation or self.closed:
+    def _push(self, hub: PacketHub, packet: av.Packet, pc: RTCPeerConnection) -> None:
+        if pc is not self._presenter or self.closed:
             return
         if not self.live and hub is self.video:
             self.live = True
@@ -338,7 +342,6 @@ class Broadcast:
         self._presenter = None
         self._video_receiver = None
         self._video_codec = self._audio_codec = None
-        self._generation += 1
         was_live = self.live
         self.live = False
         if self._low is not None:
@@ -610,7 +613,6 @@ class Broadcast:
         viewers = list(self._viewers)
         await asyncio.gather(*(self._drop_viewer(v) for v in viewers))
         self.live = False
-        self._generation += 1
         await self._keyframes.close()
         if self._low is not None:
             await self._low.stop()

@@ -144,3 +144,96 @@ class BroadcastViewer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class TeachingClient:
+    """A ``/rtc`` socket in a teaching room: presents (``publish``) or watches (``watch``)
+    through the relay ``sfu``, and records every event it receives."""
+
+    def __init__(self, base_url: str, token: str, label: str = "teaching") -> None:
+        import socketio
+
+        self.base_url, self.token, self.label = base_url, token, label
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: list[tuple[str, Any]] = []
+        self.room: str | None = None
+        self.peer_id: str | None = None
+        self.presenter: BroadcastPresenter | None = None
+        self.viewer: BroadcastViewer | None = None
+        self._offers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._answers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        for event in ("broadcast", "viewers", "layer", "chat", "answered", "room-closed",
+                      "peer-joined", "peer-left"):
+            self.sio.on(event, self._recorder(event), namespace="/rtc")
+        self.sio.on("signal", self._on_signal, namespace="/rtc")
+
+    def _recorder(self, event: str) -> Any:
+        async def record(data: Any) -> None:
+            self.events.append((event, data))
+
+        return record
+
+    def seen(self, event: str) -> list[Any]:
+        return [data for name, data in self.events if name == event]
+
+    async def connect(self) -> None:
+        await self.sio.connect(self.base_url, namespaces=["/rtc"], auth={"token": self.token},
+                               transports=["websocket"], wait_timeout=10)
+
+    async def call(self, event: str, data: Any, wait_seconds: float = 15) -> Any:
+        return await self.sio.call(event, data, namespace="/rtc", timeout=wait_seconds)
+
+    async def join(self, room: str) -> dict[str, Any]:
+        ack = await self.call("join", {"room": room})
+        if ack.get("ok"):
+            self.room, self.peer_id = room, ack["peer_id"]
+        return ack
+
+    async def _on_signal(self, data: dict[str, Any]) -> None:
+        self.events.append(("signal", {k: v for k, v in data.items() if k != "description"}))
+        description = data.get("description")
+        if data.get("from") != "sfu" or not isinstance(description, dict):
+            return
+        if description.get("type") == "answer":
+            await self._answers.put(description)
+        elif description.get("type") == "offer":
+            await self._offers.put(description)
+
+    async def publish(self, presenter: BroadcastPresenter | None = None) -> dict[str, Any]:
+        """Send the presenter's offer to ``sfu``; returns the ack and applies the answer."""
+        self.presenter = presenter or self.presenter or BroadcastPresenter()
+        offer = await self.presenter.offer()
+        ack = await self.call("signal", {"to": "sfu", "room": self.room,
+                                         "description": {"type": "offer", "sdp": offer.sdp}})
+        if ack.get("ok"):
+            answer = await asyncio.wait_for(self._answers.get(), 15)
+            await self.presenter.accept(RTCSessionDescription(answer["sdp"], "answer"))
+        return ack
+
+    async def watch(self, layer: str | None = None) -> dict[str, Any]:
+        """Subscribe and answer the relay's offer with a fresh decoding viewer."""
+        request: dict[str, Any] = {"room": self.room}
+        if layer is not None:
+            request["layer"] = layer
+        ack = await self.call("subscribe", request)
+        if not ack.get("ok"):
+            return ack
+        offer = await asyncio.wait_for(self._offers.get(), 15)
+        if self.viewer is not None:
+            await self.viewer.close()
+        self.viewer = BroadcastViewer(self.label)
+        answer = await self.viewer.answer(RTCSessionDescription(offer["sdp"], "offer"))
+        reply = await self.call("signal", {"to": "sfu", "room": self.room,
+                                           "description": {"type": "answer",
+                                                           "sdp": answer.sdp}})
+        assert reply.get("ok"), reply
+        return ack
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+        if self.presenter is not None:
+            await self.presenter.close()
+        if self.viewer is not None:
+            await self.viewer.close()
