@@ -136,12 +136,12 @@ def _video_template(mime: str, keyframe: bytes) -> av.container.InputContainer:
     header, which the IVF demuxer needs wrapped in IVF's file and frame headers.
     """
     if mime == "video/h264":
-        return av.open(io.BytesIO(keyframe), format="h264")
+        return av.open(io.BytesIO(keyframe), "r", format="h264")
     width = int.from_bytes(keyframe[6:8], "little") & 0x3FFF
     height = int.from_bytes(keyframe[8:10], "little") & 0x3FFF
     header = struct.pack("<4sHH4sHHIIII", b"DKIF", 0, 32, b"VP80", width, height, 30, 1, 1, 0)
     frame = struct.pack("<IQ", len(keyframe), 0)
-    return av.open(io.BytesIO(header + frame + keyframe), format="ivf")
+    return av.open(io.BytesIO(header + frame + keyframe), "r", format="ivf")
 
 
 class Recorder:
