@@ -42,7 +42,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(__file__).resolve()
+ROOT = SCRIPT.parent.parent
 WIDTH, HEIGHT, FPS = 640, 480, 30
 PER_WORKER = 25
 SATURATED_FPS = 10.0
@@ -326,25 +327,25 @@ class Child:
     @classmethod
     async def start(cls, *args: str) -> Child:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(Path(__file__).resolve()), *args,
+            sys.executable, str(SCRIPT), *args,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**22,
             cwd=ROOT)
         return cls(proc)
 
-    async def ask(self, message: dict[str, Any], timeout: float = CONNECT_TIMEOUT
+    async def ask(self, message: dict[str, Any], wait: float = CONNECT_TIMEOUT
                   ) -> dict[str, Any]:
         async with self.lock:
             await send(self.writer, message)
-            return await asyncio.wait_for(receive(self.reader), timeout)
+            return await asyncio.wait_for(receive(self.reader), wait)
 
     async def stop(self) -> None:
         try:
             await self.ask({"op": "close"}, 30)
-        except (ConnectionError, asyncio.TimeoutError, BrokenPipeError):
+        except (TimeoutError, ConnectionError, BrokenPipeError):
             pass
         try:
             await asyncio.wait_for(self.proc.wait(), 15)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.proc.kill()
             await self.proc.wait()
 

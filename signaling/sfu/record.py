@@ -161,7 +161,8 @@ class Recorder:
         self.video_mime = vmime
         self.audio_mime = amime
         self.container: str = _CONTAINERS[vmime] if vmime else "webm"
-        self.dropped = 0  # packets lost to a full queue or while waiting for a keyframe after
+        self.dropped = 0  # packets lost to a full queue, and video after them to a keyframe
+        self.before_start = 0  # packets before the first video keyframe (nothing to show yet)
         self.duplicates = 0
         self.error: str | None = None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_packets)
@@ -244,14 +245,14 @@ class Recorder:
             # Time zero is the first video keyframe (the first audio packet with no video):
             # earlier video cannot be decoded and earlier audio would play over nothing.
             if self.video_mime is not None and not (item.kind == "video" and item.keyframe):
-                self.dropped += 1
+                self.before_start += 1
                 return
             self._origin = item.arrival
             self._open(item)
         stream = self._streams[item.kind]
         arrival_ms = int((item.arrival - self._origin) * 1000)
         if arrival_ms < 0:
-            self.dropped += 1
+            self.before_start += 1
             return
         ms = self._clocks[item.kind].place(item.pts, item.rate, arrival_ms)
         if ms is None:

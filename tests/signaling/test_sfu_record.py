@@ -152,7 +152,7 @@ async def test_starts_at_the_first_keyframe_and_aligns_audio(tmp_path: Path, vp8
     sent = await play(recorder, vp8[15:], opus, video_start=123_456 + 5 * 3000,
                       audio_delay=15)
     result = await recorder.close()
-    assert result.ok
+    assert result.ok and (recorder.before_start, recorder.dropped) == (5, 0)
     counts, dts, container = decode_all(result.path)
     assert counts == {"video": 45, "audio": sent} and sent == 49
     assert dts["video"][0] == 0
@@ -262,7 +262,7 @@ async def test_no_keyframe_ever(tmp_path: Path, vp8: list[bytes], opus: list[byt
     result = await recorder.close()
     assert result == RecordingResult(path, 0.0, 0, False)
     assert not path.exists()
-    assert recorder.dropped == 14 + 20
+    assert (recorder.before_start, recorder.dropped) == (14 + 20, 0)
 
 
 async def test_audio_only(tmp_path: Path, opus: list[bytes]) -> None:
