@@ -185,6 +185,9 @@ class StockServer:
     async def accept(self, viewer_id: str, answer: Any) -> None:
         await self.viewers[viewer_id].setRemoteDescription(answer)
 
+    def stats(self) -> dict[str, Any]:
+        return {}
+
     async def close(self) -> None:
         await asyncio.gather(*(pc.close() for pc in self.viewers.values()),
                              return_exceptions=True)
@@ -212,6 +215,10 @@ class OurServer:
 
     async def accept(self, viewer_id: str, answer: Any) -> None:
         await self.broadcast.accept(viewer_id, answer)
+
+    def stats(self) -> dict[str, Any]:
+        figures = self.broadcast.stats()
+        return {k: figures[k] for k in ("forwarded", "dropped", "keyframe_requests")}
 
     async def close(self) -> None:
         await self.broadcast.close()
@@ -247,7 +254,8 @@ async def serve(kind: str) -> None:
         elif op == "measure":
             await send(writer, {"op": "measure", "wall": time.monotonic(),
                                 "cpu": time.process_time(),
-                                "presenter": presenter.encode_seconds, "rss": rss_mb()})
+                                "presenter": presenter.encode_seconds, "rss": rss_mb(),
+                                "relay": server.stats()})
         elif op == "close":
             break
     await server.close()
@@ -303,7 +311,7 @@ async def work() -> None:
             sdp = await viewer.answer(msg["sdp"])
             await send(writer, {"op": "answer", "id": msg["id"], "sdp": sdp})
         elif msg["op"] == "counts":
-            await send(writer, {"op": "counts", "viewers": {
+            await send(writer, {"op": "counts", "at": time.monotonic(), "viewers": {
                 vid: {"frames": v.frames, "keyframes": v.keyframes,
                       "first": v.first_keyframe, "state": v.pc.connectionState}
                 for vid, v in viewers.items()}})
@@ -357,10 +365,17 @@ async def subscribe(server: Child, worker: Child, viewer_id: str) -> None:
 
 
 async def counts(workers: Sequence[Child]) -> dict[str, dict[str, Any]]:
+    """Every viewer's counts, each with its worker's clock (``at``) at that moment."""
     merged: dict[str, dict[str, Any]] = {}
     for reply in await asyncio.gather(*(w.ask({"op": "counts"}) for w in workers)):
-        merged.update(reply["viewers"])
+        for vid, seen in reply["viewers"].items():
+            merged[vid] = {**seen, "at": reply["at"]}
     return merged
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average: other work competing for the same cores."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 async def run(kind: str, viewers: int, seconds: float) -> dict[str, Any]:
@@ -388,7 +403,9 @@ async def run(kind: str, viewers: int, seconds: float) -> dict[str, Any]:
         await asyncio.sleep(seconds)
         after, c1 = await server.ask({"op": "measure"}), await counts(workers)
         wall = after["wall"] - before["wall"]
-        fps = sorted((c1[v]["frames"] - c0[v]["frames"]) / wall for v in ids)
+        # each viewer's rate over its own worker's clock, not the round trips' timing
+        fps = sorted((c1[v]["frames"] - c0[v]["frames"]) / (c1[v]["at"] - c0[v]["at"])
+                     for v in ids)
         cpu = (after["cpu"] - before["cpu"]) / wall
         presenter = (after["presenter"] - before["presenter"]) / wall
         # the late joiner, on the last worker
@@ -403,7 +420,8 @@ async def run(kind: str, viewers: int, seconds: float) -> dict[str, Any]:
             await asyncio.sleep(0.05)
         return {"kind": kind, "viewers": viewers, "cpu": max(cpu - presenter, 0.0),
                 "presenter": presenter, "fps_min": fps[0], "fps_median": statistics.median(fps),
-                "late": first, "rss": after["rss"]}
+                "late": first, "rss": after["rss"], "load": load_average(),
+                "relay": after.get("relay", {})}
     finally:
         await asyncio.gather(server.stop(), *(w.stop() for w in workers))
 
@@ -432,8 +450,10 @@ def max_viewers(rows: list[dict[str, Any]], cores: float) -> int:
 
 def report(counts_: Sequence[int], stock: dict[int, dict[str, Any] | None],
            ours: dict[int, dict[str, Any]]) -> None:
+    loads = [r["load"] for r in list(ours.values()) + [r for r in stock.values() if r]]
     print(f"\nbroadcast bench: {WIDTH}x{HEIGHT} {FPS} fps VP8, server cores exclude the "
-          "presenter's own encoding\n")
+          f"presenter's own encoding; {os.cpu_count()} cores, load average during the runs "
+          f"{min(loads, default=0):.1f}-{max(loads, default=0):.1f}\n")
     head = (f"{'viewers':>7} | {'':<6} {'server cores':>12} {'fps min':>8} {'fps median':>10} "
             f"{'late joiner':>11} {'RSS':>9}")
     print(head)
@@ -481,7 +501,8 @@ async def orchestrate(counts_: Sequence[int], seconds: float) -> None:
             row = await run(kind, n, seconds)
             print(f"  {kind:<5} {n:>3} viewers: {row['cpu']:.2f} cores, fps min "
                   f"{row['fps_min']:.1f} median {row['fps_median']:.1f}, late "
-                  f"{cell(row, 'late')}, {row['rss']:.0f} MiB", flush=True)
+                  f"{cell(row, 'late')}, {row['rss']:.0f} MiB, load average {row['load']:.1f}"
+                  + (f", relay {row['relay']}" if row["relay"] else ""), flush=True)
             if kind == "stock":
                 stock[n] = row
                 saturated = row["fps_median"] < SATURATED_FPS

@@ -108,12 +108,11 @@ def is_keyframe(mime: str, packet: av.Packet) -> bool:
     because a packet built from RTP payload carries no keyframe flag unless its maker set one."""
     if packet.is_keyframe:
         return True
-    data = bytes(packet)
-    if not data:
+    if packet.size == 0:
         return False
     if mime == "video/vp8":
-        return data[0] & 0x01 == 0  # frame tag: P bit clear is a key frame
-    return 5 in _nal_types(data)  # H.264: an IDR slice
+        return memoryview(packet)[0] & 0x01 == 0  # frame tag: P bit clear is a key frame
+    return 5 in _nal_types(bytes(packet))  # H.264: an IDR slice
 
 
 def _nal_types(data: bytes) -> set[int]:
