@@ -59,8 +59,8 @@ from yilian.server.demo.ecg import store_ecg
 from yilian.server.demo.green import green_channel
 from yilian.server.demo.notices import seed_inbox
 from yilian.server.demo.oncall import write_rosters
-from yilian.server.demo.teaching import teaching_sessions
 from yilian.server.demo.referrals import downward, upward
+from yilian.server.demo.teaching import teaching_sessions
 from yilian.server.schema import migrate
 
 logger = logging.getLogger(__name__)
