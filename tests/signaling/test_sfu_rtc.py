@@ -140,6 +140,12 @@ async def test_viewers_watch_the_presenter_and_the_presenter_counts_them(world: 
     await until(lambda: world.presenter.seen("viewers")[-1]["count"] == 1, 5)
     assert (await village.call("leave", {"room": world.room}))["ok"]
     assert (await township.call("leave", {"room": world.room}))["ok"]
+    # Leaving closes the attendance row (RoomRules.left).
+    status, rows = await world.users["expert"].get(
+        f"/api/teaching-sessions/{world.session_id}/attendance")
+    assert status == 200, rows
+    mine = [r for r in rows if r["user_id"] == world.users["village"].user["id"]]
+    assert len(mine) == 1 and mine[0]["left_at"] is not None, rows
 
 
 async def test_questions_carry_ids_and_the_presenter_marks_them_answered(world: World) -> None:
