@@ -117,12 +117,25 @@ def is_keyframe(mime: str, packet: av.Packet) -> bool:
 
 def _nal_types(data: bytes) -> set[int]:
     """NAL unit types of an Annex B access unit (the form aiortc's depayloader produces)."""
-    types = set()
+    return {unit[0] & 0x1F for unit in _nal_units(data) if unit}
+
+
+def _nal_units(data: bytes) -> list[bytes]:
+    """The NAL units of an Annex B access unit, without their start codes."""
+    units = []
     i = data.find(b"\x00\x00\x01")
-    while i != -1 and i + 3 < len(data):
-        types.add(data[i + 3] & 0x1F)
-        i = data.find(b"\x00\x00\x01", i + 3)
-    return types
+    while i != -1:
+        start = i + 3
+        i = data.find(b"\x00\x00\x01", start)
+        end = len(data) if i == -1 else i
+        units.append(data[start:end].rstrip(b"\x00") if i != -1 else data[start:end])
+    return units
+
+
+def _parameter_sets(data: bytes) -> bytes:
+    """The SPS and PPS of an H.264 access unit, in Annex B form (empty when it has none)."""
+    return b"".join(b"\x00\x00\x00\x01" + unit for unit in _nal_units(data)
+                    if unit and unit[0] & 0x1F in (7, 8))
 
 
 def _video_template(mime: str, keyframe: bytes) -> av.container.InputContainer:
@@ -175,6 +188,7 @@ class Recorder:
         self._streams: dict[str, Any] = {}
         self._clocks = {"video": _Clock(), "audio": _Clock()}
         self._origin: float | None = None
+        self._parameter_sets = b""  # H.264 SPS/PPS seen before the first keyframe
         self._first_ms: dict[str, int] = {}
         self._end_ms: dict[str, int] = {}
         self._thread = threading.Thread(target=self._run, name=f"recorder {self.path.name}",
@@ -244,6 +258,10 @@ class Recorder:
             # Time zero is the first video keyframe (the first audio packet with no video):
             # earlier video cannot be decoded and earlier audio would play over nothing.
             if self.video_mime is not None and not (item.kind == "video" and item.keyframe):
+                if item.kind == "video" and self.video_mime == "video/h264":
+                    # SPS/PPS may come ahead of the IDR the file will start at
+                    self._parameter_sets = _parameter_sets(bytes(item.packet)) or \
+                        self._parameter_sets
                 self.before_start += 1
                 return
             self._origin = item.arrival
@@ -276,7 +294,10 @@ class Recorder:
         out = av.open(self._file, "w", format=_FORMATS[self.container])
         self._out = out
         if self.video_mime is not None:
-            template = _video_template(self.video_mime, bytes(first.packet))
+            keyframe = bytes(first.packet)
+            if self.video_mime == "video/h264" and 7 not in _nal_types(keyframe):
+                keyframe = self._parameter_sets + keyframe  # the muxer needs them in avcC
+            template = _video_template(self.video_mime, keyframe)
             try:
                 stream = out.add_stream_from_template(template.streams.video[0])
             finally:
