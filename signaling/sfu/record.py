@@ -30,6 +30,7 @@ import queue
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -117,12 +118,25 @@ def is_keyframe(mime: str, packet: av.Packet) -> bool:
 
 def _nal_types(data: bytes) -> set[int]:
     """NAL unit types of an Annex B access unit (the form aiortc's depayloader produces)."""
-    types = set()
+    return {unit[0] & 0x1F for unit in _nal_units(data) if unit}
+
+
+def _nal_units(data: bytes) -> list[bytes]:
+    """The NAL units of an Annex B access unit, without their start codes."""
+    units = []
     i = data.find(b"\x00\x00\x01")
-    while i != -1 and i + 3 < len(data):
-        types.add(data[i + 3] & 0x1F)
-        i = data.find(b"\x00\x00\x01", i + 3)
-    return types
+    while i != -1:
+        start = i + 3
+        i = data.find(b"\x00\x00\x01", start)
+        end = len(data) if i == -1 else i
+        units.append(data[start:end].rstrip(b"\x00") if i != -1 else data[start:end])
+    return units
+
+
+def _parameter_sets(data: bytes) -> bytes:
+    """The SPS and PPS of an H.264 access unit, in Annex B form (empty when it has none)."""
+    return b"".join(b"\x00\x00\x00\x01" + unit for unit in _nal_units(data)
+                    if unit and unit[0] & 0x1F in (7, 8))
 
 
 def _video_template(mime: str, keyframe: bytes) -> av.container.InputContainer:
@@ -153,7 +167,12 @@ class Recorder:
         if vmime is not None and vmime not in _CONTAINERS:
             raise ValueError(f"cannot record video {video_mime!r} (VP8 or H.264 only)")
         if amime not in (None, "audio/opus"):
-            raise ValueError(f"cannot record audio {audio_mime!r} (Opus only)")
+            if vmime is None:
+                raise ValueError(f"cannot record audio {audio_mime!r} (Opus only)")
+            # WebM and this muxer take Opus only: a presenter on G.711 is recorded silent
+            # rather than not at all.
+            logger.warning("recording %s without its %s audio (Opus only)", path, audio_mime)
+            amime = None
         if vmime is None and amime is None:
             raise ValueError("nothing to record: neither video nor audio")
         self.path = Path(path)
@@ -164,6 +183,9 @@ class Recorder:
         self.before_start = 0  # packets before the first video keyframe (nothing to show yet)
         self.duplicates = 0
         self.error: str | None = None
+        #: set by the broadcast: asks the presenter for a keyframe (throttled there) when
+        #: video was dropped and the file waits for one
+        self.want_keyframe: Callable[[], None] | None = None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_packets)
         self._skip_to_keyframe = False  # event loop side: a video packet was dropped
         self._closed = False
@@ -175,6 +197,7 @@ class Recorder:
         self._streams: dict[str, Any] = {}
         self._clocks = {"video": _Clock(), "audio": _Clock()}
         self._origin: float | None = None
+        self._parameter_sets = b""  # H.264 SPS/PPS seen before the first keyframe
         self._first_ms: dict[str, int] = {}
         self._end_ms: dict[str, int] = {}
         self._thread = threading.Thread(target=self._run, name=f"recorder {self.path.name}",
@@ -195,8 +218,12 @@ class Recorder:
         if self._offer(_Item("video", packet, packet.pts, _rate(packet, 90000), keyframe,
                              time.monotonic())):
             self._skip_to_keyframe = False
-        else:
+        elif not self._skip_to_keyframe:
             self._skip_to_keyframe = True
+            if self.want_keyframe is not None:
+                # A browser presenter sends keyframes only when asked: without this the
+                # file could wait minutes for the next one.
+                self.want_keyframe()
 
     def write_audio(self, packet: av.Packet) -> None:
         """Queue one Opus packet; never blocks (dropped when the writer is behind)."""
@@ -244,6 +271,10 @@ class Recorder:
             # Time zero is the first video keyframe (the first audio packet with no video):
             # earlier video cannot be decoded and earlier audio would play over nothing.
             if self.video_mime is not None and not (item.kind == "video" and item.keyframe):
+                if item.kind == "video" and self.video_mime == "video/h264":
+                    # SPS/PPS may come ahead of the IDR the file will start at
+                    self._parameter_sets = _parameter_sets(bytes(item.packet)) or \
+                        self._parameter_sets
                 self.before_start += 1
                 return
             self._origin = item.arrival
@@ -276,7 +307,10 @@ class Recorder:
         out = av.open(self._file, "w", format=_FORMATS[self.container])
         self._out = out
         if self.video_mime is not None:
-            template = _video_template(self.video_mime, bytes(first.packet))
+            keyframe = bytes(first.packet)
+            if self.video_mime == "video/h264" and 7 not in _nal_types(keyframe):
+                keyframe = self._parameter_sets + keyframe  # the muxer needs them in avcC
+            template = _video_template(self.video_mime, keyframe)
             try:
                 stream = out.add_stream_from_template(template.streams.video[0])
             finally:

@@ -163,8 +163,8 @@ async def test_starts_at_the_first_keyframe_and_aligns_audio(tmp_path: Path, vp8
 
 
 async def test_wraps_jumps_and_duplicates(tmp_path: Path, vp8: list[bytes]) -> None:
-    """The RTP clock wraps past 2**32, repeats a frame, then jumps ahead ten minutes (a new
-    encoder): the file keeps increasing timestamps and the wall-clock duration."""
+    """The RTP clock wraps past 2**32, repeats a frame, then jumps ahead ten minutes and back
+    five (encoder restarts): the file keeps increasing timestamps and the wall-clock duration."""
     recorder = Recorder(tmp_path / "clock.webm", "video/VP8", None)
     start = 2**32 - 20 * 3000  # wraps after 20 frames
     for i, data in enumerate(vp8[:30]):
@@ -173,8 +173,9 @@ async def test_wraps_jumps_and_duplicates(tmp_path: Path, vp8: list[bytes]) -> N
             recorder.write_video(rtp_packet(data, start + i * 3000, VIDEO_TB))  # duplicate
         await asyncio.sleep(1 / FPS)
     for i, data in enumerate(vp8[30:]):
-        # 10 minutes ahead on the RTP clock, and the packet arrives on time
-        recorder.write_video(rtp_packet(data, start + 600 * 90000 + (30 + i) * 3000, VIDEO_TB))
+        # 10 minutes ahead on the RTP clock, then 5 minutes back, arriving on time
+        jump = 600 * 90000 if i < 15 else -300 * 90000
+        recorder.write_video(rtp_packet(data, start + jump + (30 + i) * 3000, VIDEO_TB))
         await asyncio.sleep(1 / FPS)
     result = await recorder.close()
     assert result.ok and recorder.duplicates == 1
@@ -195,6 +196,8 @@ async def test_slow_disk_drops_to_the_next_keyframe(tmp_path: Path, vp8: list[by
     os.mkfifo(fifo)
     copy = tmp_path / "copy.webm"
     recorder = Recorder(fifo, "video/VP8", None, queue_packets=8)
+    asked: list[int] = []
+    recorder.want_keyframe = lambda: asked.append(recorder.dropped)
 
     def drain() -> None:
         with open(fifo, "rb") as src, open(copy, "wb") as dst:
@@ -215,6 +218,7 @@ async def test_slow_disk_drops_to_the_next_keyframe(tmp_path: Path, vp8: list[by
     reader.join(10)
     assert blocked < 0.01
     assert recorder.dropped > 0
+    assert asked and asked[0] == 1  # asked for a keyframe at the first drop of a run
     assert result.ok
     counts, _, container = decode_all(copy)
     # written: what fitted in the queue, then from the next keyframe (30 or 45) on
@@ -281,11 +285,23 @@ async def test_audio_only(tmp_path: Path, opus: list[bytes]) -> None:
     container.close()
 
 
+async def test_g711_audio_is_left_out_and_the_video_kept(tmp_path: Path, vp8: list[bytes]
+                                                        ) -> None:
+    recorder = Recorder(tmp_path / "pcmu.webm", "video/VP8", "audio/PCMU")
+    assert recorder.audio_mime is None
+    await play(recorder, vp8[:10], [], pace=0)
+    recorder.write_audio(rtp_packet(b"\xff" * 160, 0, Fraction(1, 8000)))  # ignored
+    result = await recorder.close()
+    counts, _, container = decode_all(result.path)
+    assert result.ok and counts == {"video": 10, "audio": 0} and not container.streams.audio
+    container.close()
+
+
 def test_refuses_what_it_cannot_record(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="VP9"):
         Recorder(tmp_path / "x", "video/VP9", None)
     with pytest.raises(ValueError, match="PCMU"):
-        Recorder(tmp_path / "x", "video/VP8", "audio/PCMU")
+        Recorder(tmp_path / "x", None, "audio/PCMU")
     with pytest.raises(ValueError, match="nothing"):
         Recorder(tmp_path / "x", None, None)
 
@@ -296,3 +312,22 @@ def test_keyframes_read_from_the_bitstream(vp8: list[bytes], h264: list[bytes]) 
     assert [is_keyframe("video/h264", av.Packet(d)) for d in h264[:16]] == \
         [True] + [False] * 14 + [True]
     assert not is_keyframe("video/vp8", av.Packet(b""))
+
+
+async def test_h264_parameter_sets_ahead_of_the_keyframe(tmp_path: Path, h264: list[bytes]
+                                                         ) -> None:
+    """An encoder that sends SPS/PPS in an access unit of their own, before an IDR without
+    them: the Matroska header still gets them (avcC) and every frame decodes."""
+    units = h264[0].split(b"\x00\x00\x01")
+    headers = b"".join(b"\x00\x00\x01" + u for u in units[1:] if u and u[0] & 0x1F in (7, 8))
+    idr = b"".join(b"\x00\x00\x01" + u for u in units[1:] if u and u[0] & 0x1F not in (7, 8))
+    assert headers and idr and not is_keyframe("video/h264", av.Packet(headers))
+    recorder = Recorder(tmp_path / "sets.mkv", "video/H264", None)
+    recorder.write_video(rtp_packet(headers, 0, VIDEO_TB))
+    await play(recorder, [idr, *h264[1:]], [], video_start=3000, pace=0)
+    result = await recorder.close()
+    assert result.ok and recorder.before_start == 1
+    counts, _, container = decode_all(result.path)
+    assert counts["video"] == 60
+    assert container.streams.video[0].codec_context.extradata[:1] == b"\x01"
+    container.close()
