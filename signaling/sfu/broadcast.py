@@ -64,6 +64,8 @@ class Recorder(Protocol):
     """What the broadcast needs of ``record.Recorder``."""
 
     container: str
+    #: Called by the recorder when a full queue made its file skip to the next keyframe.
+    want_keyframe: Callable[[], None] | None
 
     def write_video(self, packet: av.Packet) -> None: ...
 
@@ -307,6 +309,7 @@ class Broadcast:
             await self._close_recorder(recorder)
             return
         self.recorder = recorder
+        recorder.want_keyframe = self._want_keyframe  # after a slow disk dropped video
         self._want_keyframe()  # the file starts at a keyframe
 
     def _on_video(self, packet: av.Packet) -> None:

@@ -67,6 +67,14 @@ class _RecordingRow:
         self._gate = gate
         self.container: str = inner.container
 
+    @property
+    def want_keyframe(self) -> Any:
+        return self._inner.want_keyframe
+
+    @want_keyframe.setter
+    def want_keyframe(self, callback: Any) -> None:
+        self._inner.want_keyframe = callback
+
     def write_video(self, packet: Any) -> None:
         self._inner.write_video(packet)
 
@@ -150,7 +158,12 @@ class BroadcastRelay:
                 return None
             target = await self.gate.recording_started(room, _container(video_mime),
                                                        datetime.now(UTC))
-            inner = Recorder(target.path, video_mime, audio_mime)
+            try:
+                inner = Recorder(target.path, video_mime, audio_mime)
+            except ValueError:  # a codec it cannot record: the row says so
+                await self.gate.recording_finished(target.recording_id, 0.0, 0,
+                                                   datetime.now(UTC), False)
+                raise
             return _RecordingRow(inner, target, self.gate)
 
         broadcast = Broadcast(name, self.config, recorder=recorder)
