@@ -51,10 +51,6 @@ class TeachingSessionsQuery(BaseModel):
     to: QueryDatetime | None = None
 
 
-class AttendanceQuery(BaseModel):
-    format: Literal["json", "csv"] = "json"
-
-
 class PresenterOut(BaseModel):
     id: int
     display_name: str
