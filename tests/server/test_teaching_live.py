@@ -3,6 +3,7 @@ keeping questions, and the sweeps (reminders, abandoned sessions, orphaned recor
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -54,6 +55,20 @@ async def test_socket_join_host_refusal_and_questions(
             stays = (await session.execute(select(TeachingAttendance.user_id).where(
                 TeachingAttendance.session_id == sid))).scalars().all()
         assert stays == [people["county"].user["id"]]  # the presenter is not an attendee
+        # leaving on purpose closes the stay (the gate tells the rules its last peer left)
+        await viewer.leave()
+        for _ in range(100):
+            async with db_of(server).read() as session:
+                left = (await session.execute(select(TeachingAttendance.left_at).where(
+                    TeachingAttendance.session_id == sid))).scalars().all()
+            if left and all(left):
+                break
+            await asyncio.sleep(0.05)
+        assert len(left) == 1 and left[0] is not None
+        ack = await viewer.join(room)  # back again: a second stay
+        assert ack["ok"], ack
+        status, live = await people["expert"].get(f"/api/teaching-sessions/{sid}/attendance")
+        assert status == 200 and len(live) == 1 and live[0]["left_at"] is None
         status, _ = await people["expert"].post(f"/api/teaching-sessions/{sid}/end")
         assert status == 200
         late = await connect("township")
