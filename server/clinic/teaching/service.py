@@ -254,10 +254,12 @@ async def render(session: AsyncSession, secret: str, user: User,
     for r in (await session.execute(select(TeachingRecording).where(
             TeachingRecording.session_id.in_(ids)).order_by(TeachingRecording.id))).scalars():
         recordings.setdefault(r.session_id, []).append(r)
+    partners = (await alliance_partner_ids(session, user.institution_id)
+                if user.role == "coordinator" else None)
     now = utcnow()
     out = []
     for ts in sessions:
-        roles = await roles_of(session, user, ts)
+        roles = await roles_of(session, user, ts, partners)
         presenter = people.get(ts.presenter_id)
         out.append(TeachingSessionOut(
             id=ts.id, title=ts.title, kind=ts.kind,  # type: ignore[arg-type]
