@@ -380,7 +380,10 @@ async def test_room_rules_and_attendance_rows(lecture: dict[str, Any], people: d
     assert status == 200 and len(rows) == 1
     assert rows[0]["left_at"] is None and rows[0]["minutes"] == 20
     status, _ = await people["expert"].post(f"/api/teaching-sessions/{sid}/start")
+    status, live = await people["county"].get(f"/api/teaching-sessions/{sid}")
+    assert live["viewers_now"] == 1
     status, ended = await people["expert"].post(f"/api/teaching-sessions/{sid}/end")
+    assert ended["viewers_now"] is None
     assert status == 200
     # the open stay was closed at the session's end
     status, rows = await people["expert"].get(f"/api/teaching-sessions/{sid}/attendance")
