@@ -3,7 +3,7 @@
 
 import { h } from "../dom.js";
 import { fmtDateTime, fmtTime, dayKey } from "../format.js";
-import { t } from "../i18n.js";
+import { intlLocale, t } from "../i18n.js";
 import { store } from "../store.js";
 
 export const KINDS = ["rounds", "lecture", "surgery_demo", "training"];
@@ -43,6 +43,6 @@ export function sessionCard(s) {
     h("h3", { class: "teach-card-title" }, h("a", { href }, s.title)),
     h("p", { class: "teach-card-when" }, h("time", { datetime: s.start }, timeRange(s))),
     s.presenter ? h("p", { class: "muted" }, t("teaching.presenter_line", { name: s.presenter.display_name })) : null,
-    names.length ? h("p", { class: "muted small", title: names.join("、") }, t("teaching.invited_count", { n: names.length })) : null,
+    names.length ? h("p", { class: "muted small", title: new Intl.ListFormat(intlLocale()).format(names) }, t("teaching.invited_count", { n: names.length })) : null,
     h("div", { class: "teach-card-actions" }, actions));
 }
