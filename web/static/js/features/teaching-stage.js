@@ -3,6 +3,7 @@
 // the layer choice and the layer in use, "waiting for the presenter" while not live).
 
 import { h, mount } from "../dom.js";
+import { fmtDateTime } from "../format.js";
 import { errorMessage, t } from "../i18n.js";
 import { toast } from "../ui/components.js";
 
@@ -39,6 +40,9 @@ export function presenterStage({ link, camera, session, onStart, onEnd }) {
   const hasVideo = Boolean(camera.stream && camera.stream.getVideoTracks().length);
 
   const start = h("button", { type: "button", class: "btn btn-primary btn-lg", disabled: !camera.stream, dataset: { action: "start" } }, t("teaching.start"));
+  // Before the start window the server refuses; say when it opens (the button still asks it).
+  const early = session.status === "scheduled" && session.can && !session.can.start
+    ? h("p", { class: "alert alert-info teach-early" }, t("teaching.not_started_yet", { time: fmtDateTime(session.start) })) : null;
   const end = h("button", { type: "button", class: "btn btn-danger", dataset: { action: "end" } }, t(session.status === "live" ? "teaching.end" : "teaching.end_scheduled"));
   const share = h("button", { type: "button", class: "btn", hidden: true, disabled: !hasVideo || !navigator.mediaDevices?.getDisplayMedia, dataset: { action: "share" } }, t("teaching.share_screen"));
   let screen = null;
@@ -57,6 +61,7 @@ export function presenterStage({ link, camera, session, onStart, onEnd }) {
       showState(state, "publishing", t("teaching.state_publishing"));
       await link.publish(camera.stream);
       onAir(true);
+      if (early) early.remove();
     } catch (err) {
       toast(errorMessage(err), "error");
       showState(state, "ready", t("teaching.state_ready"));
@@ -115,6 +120,7 @@ export function presenterStage({ link, camera, session, onStart, onEnd }) {
   const el = h("section", { class: "panel teach-stage teach-stage-presenter", "aria-labelledby": "teach-stage-title" },
     h("h2", { id: "teach-stage-title" }, t("teaching.stage")),
     camera.notice ? h("div", { class: "alert alert-warn", role: "status" }, camera.notice) : null,
+    early,
     state,
     h("div", { class: "teach-video-box" }, preview),
     h("div", { class: "teach-live-bar" }, count, layers),

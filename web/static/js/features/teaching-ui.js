@@ -3,7 +3,7 @@
 
 import { h } from "../dom.js";
 import { fmtDateTime, fmtTime, dayKey } from "../format.js";
-import { intlLocale, t } from "../i18n.js";
+import { intlLocale, locale, t } from "../i18n.js";
 import { store } from "../store.js";
 
 export const KINDS = ["rounds", "lecture", "surgery_demo", "training"];
@@ -26,7 +26,10 @@ export function timeRange(s) {
 
 /** The invited institutions' names, in the reader's language where the store knows them. */
 export function invitedNames(s) {
-  return (s.invited_institutions || []).map((i) => (store.institutions.has(i.id) ? store.institutionName(i.id) : i.name));
+  return (s.invited_institutions || []).map((i) => {
+    if (store.institutions.has(i.id)) return store.institutionName(i.id);
+    return locale() === "zh-CN" && i.local_name ? i.local_name : i.name;
+  });
 }
 
 /** A session in the list, with the action that fits its state. */
@@ -36,7 +39,7 @@ export function sessionCard(s) {
   if (s.status === "live") actions.push(h("a", { class: "btn btn-primary", href }, t("teaching.join")));
   else actions.push(h("a", { class: "btn", href }, t("teaching.open")));
   if (s.status === "ended" && (s.recordings || []).length) actions.push(h("a", { class: "btn", href: `${href}?replay=1` }, t("teaching.replay")));
-  if (s.status === "ended") actions.push(h("a", { class: "btn", href: `${href}/attendance` }, t("teaching.attendance")));
+  if (s.status === "ended" && s.can && s.can.attendance) actions.push(h("a", { class: "btn", href: `${href}/attendance` }, t("teaching.attendance")));
   const names = invitedNames(s);
   return h("article", { class: ["teach-card", s.status === "live" && "teach-card-live"], dataset: { id: s.id, status: s.status } },
     h("div", { class: "teach-card-head" }, teachingStatus(s.status), kindBadge(s.kind)),

@@ -94,13 +94,13 @@ export async function render({ root, params, user, navigate, isCurrent }) {
   const errors = errorSlot();
   const nextHour = new Date(Math.ceil(Date.now() / HOUR) * HOUR + HOUR);
   const title = h("input", { name: "title", required: true, maxlength: 200, value: s ? s.title : "" });
-  const kind = select({ name: "kind", required: true, disabled: Boolean(s) }, KINDS.map((k) => [k, kindText(k)]), s ? s.kind : "lecture");
+  const kind = select({ name: "kind", required: true }, KINDS.map((k) => [k, kindText(k)]), s ? s.kind : "lecture");
   const start = h("input", { name: "start", type: "datetime-local", required: true, value: toLocalInput(s ? s.start : nextHour) });
   const end = h("input", { name: "end", type: "datetime-local", required: true, value: toLocalInput(s ? s.end : new Date(nextHour.getTime() + HOUR)) });
   const presenter = presenterSelect(user, s ? s.presenter : null);
   if (s) presenter.disabled = true;
   const description = h("textarea", { name: "description", rows: 4, maxlength: 4000 }, s && s.description ? s.description : "");
-  const record = h("input", { type: "checkbox", name: "record", id: newId("rec"), checked: s ? Boolean(s.record) : true, disabled: Boolean(s) });
+  const record = h("input", { type: "checkbox", name: "record", id: newId("rec"), checked: s ? Boolean(s.record) : true });
   const invitations = invitationPicker(s ? s.invited_institutions.map((i) => i.id) : []);
   const submit = h("button", { type: "submit", class: "btn btn-primary" }, t(s ? "teaching.form_save" : "teaching.form_create"));
 
@@ -134,8 +134,9 @@ export async function render({ root, params, user, navigate, isCurrent }) {
     const body = {
       title: title.value.trim(), start: fromLocalInput(start.value), end: fromLocalInput(end.value),
       invited_institution_ids: invitations.ids(), description: description.value.trim(),
+      kind: kind.value, record: record.checked,
     };
-    if (!s) Object.assign(body, { kind: kind.value, presenter_id: Number(presenter.value), record: record.checked });
+    if (!s) body.presenter_id = Number(presenter.value);
     submit.disabled = true;
     try {
       const saved = s ? await request("PATCH", `/api/teaching-sessions/${s.id}`, { body }) : await api.post("/api/teaching-sessions", body);

@@ -6,7 +6,7 @@ import { api, session as auth } from "../api.js";
 import { h, mount } from "../dom.js";
 import { fmtDateTimeYear } from "../format.js";
 import { t } from "../i18n.js";
-import { isManager, store } from "../store.js";
+import { store } from "../store.js";
 import { dl, errorBox, loading, pageHeader, toast } from "../ui/components.js";
 import { confirmDialog } from "../ui/dialog.js";
 import { TeachingLink, openCamera } from "../features/teaching-link.js";
@@ -49,7 +49,7 @@ export async function render({ root, params, query, user, isCurrent, onCleanup, 
   if (!isCurrent()) return;
   const can = s.can || {};
   const redraw = () => { if (isCurrent()) navigate(window.location.hash); };
-  const mayAttendance = can.end || can.edit || isManager(user) || s.organiser_id === user.id;
+  const mayAttendance = Boolean(can.attendance);
   const header = pageHeader(s.title,
     h("a", { class: "btn", href: "#/teaching" }, t("teaching.back")),
     can.edit && s.status === "scheduled" ? h("a", { class: "btn", href: `#/teaching/${id}/edit` }, t("teaching.edit")) : null,
@@ -68,7 +68,8 @@ export async function render({ root, params, query, user, isCurrent, onCleanup, 
     return;
   }
 
-  const presenting = Boolean(can.present);
+  // The presenter's page is the stage from scheduling on (can.present only says "live now").
+  const presenting = Boolean(can.present || can.start || (s.presenter && s.presenter.id === user.id));
   if (!presenting && !can.watch) {
     mount(root, header, strip, h("div", { class: "detail-grid" }, h("div", { class: "detail-main" }, detailsPanel(s))));
     return;
