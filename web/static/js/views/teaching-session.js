@@ -42,6 +42,16 @@ async function loadQuestions(id) {
   }
 }
 
+// The room this page is in, if any: a running broadcast is not torn down to change the language.
+let activeLink = null;
+let redrawPage = null;
+
+/** Called by the shell on a language change: redraw now unless a broadcast is running. */
+export function onLocaleChange() {
+  if (activeLink && !activeLink.closed) toast(t("common.language_later"));
+  else if (redrawPage) redrawPage();
+}
+
 export async function render({ root, params, query, user, isCurrent, onCleanup, navigate }) {
   const id = Number(params.id);
   mount(root, loading());
@@ -49,6 +59,8 @@ export async function render({ root, params, query, user, isCurrent, onCleanup, 
   if (!isCurrent()) return;
   const can = s.can || {};
   const redraw = () => { if (isCurrent()) navigate(window.location.hash); };
+  activeLink = null;
+  redrawPage = redraw;
   const mayAttendance = Boolean(can.attendance);
   const header = pageHeader(s.title,
     h("a", { class: "btn", href: "#/teaching" }, t("teaching.back")),
@@ -83,7 +95,8 @@ export async function render({ root, params, query, user, isCurrent, onCleanup, 
   if (!isCurrent()) { stopCamera(); return; }
 
   const link = new TeachingLink({ sessionId: id, token: auth.token, iceServers: ice.iceServers });
-  onCleanup(() => { link.close(); stopCamera(); });
+  activeLink = link;
+  onCleanup(() => { link.close(); stopCamera(); if (activeLink === link) activeLink = null; });
   let stage;
   if (presenting) {
     const onStart = async () => { await api.post(`/api/teaching-sessions/${id}/start`); };
