@@ -29,8 +29,11 @@ from yilian.server.clinic.routes import (
     referrals,
     reports,
 )
+from yilian.server.clinic.routes import teaching as teaching_routes
 from yilian.server.clinic.scheduling import extend_horizon
 from yilian.server.clinic.sharing import ClinicalShares
+from yilian.server.clinic.teaching import sweeps as teaching_sweeps
+from yilian.server.clinic.teaching.rooms import TeachingRooms
 from yilian.server.core import keys
 from yilian.server.core.api import ApiRouter, openapi_document
 from yilian.server.core.audit import audit_ctx
@@ -62,7 +65,7 @@ def api_router() -> ApiRouter:
     """Every /api route of the application."""
     router = ApiRouter()
     for module in (auth, alliance, patients, consultations, reports, referrals, followups,
-                   oncall, rtc_routes, teaching, notifications):
+                   oncall, rtc_routes, teaching, teaching_routes, notifications):
         router.include(module.router)
     return router
 
@@ -105,7 +108,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(background_tasks_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
     # socket.io /rtc and /notify; its cleanup runs before the audit log and the database close
-    setup_rtc(app, rules={"consultation": ConsultationRooms()})
+    setup_rtc(app, rules={"consultation": ConsultationRooms(), "teaching": TeachingRooms()})
     return app
 
 
@@ -131,8 +134,9 @@ def _private_data_dir(data_dir: Path) -> None:
 
 
 async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Expire unaccepted requests, escalate unanswered green-channel referrals and keep every
-    expert's slots generated ahead."""
+    """Expire unaccepted requests, escalate unanswered green-channel referrals, keep every
+    expert's slots generated ahead, and look after teaching sessions (reminders, abandoned
+    broadcasts, recordings left open by a crash)."""
     db = app[keys.DATABASE]
     settings = app[keys.SETTINGS]
 
@@ -158,4 +162,8 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     spawn(app, every(settings.clinic.referral_sweep_seconds, referrals, "referrals"),
           "referral-sweeps")
     spawn(app, every(timedelta(hours=6).total_seconds(), extend, "slots"), "extend-slots")
+    # Teaching: reminders, sessions left live, recordings a crash left open (also at start-up).
+    spawn(app, every(teaching_sweeps.SWEEP_SECONDS,
+                     lambda: teaching_sweeps.sweep(db, settings.data_dir), "teaching"),
+          "teaching-sweeps")
     yield

@@ -17,7 +17,7 @@ from yilian.server.core.errors import (
     YilianError,
 )
 
-__all__ = ["Forbidden", "InvalidPayload", "NotAvailable", "NotInRoom", "NotWaiting",
+__all__ = ["Forbidden", "InvalidPayload", "NotAvailable", "NotFound", "NotInRoom", "NotWaiting",
            "RateLimited", "RoomClosed", "RoomFull", "SignalingError", "Unauthorized",
            "UnknownEvent", "UnknownPeer"]
 

@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from yilian.server.core.auth import MAX_TOKEN_CHARS, live_tokens, token_digest, token_holder
 from yilian.server.core.db import Database
 from yilian.server.core.models import User
-from yilian.signaling.errors import NotAvailable, Unauthorized
+from yilian.signaling.errors import NotAvailable, NotFound, Unauthorized
 from yilian.signaling.models import RtcChatMessage
 from yilian.signaling.namespace import UNAUTHORIZED, RtcUser
 from yilian.signaling.rooms import RoomKind, RoomRef
+from yilian.signaling.sfu.ports import BroadcastRules, RecordingTarget
 
 
 class RoomRules(Protocol):
@@ -35,17 +36,24 @@ class RoomRules(Protocol):
     async def still_open(self, session: AsyncSession, object_ids: Collection[str]) -> set[str]:
         """Which of these objects' rooms are still open; the others are closed at once."""
 
+    async def left(self, session: AsyncSession, user: User, object_id: str) -> None:
+        """``user``'s last peer left the room for good (deliberate leave, grace period over,
+        room shut, socket ended)."""
+
 
 class DatabaseGate:
     """``signaling.namespace.Gate`` backed by the application's database."""
 
     def __init__(self, database: Callable[[], Database],
-                 rules: Mapping[RoomKind, RoomRules]) -> None:
+                 rules: Mapping[RoomKind, RoomRules],
+                 broadcast: BroadcastRules | None = None) -> None:
         # A callable, because the database is opened by a cleanup context after create_app.
         self._database = database
         # One set of rules per room kind, from the packages that own the rooms (the app wires
         # them); a kind without rules cannot be joined.
         self._rules = dict(rules)
+        # Teaching sessions' rules for the broadcast relay; without them nobody publishes.
+        self.broadcast = broadcast
 
     async def authenticate(self, token: str) -> RtcUser | None:
         if len(token) > MAX_TOKEN_CHARS:
@@ -83,22 +91,77 @@ class DatabaseGate:
 
     async def record_chat(
         self, user: RtcUser, room: RoomRef, peer_id: str, text: str, at: datetime
-    ) -> None:
+    ) -> int:
         rules = self._rules_for(room)
         consultation_id = int(room.object_id) if room.kind == "consultation" else None
+        # The teaching session's key, for its questions (only named for teaching rooms).
+        teaching = {"teaching_session_id": int(room.object_id)} if room.kind == "teaching" else {}
         async with self._database().write() as session:
             row = await self._holder(session, user)
             await rules.may_speak(session, row, room.object_id)
-            session.add(
-                RtcChatMessage(
-                    room=room.name,
-                    consultation_id=consultation_id,
-                    user_id=row.id,
-                    peer_id=peer_id,
-                    text=text,
-                    at=at,
-                )
+            message = RtcChatMessage(
+                room=room.name,
+                consultation_id=consultation_id,
+                **teaching,
+                user_id=row.id,
+                peer_id=peer_id,
+                text=text,
+                at=at,
             )
+            session.add(message)
+            await session.flush()  # its id goes out with the line (``answered`` names it)
+            return message.id
+
+    async def mark_answered(self, user: RtcUser, room: RoomRef, message_id: int,
+                            at: datetime) -> None:
+        """The presenter marks a question of this teaching room answered (audited as a chat
+        action of the room's rules: only a host may, checked by the caller in the room)."""
+        rules = self._rules_for(room)
+        async with self._database().write() as session:
+            row = await self._holder(session, user)
+            await rules.may_speak(session, row, room.object_id)
+            message = await session.get(RtcChatMessage, message_id)
+            if message is None or message.room != room.name:
+                raise NotFound(f"no question {message_id} in {room.name}")
+            if message.answered_at is None:
+                message.answered_at = at
+                message.answered_by_id = row.id
+
+    async def left(self, user_id: int | str, room: RoomRef) -> None:
+        """Tell the room's rules that ``user_id`` left it for good."""
+        rules = self._rules.get(room.kind)
+        if rules is None:
+            return
+        async with self._database().write() as session:
+            row = await session.get(User, user_id)
+            if row is not None:
+                await rules.left(session, row, room.object_id)
+
+    def _broadcast_rules(self) -> BroadcastRules:
+        if self.broadcast is None:
+            raise NotAvailable("the broadcast relay is not available on this server")
+        return self.broadcast
+
+    async def may_publish(self, user: RtcUser, room: RoomRef) -> bool:
+        """Raise unless ``user`` may present in ``room`` now; return whether to record."""
+        rules = self._broadcast_rules()
+        if room.kind != "teaching":
+            raise NotAvailable("only teaching rooms have a broadcast relay")
+        async with self._database().write() as session:
+            row = await self._holder(session, user)
+            return await rules.may_publish(session, row, room.object_id)
+
+    async def recording_started(self, room: RoomRef, container: str,
+                                started_at: datetime) -> RecordingTarget:
+        async with self._database().write() as session:
+            return await self._broadcast_rules().recording_started(
+                session, room.object_id, container, started_at)
+
+    async def recording_finished(self, recording_id: int, duration_s: float, size: int,
+                                 ended_at: datetime, ok: bool) -> None:
+        async with self._database().write() as session:
+            await self._broadcast_rules().recording_finished(
+                session, recording_id, duration_s, size, ended_at, ok)
 
     async def open_rooms(self, rooms: Collection[RoomRef]) -> set[RoomRef]:
         by_kind: dict[RoomKind, list[RoomRef]] = defaultdict(list)

@@ -14,7 +14,9 @@ class RtcChatMessage(Base):
     """One chat line sent in a video room.
 
     ``room`` is the room name (``consultation:<id>`` or ``teaching:<id>``); a consultation's
-    lines also carry its id so they are returned with the consultation and deleted with it.
+    lines also carry its id so they are returned with the consultation and deleted with it, and
+    a teaching session's lines (its viewers' questions) carry the session's id, with when and by
+    whom the presenter marked them answered.
     """
 
     __tablename__ = "rtc_chat_messages"
@@ -25,7 +27,12 @@ class RtcChatMessage(Base):
     consultation_id: Mapped[int | None] = mapped_column(
         ForeignKey("consultations.id", ondelete="CASCADE"), index=True
     )
+    teaching_session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teaching_sessions.id", ondelete="CASCADE"), index=True
+    )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     peer_id: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -18,6 +18,7 @@ from yilian.server.core.errors import YilianError, error_body
 from yilian.server.core.tasks import TaskSet
 from yilian.signaling import protocol, rooms, wirejson
 from yilian.signaling.errors import (
+    Forbidden,
     NotAvailable,
     NotInRoom,
     RateLimited,
@@ -29,6 +30,7 @@ from yilian.signaling.errors import (
 )
 from yilian.signaling.limits import ChatLimiter
 from yilian.signaling.rooms import Identity, Peer, RoomRef
+from yilian.signaling.sfu.relay import BroadcastRelay
 from yilian.signaling.store import RoomStore
 
 logger = logging.getLogger(__name__)
@@ -71,9 +73,16 @@ class Gate(Protocol):
 
     async def record_chat(
         self, user: RtcUser, room: RoomRef, peer_id: str, text: str, at: datetime
-    ) -> None:
-        """Keep a chat line with the consultation or teaching session; raise as ``admission``
-        does unless the user may still speak there."""
+    ) -> int:
+        """Keep a chat line with the consultation or teaching session and return its id;
+        raise as ``admission`` does unless the user may still speak there."""
+
+    async def mark_answered(self, user: RtcUser, room: RoomRef, message_id: int,
+                            at: datetime) -> None:
+        """Mark a question (chat line) of ``room`` answered; ``NotFound`` if it is not one."""
+
+    async def left(self, user_id: int | str, room: RoomRef) -> None:
+        """``user_id``'s last peer left ``room`` for good."""
 
     async def open_rooms(self, rooms: Collection[RoomRef]) -> set[RoomRef]:
         """Which of these rooms are still open (their consultation or session is)."""
@@ -151,6 +160,8 @@ class RtcNamespace(socketio.AsyncNamespace):
                  chat: ChatPolicy | None = None) -> None:
         super().__init__(NAMESPACE)
         self.gate = gate
+        # The broadcast relay (peer "sfu" of teaching rooms); None: "sfu" is not available.
+        self.relay: BroadcastRelay | None = None
         self.store = store
         self.grace_seconds = grace_seconds
         self.chat = chat or ChatPolicy()
@@ -165,7 +176,16 @@ class RtcNamespace(socketio.AsyncNamespace):
             "lobby": self._lobby,
             "admit": self._admit,
             "refuse": self._refuse,
+            "subscribe": self._subscribe,
+            "unsubscribe": self._unsubscribe,
+            "layer": self._layer,
+            "answered": self._answered,
         }
+
+    def use_relay(self, relay: BroadcastRelay) -> None:
+        """Serve the peer ``sfu`` of teaching rooms with ``relay``."""
+        self.relay = relay
+        relay.attach(self, self._send_local)
 
     @property
     def events(self) -> frozenset[str]:
@@ -220,7 +240,10 @@ class RtcNamespace(socketio.AsyncNamespace):
         other processes do the same for theirs when their own check sees it."""
         local = [sid for sid, s in self.sessions.items() if room_name in s.rooms]
         async with self.store.room(room_name) as state:
-            rooms.evict(state, local)
+            evicted = rooms.evict(state, local)
+        if self.relay is not None:
+            await self.relay.close_room(room_name)
+        await self._left_for_good(room_name, evicted)
         closed = RoomClosed(f"{room_name} is closed: its consultation is no longer open")
         for sid in local:
             session = self.sessions.get(sid)
@@ -266,6 +289,8 @@ class RtcNamespace(socketio.AsyncNamespace):
         await self._announce_gone(room_name, gone)
 
     async def _announce_gone(self, room_name: str, gone: list[Peer]) -> None:
+        if gone:
+            await self._left_for_good(room_name, gone)
         for peer in gone:
             if peer.admitted:
                 await self.emit("peer-left", {"peer_id": peer.peer_id}, room=room_name)
@@ -275,6 +300,23 @@ class RtcNamespace(socketio.AsyncNamespace):
                     {"room": room_name, "peer_id": peer.peer_id},
                     room=host_channel(room_name),
                 )
+
+    async def _left_for_good(self, room_name: str, gone: list[Peer]) -> None:
+        """Peers left for good: the relay drops them (the presenter's leaving ends the
+        broadcast) and the room's rules hear of each user who has no peer left there."""
+        if not gone:
+            return
+        state = await self.store.peek(room_name)
+        if self.relay is not None:
+            for peer in gone:
+                await self.relay.peer_gone(room_name, peer.peer_id, state)
+        remaining = {p.user_id for p in state.peers.values()} if state is not None else set()
+        room = rooms.parse_room(room_name)
+        for user_id in {p.user_id for p in gone} - remaining:
+            try:
+                await self.gate.left(user_id, room)
+            except Exception:  # a disconnect never fails; the rules' sweep closes what is left
+                logger.exception("closing the stay of user %s in %s failed", user_id, room_name)
 
     async def _remove(self, sid: str, room_name: str) -> Peer | None:
         async with self.store.room(room_name) as state:
@@ -306,6 +348,7 @@ class RtcNamespace(socketio.AsyncNamespace):
         async with self.store.room(room.name) as state:
             outcome = rooms.join(state, room.capacity, who, sid, time.time(), request.resume)
             waiting = [p.public() for p in state.waiting()] if host else []
+            live = state.live
         if sid not in self.sessions:  # the socket went away while we waited for the lock
             await self._suspend(sid, room.name)
             return OK
@@ -343,6 +386,8 @@ class RtcNamespace(socketio.AsyncNamespace):
         }
         if host:
             ack["lobby"] = waiting
+        if room.kind == "teaching":
+            ack["live"] = live
         return ack
 
     async def _leave(self, sid: str, data: Any) -> dict[str, Any]:
@@ -355,6 +400,8 @@ class RtcNamespace(socketio.AsyncNamespace):
     async def _signal(self, sid: str, data: Any) -> dict[str, Any]:
         request = protocol.parse_signal(data)
         session = self.sessions[sid]
+        if request.to == rooms.SFU_PEER_ID:
+            return await self._signal_relay(sid, session, request)
         for room_name, own_id in session.rooms.items():
             state = await self.store.peek(room_name)
             if state is None:
@@ -372,6 +419,67 @@ class RtcNamespace(socketio.AsyncNamespace):
         if request.to == rooms.SFU_PEER_ID:
             raise NotAvailable("the broadcast relay is not available for this room")
         raise UnknownPeer(f'no peer "{request.to}" shares a room with you')
+
+    def _teaching_peer(self, session: Session, room: RoomRef | None) -> tuple[RoomRef, str]:
+        """The teaching room a relay event is about (named, or the socket's only one) and
+        the socket's peer id there."""
+        if room is None:
+            joined = [n for n in session.rooms if n.startswith("teaching:")]
+            if len(joined) != 1:
+                raise protocol.InvalidPayload(
+                    'name the teaching room ("room") of a signal to "sfu"')
+            room = rooms.parse_room(joined[0])
+        own_id = session.rooms.get(room.name)
+        if own_id is None:
+            raise NotInRoom(f"you have not joined {room.name}")
+        return room, own_id
+
+    def _relay(self, room: RoomRef) -> BroadcastRelay:
+        if self.relay is None or room.kind != "teaching":
+            raise NotAvailable("the broadcast relay is not available for this room")
+        return self.relay
+
+    async def _signal_relay(self, sid: str, session: Session,
+                            request: protocol.SignalRequest) -> dict[str, Any]:
+        if self.relay is None:
+            raise NotAvailable("the broadcast relay is not available for this room")
+        room, own_id = self._teaching_peer(session, request.room)
+        relay = self._relay(room)
+        await relay.signal(session.user, sid, room, own_id, request.payload)
+        return OK
+
+    async def _subscribe(self, sid: str, data: Any) -> dict[str, Any]:
+        room, layer = protocol.parse_subscribe(data)
+        own = self._teaching_peer(self.sessions[sid], room)[1]
+        return await self._relay(room).subscribe(room, own, layer)
+
+    async def _unsubscribe(self, sid: str, data: Any) -> dict[str, Any]:
+        room = protocol.parse_room_only(data, "unsubscribe")
+        own = self._teaching_peer(self.sessions[sid], room)[1]
+        await self._relay(room).unsubscribe(room, own)
+        return OK
+
+    async def _layer(self, sid: str, data: Any) -> dict[str, Any]:
+        room, layer = protocol.parse_layer(data)
+        own = self._teaching_peer(self.sessions[sid], room)[1]
+        return await self._relay(room).set_layer(room, own, layer)
+
+    async def _answered(self, sid: str, data: Any) -> dict[str, Any]:
+        room, message_id = protocol.parse_answered(data)
+        session = self.sessions[sid]
+        own = self._teaching_peer(session, room)[1]
+        if room.kind != "teaching":
+            raise NotAvailable("questions are marked answered in teaching rooms")
+        state = await self.store.peek(room.name)
+        peer = state.peers.get(own) if state is not None else None
+        if peer is None or not peer.host:
+            raise Forbidden(f"only the presenter of {room.name} marks questions answered")
+        at = datetime.now(UTC)
+        await self.gate.mark_answered(session.user, room, message_id, at)
+        await self.emit("answered", {"room": room.name, "id": message_id,
+                                     "by": session.user.user_id, "at": at.isoformat()},
+                        room=room.name)
+        return OK
 
     async def _send_local(self, sid: str, event: str, data: Any) -> bool:
         """Send one event to a socket of this process; False when it is not held here.
@@ -406,11 +514,12 @@ class RtcNamespace(socketio.AsyncNamespace):
             raise NotInRoom(f"you have not joined {room.name}")
         at = datetime.now(UTC)
         try:
-            await self.gate.record_chat(session.user, room, own_id, text, at)
+            message_id = await self.gate.record_chat(session.user, room, own_id, text, at)
         except RoomClosed:  # seen here first: close it for everyone now
             self._spawn(self.shut_room(room.name))
             raise
         message = {
+            "id": message_id,
             "room": room.name,
             "from": own_id,
             "user_id": session.user.user_id,
@@ -418,7 +527,7 @@ class RtcNamespace(socketio.AsyncNamespace):
             "at": at.isoformat(),
         }
         await self.emit("chat", message, room=room.name)
-        return {"ok": True, "at": message["at"]}
+        return {"ok": True, "at": message["at"], "id": message_id}
 
     async def _lobby(self, sid: str, data: Any) -> dict[str, Any]:
         room, enabled = protocol.parse_lobby(data)
@@ -472,6 +581,8 @@ class RtcNamespace(socketio.AsyncNamespace):
         self._tasks.spawn(coro)
 
     async def close(self) -> None:
-        """Cancel grace timers; idempotent."""
+        """Close the broadcasts, cancel grace timers; idempotent."""
+        if self.relay is not None:
+            await self.relay.close()
         await self._tasks.close()
         self.sessions.clear()

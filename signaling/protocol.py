@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from yilian.server.core.api import MAX_ID
 from yilian.signaling.errors import InvalidPayload
 from yilian.signaling.rooms import RoomRef, parse_room
 
@@ -84,6 +85,7 @@ def parse_chat(data: Any, max_chars: int = MAX_CHAT_CHARS) -> tuple[RoomRef, str
 class SignalRequest:
     to: str
     payload: dict[str, Any]  # exactly one of "description" / "candidate", cleaned
+    room: RoomRef | None = None  # which room's relay, for signals to "sfu"
 
 
 def _description(value: Any) -> dict[str, Any]:
@@ -130,6 +132,40 @@ def parse_signal(data: Any) -> SignalRequest:
     has_description, has_candidate = "description" in body, "candidate" in body
     if has_description == has_candidate:
         raise InvalidPayload('"signal" carries exactly one of "description" or "candidate"')
+    room = None if body.get("room") is None else parse_room(body["room"])
     if has_description:
-        return SignalRequest(to, {"description": _description(body["description"])})
-    return SignalRequest(to, {"candidate": _candidate(body["candidate"])})
+        return SignalRequest(to, {"description": _description(body["description"])}, room)
+    return SignalRequest(to, {"candidate": _candidate(body["candidate"])}, room)
+
+
+LAYERS = ("auto", "high", "low")
+
+
+def _layer(value: Any, default: str | None = None) -> str:
+    if value is None and default is not None:
+        return default
+    if value not in LAYERS:
+        raise InvalidPayload(f'"layer" must be one of {list(LAYERS)}')
+    return str(value)
+
+
+def parse_subscribe(data: Any) -> tuple[RoomRef, str]:
+    """``subscribe`` ``{"room", "layer"?}``."""
+    body = _object(data, "subscribe")
+    return parse_room(body.get("room")), _layer(body.get("layer"), "auto")
+
+
+def parse_layer(data: Any) -> tuple[RoomRef, str]:
+    """``layer`` ``{"room", "layer"}``."""
+    body = _object(data, "layer")
+    return parse_room(body.get("room")), _layer(body.get("layer"))
+
+
+def parse_answered(data: Any) -> tuple[RoomRef, int]:
+    """``answered`` ``{"room", "id"}``: a question's (chat line's) id."""
+    body = _object(data, "answered")
+    message_id = body.get("id")
+    if isinstance(message_id, bool) or not isinstance(message_id, int) or not (
+            0 < message_id <= MAX_ID):
+        raise InvalidPayload('"id" must be the id of a chat message')
+    return parse_room(body.get("room")), message_id

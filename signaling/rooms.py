@@ -27,7 +27,7 @@ RoomKind = Literal["consultation", "teaching"]
 
 #: Mesh calls stop being usable on a village clinic's uplink beyond this many peers.
 CONSULTATION_CAPACITY = 6
-#: Teaching rooms only hold presence until the broadcast relay exists; viewers send no media.
+#: Teaching rooms: viewers receive from the broadcast relay (``sfu``) and send no media.
 TEACHING_CAPACITY = 1000
 #: The broadcast relay's reserved peer id (api.md "Teaching broadcast").
 SFU_PEER_ID = "sfu"
@@ -121,6 +121,11 @@ class RoomState:
     peers: dict[str, Peer] = field(default_factory=dict)
     lobby: bool = False
     next_seq: int = 0
+    # Teaching rooms: the process holding the broadcast, the presenting peer, whether its
+    # media flows (join acks say so; requests for the relay are sent to ``sfu_host``).
+    sfu_host: str | None = None
+    presenter: str | None = None
+    live: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -128,12 +133,16 @@ class RoomState:
             "lobby": self.lobby,
             "next_seq": self.next_seq,
             "peers": [asdict(p) for p in self.peers.values()],
+            "sfu_host": self.sfu_host,
+            "presenter": self.presenter,
+            "live": self.live,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RoomState:
         peers = {p["peer_id"]: Peer(**p) for p in data.get("peers", [])}
-        return cls(data["name"], peers, bool(data.get("lobby")), int(data.get("next_seq", 0)))
+        return cls(data["name"], peers, bool(data.get("lobby")), int(data.get("next_seq", 0)),
+                   data.get("sfu_host"), data.get("presenter"), bool(data.get("live")))
 
     @property
     def empty(self) -> bool:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import socketio
 from aiohttp import web
+from aiortc import RTCIceServer
 
 from yilian.server.core import keys
 from yilian.signaling import eio, wirejson
@@ -23,6 +25,10 @@ from yilian.signaling.logs import ThrottledLog, describe_frame, scrub_engineio
 from yilian.signaling.namespace import NAMESPACE, UNAUTHORIZED, ChatPolicy, Gate, RtcNamespace
 from yilian.signaling.notify import NotifyNamespace
 from yilian.signaling.rooms import RoomKind
+from yilian.signaling.sfu.broadcast import BroadcastConfig
+from yilian.signaling.sfu.link import RelayLink
+from yilian.signaling.sfu.ports import BroadcastRules
+from yilian.signaling.sfu.relay import BroadcastRelay
 from yilian.signaling.store import MemoryRoomStore, RedisRoomStore, RoomStore
 from yilian.signaling.watch import recheck_every
 
@@ -185,6 +191,8 @@ class RtcServer:
         )
         self.sio.garbage_log = ThrottledLog(logger)
         self.namespace = RtcNamespace(gate, store, grace_seconds=grace_seconds, chat=chat)
+        self.relay: BroadcastRelay | None = None
+        self._link: RelayLink | None = None
         self.sio.register_namespace(self.namespace)
         self.notify = NotifyNamespace(gate, inbox)
         self.sio.register_namespace(self.notify)
@@ -195,6 +203,15 @@ class RtcServer:
         self._recheck: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._closed = False
+
+    def use_relay(self, relay: BroadcastRelay) -> None:
+        """Serve teaching rooms' broadcasts (the peer ``sfu``) with ``relay``."""
+        self.relay = relay
+        self.namespace.use_relay(relay)
+        if self._manager is not None:
+            # Requests for a broadcast held by another process travel through Redis.
+            self._link = RelayLink(self._manager, relay)
+            relay.remote = self._link.call
 
     def attach(self, app: web.Application) -> None:
         """Serve socket.io at ``/socket.io`` on ``app``."""
@@ -225,7 +242,9 @@ class RtcServer:
             for sid in list(ns.sessions):
                 await self.sio.disconnect(sid, namespace=ns.namespace)
         await self.sio.shutdown()
-        await self.namespace.close()
+        await self.namespace.close()  # the broadcasts end here, recordings complete
+        if self._link is not None:
+            await self._link.close()
         await self.notify.close()
         await self._close_manager()
         await self.store.close()
@@ -246,17 +265,21 @@ class RtcServer:
                 await conn.aclose()
 
 
-def setup_rtc(app: web.Application, rules: Mapping[RoomKind, RoomRules]) -> RtcServer:
+def setup_rtc(app: web.Application, rules: Mapping[RoomKind, RoomRules],
+              broadcast: BroadcastRules | None = None) -> RtcServer:
     """Serve ``/rtc`` and ``/notify`` on ``app`` from its settings, deciding who may join and
     speak in each kind of room by the ``rules`` given for it; register after the database
     context. Once the database is open, its committed notifications go to ``/notify``.
+    With ``broadcast`` (the teaching sessions' rules) the relay ``sfu`` serves teaching
+    rooms; without, signals to ``sfu`` are answered ``not_available``.
 
     Sockets live as long as their token: a logout through this app (the core's token cache
     announces it) ends them at once; expiry, deactivation and logouts elsewhere are found by
     the periodic re-check."""
     settings = app[keys.SETTINGS]
+    gate = DatabaseGate(lambda: app[keys.DATABASE], rules)
     rtc = RtcServer(
-        DatabaseGate(lambda: app[keys.DATABASE], rules),
+        gate,
         inbox=DatabaseInbox(lambda: app[keys.DATABASE]),
         grace_seconds=settings.rtc.resume_grace_seconds,
         redis_url=settings.redis_url,
@@ -266,11 +289,36 @@ def setup_rtc(app: web.Application, rules: Mapping[RoomKind, RoomRules]) -> RtcS
         recheck_seconds=settings.rtc.recheck_seconds,
     )
     app[rtc_keys.RTC] = rtc
+    if broadcast is not None:
+        serve_broadcasts(app, broadcast)
     for revoked in (rtc.namespace.token_revoked, rtc.notify.token_revoked):
         rtc.on_close(app[keys.TOKEN_CACHE].on_revoked(revoked))
     rtc.attach(app)
     app.cleanup_ctx.append(_rtc_ctx)
     return rtc
+
+
+def serve_broadcasts(app: web.Application, broadcast: BroadcastRules) -> BroadcastRelay:
+    """Let the app's signalling server (``setup_rtc``) relay teaching broadcasts, asking
+    ``broadcast`` (the teaching sessions' rules) who may publish and where recordings go;
+    ``setup_rtc(..., broadcast=...)`` calls it. Once only: later calls return the relay."""
+    rtc = app[rtc_keys.RTC]
+    if rtc.relay is not None:
+        return rtc.relay
+    settings = app[keys.SETTINGS]
+    gate = rtc.namespace.gate
+    assert isinstance(gate, DatabaseGate)
+    gate.broadcast = broadcast
+    config = BroadcastConfig(
+        # The relay answers from the server's own address; STUN finds its public one.
+        ice_servers=[RTCIceServer(urls=u) for u in settings.rtc.stun_urls],
+        max_bitrate=settings.rtc.teaching_max_bitrate,
+        low_layer=settings.rtc.teaching_low_layer,
+        low_bitrate=settings.rtc.teaching_low_bitrate,
+    )
+    relay = BroadcastRelay(gate, config, host_id=uuid.uuid4().hex)
+    rtc.use_relay(relay)
+    return relay
 
 
 async def _rtc_ctx(app: web.Application) -> AsyncIterator[None]:

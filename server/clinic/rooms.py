@@ -65,3 +65,6 @@ class ConsultationRooms:
             select(Consultation.id).where(Consultation.id.in_(ids), Consultation.status.in_(OPEN))
         )
         return {str(i) for i in rows.scalars()}
+
+    async def left(self, session: AsyncSession, user: User, object_id: str) -> None:
+        """Nothing to close: a consultation keeps no attendance (joins are audited)."""

@@ -129,6 +129,15 @@ class RtcSettings(_Group):
     chat_per_second: float = Field(default=1.0, gt=0,
                                    validation_alias=ENV_PREFIX + "RTC_CHAT_PER_SECOND")
 
+    #: Teaching broadcasts: the presenter's video ceiling (bit/s), whether the relay offers
+    #: a 320x240 layer for weak links, and that layer's bitrate.
+    teaching_max_bitrate: int = Field(default=1_500_000, ge=100_000, le=20_000_000,
+                                      validation_alias=ENV_PREFIX + "RTC_TEACHING_MAX_BITRATE")
+    teaching_low_layer: bool = Field(default=True,
+                                     validation_alias=ENV_PREFIX + "RTC_TEACHING_LOW_LAYER")
+    teaching_low_bitrate: int = Field(default=280_000, ge=50_000, le=5_000_000,
+                                      validation_alias=ENV_PREFIX + "RTC_TEACHING_LOW_BITRATE")
+
     _split_urls = field_validator("stun_urls", "turn_urls", mode="before")(_split)
 
 

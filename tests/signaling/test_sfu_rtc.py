@@ -1,0 +1,251 @@
+"""Teaching broadcasts through ``/rtc``: a real app with teaching sessions, the presenter and
+viewers as socket.io clients with aiortc peers. One server and one live session per module."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+
+from tests.conftest import PG_URL, Api, _pg_admin, _pg_url, base_settings
+from tests.signaling.conftest import until
+from tests.support.broadcast_peer import BroadcastPresenter, TeachingClient
+from yilian.server.app import create_app
+from yilian.server.clinic.teaching.media import TeachingMedia
+from yilian.signaling.server import serve_broadcasts
+from yilian.signaling.sfu.ports import RecordingTarget
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@dataclass
+class World:
+    server: TestServer
+    users: dict[str, Api]
+    session_id: int
+    room: str
+    presenter: TeachingClient
+    clients: list[TeachingClient]
+
+    async def client(self, user: str) -> TeachingClient:
+        client = TeachingClient(str(self.server.make_url("/")), self.users[user].token or "",
+                                label=user)
+        self.clients.append(client)
+        await client.connect()
+        return client
+
+
+async def schedule(users: dict[str, Api], *, start: bool = True) -> int:
+    """A lecture by the expert for the village and township clinics."""
+    expert = users["expert"]
+    now = datetime.now(UTC)
+    status, body = await expert.post("/api/teaching-sessions", {
+        "title": "ECG reading", "kind": "lecture",
+        "start": (now + timedelta(minutes=5)).isoformat(),
+        "end": (now + timedelta(hours=1)).isoformat(),
+        "presenter_id": expert.user["id"],
+        "invited_institution_ids": [users["village"].user["institution_id"],
+                                    users["township"].user["institution_id"]],
+        "record": False,
+    })
+    assert status == 201, body
+    if start:
+        status, started = await expert.post(f"/api/teaching-sessions/{body['id']}/start")
+        assert status == 200, started
+    return int(body["id"])
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(template: tuple[Path, str],
+                tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    tpl_dir, tpl_name = template
+    data_dir = tmp_path_factory.mktemp("sfu-rtc") / "data"
+    shutil.copytree(tpl_dir, data_dir)
+    name = f"yilian_t_{uuid.uuid4().hex[:12]}"
+    if PG_URL:
+        await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{tpl_name}"')
+    settings = base_settings(data_dir, _pg_url(name) if PG_URL else "")
+    app = create_app(settings)
+    serve_broadcasts(app, TeachingMedia(settings.data_dir, RecordingTarget))
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    clients: list[TeachingClient] = []
+    try:
+        async with ClientSession() as http:
+            anonymous = Api(server, http)
+            names = ("expert", "village", "township", "county", "guilin_doctor")
+            logged = await asyncio.gather(*(anonymous.login(n) for n in names))
+            users = dict(zip(names, logged, strict=True))
+            session_id = await schedule(users)
+            room = f"teaching:{session_id}"
+            world = World(server, users, session_id, room, None, clients)  # type: ignore[arg-type]
+            presenter = await world.client("expert")
+            ack = await presenter.join(room)
+            assert ack["ok"] and ack["host"] is True and ack["live"] is False, ack
+            world.presenter = presenter
+            yield world
+    finally:
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        await server.close()
+        if PG_URL:
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def published(world: World) -> None:
+    """The presenter's media flows (published once for the module)."""
+    if world.presenter.presenter is None:
+        ack = await world.presenter.publish()
+        assert ack == {"ok": True}, ack
+    await until(lambda: any(e.get("live") for e in world.presenter.seen("broadcast")), 10)
+
+
+async def test_viewers_watch_the_presenter_and_the_presenter_counts_them(world: World) -> None:
+    village = await world.client("village")
+    ack = await village.join(world.room)
+    assert ack["ok"] and ack["host"] is False
+    assert await village.call("subscribe", {"room": world.room}) == {
+        "ok": False, "error": {"code": "not_live",
+                               "message": f"{world.room} is not broadcasting yet"}}
+    await published(world)
+    await until(lambda: any(e == {"room": world.room, "live": True}
+                            for e in village.seen("broadcast")), 5)
+    township = await world.client("township")
+    joined = await township.join(world.room)
+    assert joined["live"] is True
+    for viewer in (village, township):
+        assert (await viewer.watch()) == {"ok": True, "layer": "high"}
+    for viewer in (village, township):
+        assert viewer.viewer is not None
+        await asyncio.wait_for(viewer.viewer.first_frame.wait(), 5)
+        assert viewer.viewer.last_size == (640, 480)
+    await until(lambda: any(v.get("count") == 2 for v in world.presenter.seen("viewers")), 5)
+    assert world.presenter.seen("viewers")[-1] == {"room": world.room, "count": 2,
+                                                   "high": 2, "low": 0}
+    # A layer choice, and the viewer's own picture changes.
+    assert await village.call("layer", {"room": world.room, "layer": "low"}) == {
+        "ok": True, "layer": "low"}
+    assert village.viewer is not None
+    await until(lambda: village.viewer is not None and village.viewer.last_size == (320, 240), 5)
+    assert await village.call("unsubscribe", {"room": world.room}) == {"ok": True}
+    await until(lambda: world.presenter.seen("viewers")[-1]["count"] == 1, 5)
+    assert (await village.call("leave", {"room": world.room}))["ok"]
+    assert (await township.call("leave", {"room": world.room}))["ok"]
+
+
+async def test_questions_carry_ids_and_the_presenter_marks_them_answered(world: World) -> None:
+    county = await world.client("township")
+    assert (await county.join(world.room))["ok"]
+    ack = await county.call("chat", {"room": world.room, "text": "What about QT prolongation?"})
+    assert ack["ok"] and isinstance(ack["id"], int)
+    await until(lambda: any(c.get("id") == ack["id"] for c in world.presenter.seen("chat")), 5)
+    refused = await county.call("answered", {"room": world.room, "id": ack["id"]})
+    assert refused["error"]["code"] == "forbidden"
+    assert await world.presenter.call("answered", {"room": world.room, "id": ack["id"]}) == {
+        "ok": True}
+    await until(lambda: bool(county.seen("answered")), 5)
+    event = county.seen("answered")[0]
+    assert event["id"] == ack["id"] and event["by"] == world.users["expert"].user["id"]
+    status, questions = await world.users["expert"].get(
+        f"/api/teaching-sessions/{world.session_id}/questions")
+    assert status == 200, questions
+    assert [q["answered_at"] is not None for q in questions if q["id"] == ack["id"]] == [True]
+    unknown = await world.presenter.call("answered", {"room": world.room, "id": 999_999})
+    assert unknown["error"]["code"] == "not_found"
+    assert (await county.call("leave", {"room": world.room}))["ok"]
+
+
+async def test_only_the_presenter_publishes_and_bad_input_gets_error_acks(world: World) -> None:
+    await published(world)
+    village = await world.client("village")
+    assert (await village.join(world.room))["ok"]
+    offer = await BroadcastPresenter(audio=False).offer()
+    sdp = {"type": "offer", "sdp": offer.sdp}
+    refused = await village.call("signal", {"to": "sfu", "room": world.room, "description": sdp})
+    assert refused["error"]["code"] == "forbidden", refused
+    outsider = await world.client("guilin_doctor")
+    assert (await outsider.join(world.room))["error"]["code"] == "forbidden"
+    cases: list[tuple[str, Any, str]] = [
+        ("subscribe", {"room": world.room, "layer": "best"}, "invalid_payload"),
+        ("subscribe", {"room": "teaching:x"}, "invalid_payload"),
+        ("subscribe", "teaching", "invalid_payload"),
+        ("subscribe", {"room": "teaching:999999"}, "not_in_room"),
+        ("subscribe", {"room": "consultation:1"}, "not_in_room"),
+        ("layer", {"room": world.room}, "invalid_payload"),
+        ("layer", {"room": world.room, "layer": "low"}, "not_waiting"),
+        ("unsubscribe", {"room": world.room}, "unknown_peer"),
+        ("unsubscribe", [], "invalid_payload"),
+        ("answered", {"room": world.room, "id": "1"}, "invalid_payload"),
+        ("answered", {"room": world.room, "id": True}, "invalid_payload"),
+        ("answered", {"room": world.room}, "invalid_payload"),
+        ("signal", {"to": "sfu", "room": world.room,
+                    "description": {"type": "answer", "sdp": "v=0\r\n"}}, "not_waiting"),
+        ("signal", {"to": "sfu", "room": world.room,
+                    "description": {"type": "pranswer", "sdp": "v=0\r\n"}}, "invalid_payload"),
+        ("signal", {"to": "sfu", "room": world.room,
+                    "candidate": {"candidate": "candidate:nonsense"}}, "not_waiting"),
+        ("signal", {"to": "sfu", "room": 7, "candidate": None}, "invalid_payload"),
+        ("signal", {"to": "sfu", "room": "teaching:999999", "candidate": None}, "not_in_room"),
+    ]
+    for event, data, code in cases:
+        ack = await village.call(event, data)
+        assert ack["ok"] is False and ack["error"]["code"] == code, (event, data, ack)
+    # The presenter's garbage: an SDP that is not one, a candidate that is not one.
+    bad = await world.presenter.call("signal", {"to": "sfu", "room": world.room, "description": {
+        "type": "offer", "sdp": "v=0\r\nm=video 9 RTP/AVP 0\r\n"}})
+    assert bad["error"]["code"] == "invalid_payload", bad
+    # ...which must not have cost the broadcast (a rejected offer keeps the old media).
+    assert (await village.watch())["ok"]
+    assert village.viewer is not None
+    await asyncio.wait_for(village.viewer.first_frame.wait(), 5)
+    bad = await world.presenter.call("signal", {"to": "sfu", "room": world.room,
+                                                "candidate": {"candidate": "candidate:x"}})
+    assert bad["error"]["code"] == "invalid_payload", bad
+    assert (await village.call("leave", {"room": world.room}))["ok"]
+
+
+async def test_signals_to_sfu_without_a_relay_or_outside_teaching(world: World) -> None:
+    # Consultation rooms have no relay.
+    expert = world.users["expert"]
+    status, rows = await expert.get("/api/consultations", params={"status": "in_progress"})
+    assert status == 200 and rows
+    client = await world.client("expert")
+    room = f"consultation:{rows[0]['id']}"
+    assert (await client.join(room))["ok"]
+    ack = await client.call("signal", {"to": "sfu", "room": room, "candidate": None})
+    assert ack["error"]["code"] == "not_available"
+    ack = await client.call("subscribe", {"room": room})
+    assert ack["error"]["code"] == "not_available"
+
+
+async def test_ending_the_session_closes_the_room_and_the_broadcast(world: World) -> None:
+    await published(world)
+    viewer = await world.client("village")
+    assert (await viewer.join(world.room))["ok"]
+    assert (await viewer.watch())["ok"]
+    status, body = await world.users["expert"].post(
+        f"/api/teaching-sessions/{world.session_id}/end")
+    assert status == 200, body
+    rtc = world.server.app
+    from yilian.signaling import keys as rtc_keys
+
+    relay = rtc[rtc_keys.RTC].relay
+    assert relay is not None
+    # The periodic re-check (5 s) or the next event finds the session ended.
+    ack = await viewer.call("chat", {"room": world.room, "text": "still there?"})
+    assert ack["error"]["code"] == "room_closed"
+    await until(lambda: world.room not in relay.broadcasts, 10)
+    await until(lambda: bool(viewer.seen("room-closed")), 10)
+    status, rows = await world.users["expert"].get(
+        f"/api/teaching-sessions/{world.session_id}/attendance")
+    assert status == 200, rows
+    assert rows and all(r["left_at"] is not None for r in rows), rows
