@@ -131,7 +131,7 @@ export class TeachingLink extends EventTarget {
   }
 
   send(payload) {
-    if (this.socket && this.socket.connected) this.socket.emit("signal", { to: SFU, ...payload });
+    if (this.socket && this.socket.connected) this.socket.emit("signal", { to: SFU, room: this.room, ...payload });
   }
 
   // ----- presenter -----
@@ -144,7 +144,7 @@ export class TeachingLink extends EventTarget {
     for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
     await pc.setLocalDescription(await pc.createOffer());
     this.emit("state", { state: "publishing" });
-    await this.request("signal", { to: SFU, description: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
+    await this.request("signal", { to: SFU, room: this.room, description: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
   }
 
   /** Replace the video being sent (a screen share, or the camera again) without renegotiating. */
