@@ -112,9 +112,8 @@ export function presenterStage({ link, camera, session, onStart, onEnd }) {
     if (detail.live) showState(state, "live", t("teaching.state_live"));
     onAir(detail.live || link.role === "presenter");
   });
-  link.addEventListener("peer-state", ({ detail }) => {
-    if (detail.state === "connected" && link.role === "presenter") showState(state, "live", t("teaching.state_live"));
-  });
+  // "On air" is the server's word (broadcast live: the presenter's media reached the relay),
+  // not this page's connection state.
   showState(state, "connecting", t("teaching.state_connecting"));
 
   const el = h("section", { class: "panel teach-stage teach-stage-presenter", "aria-labelledby": "teach-stage-title" },

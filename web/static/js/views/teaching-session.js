@@ -94,12 +94,16 @@ export async function render({ root, params, query, user, isCurrent, onCleanup, 
   const stopCamera = () => { if (camera && camera.stream) camera.stream.getTracks().forEach((tr) => tr.stop()); };
   if (!isCurrent()) { stopCamera(); return; }
 
+  /** The status badges follow the session going live without a redraw of the stage. */
+  const setStatus = (status) => {
+    for (const badge of root.querySelectorAll(".teach-status")) badge.replaceWith(teachingStatus(status));
+  };
   const link = new TeachingLink({ sessionId: id, token: auth.token, iceServers: ice.iceServers });
   activeLink = link;
   onCleanup(() => { link.close(); stopCamera(); if (activeLink === link) activeLink = null; });
   let stage;
   if (presenting) {
-    const onStart = async () => { await api.post(`/api/teaching-sessions/${id}/start`); };
+    const onStart = async () => { await api.post(`/api/teaching-sessions/${id}/start`); setStatus("live"); };
     const onEnd = async () => {
       const done = await confirmDialog({
         title: t("teaching.confirm_end_title"), message: t("teaching.confirm_end"), submitLabel: t("teaching.end"), danger: true,
@@ -122,7 +126,7 @@ export async function render({ root, params, query, user, isCurrent, onCleanup, 
   // The end (by the presenter or the organiser) closes the room: the page becomes the replay page.
   link.addEventListener("closed", () => { toast(t("teaching.state_ended")); redraw(); });
   link.addEventListener("live", async ({ detail }) => {
-    if (detail.live) return;
+    if (detail.live) { setStatus("live"); return; }
     try {
       const now = await api.get(`/api/teaching-sessions/${id}`);
       if (now.status === "ended") { link.close(); redraw(); }
