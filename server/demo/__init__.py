@@ -35,6 +35,9 @@ relative to the moment the demo is loaded:
 - ``referrals``: ordinary upward referrals in every state, downward ones with follow-ups at
   the village clinic (done, due in two days, overdue).
 - ``notices``: a few inbox notifications for the demo users.
+- ``teaching``: teaching broadcasts: ``expert`` may start today's ECG lecture (20 minutes after
+  loading) for the Guangdong sites; a neurosurgery round next week; yesterday's radiology
+  training with attendance, questions and a 10-second recording to replay.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from yilian.server.demo.green import green_channel
 from yilian.server.demo.notices import seed_inbox
 from yilian.server.demo.oncall import write_rosters
 from yilian.server.demo.referrals import downward, upward
+from yilian.server.demo.teaching import teaching_sessions
 from yilian.server.schema import migrate
 
 logger = logging.getLogger(__name__)
@@ -108,8 +112,9 @@ async def load_demo(db: Database, settings: Settings) -> dict[str, Any]:
                    rosters)
     await load_studies(db, settings, consultations)
     await store_ecg(db, settings, ecg)
+    teaching = await teaching_sessions(db, settings.data_dir, inst, users, now)
     logger.info("demo alliance loaded: %d institutions, %d users, %d referrals", len(inst),
                 len(users), len(referrals))
     return {"institutions": inst, "users": users, "patients": patients,
             "consultations": consultations, "referrals": referrals, "rosters": rosters,
-            "follow_ups": follow_ups, "ecg": ecg}
+            "follow_ups": follow_ups, "ecg": ecg, "teaching": teaching}
