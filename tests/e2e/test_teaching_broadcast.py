@@ -371,8 +371,10 @@ async def test_broadcast_from_an_aiortc_presenter_with_late_joiner_second_proces
         on_air = time.monotonic()
         await asyncio.gather(*(v.start() for v in viewers))
         await until(lambda: all(v.join_ack.get("live") or v.seen("broadcast") for v in viewers), 15, "live")
-        layers = await asyncio.gather(*(v.subscribe("low" if i == 0 else "auto") for i, v in enumerate(viewers)))
-        assert layers[0]["layer"] == "low", layers
+        # One viewer chooses the low layer, the others the full one (on "auto" the relay may
+        # move a viewer of this loaded machine down, which is its job but not this test's).
+        layers = await asyncio.gather(*(v.subscribe("low" if i == 0 else "high") for i, v in enumerate(viewers)))
+        assert [a["layer"] for a in layers] == ["low"] + ["high"] * (len(viewers) - 1), layers
         pages = [await open_page(bbrowser, bserver, n) for n in PAGE_VIEWERS]
         await asyncio.gather(*(page_watches(p, sid) for p in pages))
         await aiortc_viewers_decode(viewers)
