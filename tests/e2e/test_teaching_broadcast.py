@@ -234,6 +234,11 @@ class SocketPresenter(SocketPeer):
         await self.peer.close()
 
 
+def user_id(api: Api) -> int:
+    assert api.user is not None
+    return int(api.user["id"])
+
+
 async def until(cond: Any, seconds: float = 20, what: str = "") -> None:
     deadline = time.monotonic() + seconds
     while not cond():
@@ -253,7 +258,7 @@ async def schedule(users: dict[str, Api], title: str, *, record: bool = True) ->
     start = datetime.now(SHANGHAI) + timedelta(minutes=1)
     status, s = await expert.post("/api/teaching-sessions", {
         "title": title, "kind": "lecture", "start": start.isoformat(),
-        "end": (start + timedelta(hours=1)).isoformat(), "presenter_id": expert.user["id"],
+        "end": (start + timedelta(hours=1)).isoformat(), "presenter_id": user_id(expert),
         "invited_institution_ids": members, "record": record})
     assert status == 201, s
     assert s["status"] == "scheduled"
@@ -279,7 +284,7 @@ async def attendance_matches(users: dict[str, Api], sid: int, usernames: list[st
     """One row per viewer who joined (the presenter is not a trainee), each with a leave time."""
     status, rows = await users["expert"].get(f"/api/teaching-sessions/{sid}/attendance")
     assert status == 200, rows
-    expected = {users[n].user["id"] for n in usernames}
+    expected = {user_id(users[n]) for n in usernames}
     assert {r["user_id"] for r in rows} == expected, rows
     assert len(rows) == len(expected), rows
     for r in rows:
@@ -338,7 +343,7 @@ async def test_broadcast_from_the_presenters_page(bserver: TestServer, bbrowser:
             await expect(page.locator(".teach-replay-panel")).to_be_visible(timeout=20_000)
         await until(lambda: all(v.seen("broadcast") or v.seen("room-closed") for v in viewers), 10,
                     "the end at every viewer")
-        assert presenter.js_errors == [] and all(p.js_errors == [] for p in pages)
+        assert presenter.js_errors == [] and all(p.js_errors == [] for p in pages)  # type: ignore[attr-defined]
     finally:
         await asyncio.gather(*(v.close() for v in viewers))
         for page in (presenter, *pages):
@@ -387,6 +392,7 @@ async def test_broadcast_from_an_aiortc_presenter_with_late_joiner_second_proces
         asked = time.monotonic()
         await late.subscribe()
         await asyncio.wait_for(late.peer.first_frame.wait(), 5)
+        assert late.peer.first_frame_at is not None
         first_frame = late.peer.first_frame_at - asked
         assert first_frame < 1.0, f"late joiner's first frame after {first_frame:.2f} s"
 
@@ -442,6 +448,6 @@ def _decode(path: Path) -> tuple[int, int]:
                 audio += packet.size > 0
                 continue
             for frame in packet.decode():
-                assert (frame.width, frame.height) == (640, 480)
+                assert isinstance(frame, av.VideoFrame) and (frame.width, frame.height) == (640, 480)
                 frames += 1
     return frames, audio
