@@ -1,0 +1,532 @@
+"""Broadcast benchmark: one presenter to N viewers at 640x480, 30 fps, VP8, through aiortc's
+stock ``MediaRelay`` (decode once, one encoder per viewer) and through ours (``Broadcast``:
+the presenter's packets forwarded to every viewer without re-encoding), in the same run.
+
+Processes: for each (relay, N) this script starts a fresh *server* process (the server's
+peers and the presenter, an aiortc peer sending a synthetic moving picture) and viewer
+*worker* processes (up to 25 aiortc viewer peers each); it carries the SDP between them over
+pipes. A fresh server per run keeps its CPU time and memory its own. Viewers do not decode:
+their video receiver is tapped (``forward.tap_receiver``), and a viewer counts the complete
+frames it receives from its first keyframe on, so viewers do not compete with the server
+for the CPU more than receiving RTP does.
+
+Figures per run, over ``--seconds`` once every viewer is connected:
+- server CPU in cores: the server process's CPU time (``time.process_time``) over wall
+  time, less the presenter's own VP8 encoding (its encoder's thread time, measured around
+  each ``encode`` call), which would be in the presenter's browser in real use;
+- fps each viewer receives: minimum and median over viewers;
+- late joiner: one more viewer subscribes after the window; time from its subscribe
+  request to its first keyframe (stock: its own encoder starts with one; ours: the request
+  is relayed to the presenter);
+- server memory: the process's resident set (VmRSS) at the end of the window.
+
+The stock relay saturates the machine at a few viewers: after its first run whose median
+fps falls below 10, larger counts are printed as "saturated" without running.
+
+    python bench/broadcast_bench.py                       # 1,10,25,50,100 viewers, 10 s each
+    python bench/broadcast_bench.py --viewers 1,10 --seconds 5
+    python bench/broadcast_bench.py --quick               # 1 and 3 viewers, 3 s (smoke test)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+SCRIPT = Path(__file__).resolve()
+ROOT = SCRIPT.parent.parent
+WIDTH, HEIGHT, FPS = 640, 480, 30
+PER_WORKER = 25
+SATURATED_FPS = 10.0
+USABLE_FPS = 25.0
+CONNECT_TIMEOUT = 60.0
+
+
+# -- wire between the processes: one JSON object per line ----------------------------------
+
+async def send(writer: asyncio.StreamWriter | Any, message: dict[str, Any]) -> None:
+    writer.write((json.dumps(message) + "\n").encode())
+    await writer.drain()
+
+
+async def receive(reader: asyncio.StreamReader) -> dict[str, Any]:
+    line = await reader.readline()
+    if not line:
+        raise ConnectionError("the other process ended")
+    return json.loads(line)
+
+
+async def stdio() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """This process's stdin/stdout as asyncio streams (server and worker side)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2**22)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin,
+                                                        os.fdopen(1, "wb", 0))
+    writer = asyncio.StreamWriter(transport, protocol, None, loop)
+    return reader, writer
+
+
+def rss_mb() -> float:
+    """This process's resident set in MiB (/proc, no psutil)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# -- the server process: presenter + relay ----------------------------------------------
+
+def make_frames(count: int = FPS) -> list[Any]:
+    """A second of moving picture with texture, so VP8 spends a realistic bitrate on it."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    texture = rng.integers(0, 255, (HEIGHT, WIDTH), dtype=np.uint8)
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
+    frames = []
+    for i in range(count):
+        y = ((xx + yy + i * 8) % 256).astype(np.uint8) // 2 + texture // 4
+        x0 = (i * 16) % (WIDTH - 120)
+        y[180:300, x0:x0 + 120] = 235
+        u = np.full((HEIGHT // 2, WIDTH // 2), 128 + (i % 30), np.uint8)
+        v = np.full((HEIGHT // 2, WIDTH // 2), 160 - (i % 30), np.uint8)
+        frame = av.VideoFrame.from_ndarray(np.concatenate([y, u.reshape(-1, WIDTH),
+                                                           v.reshape(-1, WIDTH)]),
+                                           format="yuv420p")
+        frames.append(frame)
+    return frames
+
+
+class Presenter:
+    """An aiortc peer publishing the synthetic picture; times its own encoder."""
+
+    def __init__(self) -> None:
+        from aiortc import RTCConfiguration, RTCPeerConnection, VideoStreamTrack
+
+        frames = make_frames()
+        self.encode_seconds = 0.0
+
+        class Camera(VideoStreamTrack):
+            async def recv(self) -> Any:
+                pts, time_base = await self.next_timestamp()
+                frame = frames[(pts // 3000) % len(frames)]
+                frame.pts, frame.time_base = pts, time_base
+                return frame
+
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.sender = self.pc.addTrack(Camera())
+
+    def time_encoder(self) -> bool:
+        """Wrap the presenter's encoder once aiortc has made it (True when done)."""
+        encoder = getattr(self.sender, "_RTCRtpSender__encoder", None)
+        if encoder is None:
+            return False
+        encode = encoder.encode
+
+        def timed(*args: Any) -> Any:
+            t0 = time.thread_time()
+            try:
+                return encode(*args)
+            finally:
+                self.encode_seconds += time.thread_time() - t0
+
+        encoder.encode = timed
+        return True
+
+
+class StockServer:
+    """aiortc's MediaRelay: the presenter's track decoded once, re-encoded per viewer."""
+
+    def __init__(self) -> None:
+        from aiortc.contrib.media import MediaRelay
+
+        self.relay = MediaRelay()
+        self.source: Any = None
+        self.presenter_pc: Any = None
+        self.viewers: dict[str, Any] = {}
+
+    async def publish(self, offer: Any) -> Any:
+        from aiortc import RTCConfiguration, RTCPeerConnection
+
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.presenter_pc = pc
+        got = asyncio.get_running_loop().create_future()
+
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            if not got.done():
+                got.set_result(track)
+
+        await pc.setRemoteDescription(offer)
+        await pc.setLocalDescription(await pc.createAnswer())
+        self.source = await asyncio.wait_for(got, 10)
+        return pc.localDescription
+
+    async def subscribe(self, viewer_id: str) -> Any:
+        from aiortc import RTCConfiguration, RTCPeerConnection
+
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.viewers[viewer_id] = pc
+        pc.addTrack(self.relay.subscribe(self.source))
+        await pc.setLocalDescription(await pc.createOffer())
+        return pc.localDescription
+
+    async def accept(self, viewer_id: str, answer: Any) -> None:
+        await self.viewers[viewer_id].setRemoteDescription(answer)
+
+    def stats(self) -> dict[str, Any]:
+        return {}
+
+    async def close(self) -> None:
+        await asyncio.gather(*(pc.close() for pc in self.viewers.values()),
+                             return_exceptions=True)
+        if self.presenter_pc is not None:
+            await self.presenter_pc.close()
+
+
+class OurServer:
+    """Ours: ``signaling.sfu.broadcast.Broadcast``, packets forwarded without re-encoding."""
+
+    def __init__(self) -> None:
+        from yilian.signaling.sfu.broadcast import Broadcast, BroadcastConfig
+
+        self.broadcast = Broadcast("teaching:bench", BroadcastConfig(ice_servers=[]))
+
+    async def publish(self, offer: Any) -> Any:
+        return await self.broadcast.publish(offer)
+
+    async def subscribe(self, viewer_id: str) -> Any:
+        for _ in range(100):  # live once the presenter's first packet is in
+            if self.broadcast.live:
+                break
+            await asyncio.sleep(0.1)
+        return await self.broadcast.subscribe(viewer_id, "high")
+
+    async def accept(self, viewer_id: str, answer: Any) -> None:
+        await self.broadcast.accept(viewer_id, answer)
+
+    def stats(self) -> dict[str, Any]:
+        figures = self.broadcast.stats()
+        return {k: figures[k] for k in ("forwarded", "dropped", "keyframe_requests")}
+
+    async def close(self) -> None:
+        await self.broadcast.close()
+
+
+async def serve(kind: str) -> None:
+    """The server process: answers subscribe/accept/measure requests on stdin."""
+    from aiortc import RTCSessionDescription
+
+    reader, writer = await stdio()
+    server: StockServer | OurServer = StockServer() if kind == "stock" else OurServer()
+    presenter = Presenter()
+    await presenter.pc.setLocalDescription(await presenter.pc.createOffer())
+    answer = await server.publish(presenter.pc.localDescription)
+    await presenter.pc.setRemoteDescription(RTCSessionDescription(answer.sdp, answer.type))
+    for _ in range(200):
+        if presenter.time_encoder():
+            break
+        await asyncio.sleep(0.05)
+    await send(writer, {"op": "ready"})
+    while True:
+        try:
+            msg = await receive(reader)
+        except ConnectionError:
+            break
+        op = msg["op"]
+        if op == "subscribe":
+            offer = await server.subscribe(msg["id"])
+            await send(writer, {"op": "offer", "id": msg["id"], "sdp": offer.sdp})
+        elif op == "accept":
+            await server.accept(msg["id"], RTCSessionDescription(msg["sdp"], "answer"))
+            await send(writer, {"op": "accepted", "id": msg["id"]})
+        elif op == "measure":
+            await send(writer, {"op": "measure", "wall": time.monotonic(),
+                                "cpu": time.process_time(),
+                                "presenter": presenter.encode_seconds, "rss": rss_mb(),
+                                "relay": server.stats()})
+        elif op == "close":
+            break
+    await server.close()
+    await presenter.pc.close()
+    await send(writer, {"op": "closed"})
+
+
+# -- the viewer worker process ---------------------------------------------------------
+
+class Viewer:
+    """One aiortc viewer peer that counts complete frames from its first keyframe on."""
+
+    def __init__(self) -> None:
+        from aiortc import RTCConfiguration, RTCPeerConnection
+
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.frames = 0
+        self.keyframes = 0
+        self.first_keyframe: float | None = None  # unix time
+
+    def on_packet(self, packet: Any) -> None:
+        if packet.is_keyframe:
+            self.keyframes += 1
+            if self.first_keyframe is None:
+                self.first_keyframe = time.time()
+        if self.first_keyframe is not None:
+            self.frames += 1
+
+    async def answer(self, sdp: str) -> str:
+        from aiortc import RTCSessionDescription
+
+        from yilian.signaling.sfu.forward import tap_receiver
+
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "video":
+                tap_receiver(transceiver.receiver, self.on_packet)
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return self.pc.localDescription.sdp
+
+
+async def work() -> None:
+    """A viewer worker: answers offers, reports frame counts."""
+    reader, writer = await stdio()
+    viewers: dict[str, Viewer] = {}
+    while True:
+        try:
+            msg = await receive(reader)
+        except ConnectionError:
+            break
+        if msg["op"] == "offer":
+            viewer = viewers[msg["id"]] = Viewer()
+            sdp = await viewer.answer(msg["sdp"])
+            await send(writer, {"op": "answer", "id": msg["id"], "sdp": sdp})
+        elif msg["op"] == "counts":
+            await send(writer, {"op": "counts", "at": time.monotonic(), "viewers": {
+                vid: {"frames": v.frames, "keyframes": v.keyframes,
+                      "first": v.first_keyframe, "state": v.pc.connectionState}
+                for vid, v in viewers.items()}})
+        elif msg["op"] == "close":
+            break
+    await asyncio.gather(*(v.pc.close() for v in viewers.values()), return_exceptions=True)
+    await send(writer, {"op": "closed"})
+
+
+# -- the orchestrator ------------------------------------------------------------------
+
+class Child:
+    """A server or worker process of this script, spoken to over its stdin/stdout."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        assert proc.stdout is not None and proc.stdin is not None
+        self.reader, self.writer = proc.stdout, proc.stdin
+        self.lock = asyncio.Lock()
+
+    @classmethod
+    async def start(cls, *args: str) -> Child:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(SCRIPT), *args,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**22,
+            cwd=ROOT)
+        return cls(proc)
+
+    async def ask(self, message: dict[str, Any], wait: float = CONNECT_TIMEOUT
+                  ) -> dict[str, Any]:
+        async with self.lock:
+            await send(self.writer, message)
+            return await asyncio.wait_for(receive(self.reader), wait)
+
+    async def stop(self) -> None:
+        try:
+            await self.ask({"op": "close"}, 30)
+        except (TimeoutError, ConnectionError, BrokenPipeError):
+            pass
+        try:
+            await asyncio.wait_for(self.proc.wait(), 15)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+async def subscribe(server: Child, worker: Child, viewer_id: str) -> None:
+    offer = await server.ask({"op": "subscribe", "id": viewer_id})
+    answer = await worker.ask({"op": "offer", "id": viewer_id, "sdp": offer["sdp"]})
+    await server.ask({"op": "accept", "id": viewer_id, "sdp": answer["sdp"]})
+
+
+async def counts(workers: Sequence[Child]) -> dict[str, dict[str, Any]]:
+    """Every viewer's counts, each with its worker's clock (``at``) at that moment."""
+    merged: dict[str, dict[str, Any]] = {}
+    for reply in await asyncio.gather(*(w.ask({"op": "counts"}) for w in workers)):
+        for vid, seen in reply["viewers"].items():
+            merged[vid] = {**seen, "at": reply["at"]}
+    return merged
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average: other work competing for the same cores."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+async def run(kind: str, viewers: int, seconds: float) -> dict[str, Any]:
+    """One (relay, viewer count) run in fresh processes; the figures of the docstring."""
+    server = await Child.start("--serve", kind)
+    workers = [await Child.start("--work") for _ in range(math.ceil((viewers + 1) / PER_WORKER))]
+    try:
+        await asyncio.wait_for(receive(server.reader), 60)  # the presenter is publishing
+        ids = [f"v{i}" for i in range(viewers)]
+        sem = asyncio.Semaphore(8)
+
+        async def join(i: int, vid: str) -> None:
+            async with sem:
+                await subscribe(server, workers[i // PER_WORKER], vid)
+
+        await asyncio.gather(*(join(i, vid) for i, vid in enumerate(ids)))
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        while time.monotonic() < deadline:  # every viewer has had its first keyframe
+            seen = await counts(workers)
+            if all(seen[v]["first"] is not None for v in ids):
+                break
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(1.0)  # settle: bitrate ramps, queues fill
+        before, c0 = await server.ask({"op": "measure"}), await counts(workers)
+        await asyncio.sleep(seconds)
+        after, c1 = await server.ask({"op": "measure"}), await counts(workers)
+        wall = after["wall"] - before["wall"]
+        # each viewer's rate over its own worker's clock, not the round trips' timing
+        fps = sorted((c1[v]["frames"] - c0[v]["frames"]) / (c1[v]["at"] - c0[v]["at"])
+                     for v in ids)
+        cpu = (after["cpu"] - before["cpu"]) / wall
+        presenter = (after["presenter"] - before["presenter"]) / wall
+        # the late joiner, on the last worker
+        asked = time.time()
+        await subscribe(server, workers[-1], "late")
+        first = None
+        while time.time() - asked < 10:
+            late = (await workers[-1].ask({"op": "counts"}))["viewers"]["late"]
+            if late["first"] is not None:
+                first = late["first"] - asked
+                break
+            await asyncio.sleep(0.05)
+        return {"kind": kind, "viewers": viewers, "cpu": max(cpu - presenter, 0.0),
+                "presenter": presenter, "fps_min": fps[0], "fps_median": statistics.median(fps),
+                "late": first, "rss": after["rss"], "load": load_average(),
+                "relay": after.get("relay", {})}
+    finally:
+        await asyncio.gather(server.stop(), *(w.stop() for w in workers))
+
+
+def cell(row: dict[str, Any] | None, key: str) -> str:
+    if row is None:
+        return "saturated" if key == "cpu" else "-"
+    value = row[key]
+    if value is None:
+        return "none"
+    return {"cpu": "{:.2f}", "fps_min": "{:.1f}", "fps_median": "{:.1f}",
+            "late": "{:.2f} s", "rss": "{:.0f} MiB"}[key].format(value)
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "-"
+    return f"{a / b:.1f}x"
+
+
+def max_viewers(rows: list[dict[str, Any]], cores: float) -> int:
+    """The most viewers a relay served at >= USABLE_FPS median within ``cores``."""
+    return max((r["viewers"] for r in rows
+                if r["cpu"] <= cores and r["fps_median"] >= USABLE_FPS), default=0)
+
+
+def report(counts_: Sequence[int], stock: dict[int, dict[str, Any] | None],
+           ours: dict[int, dict[str, Any]]) -> None:
+    loads = [r["load"] for r in list(ours.values()) + [r for r in stock.values() if r]]
+    print(f"\nbroadcast bench: {WIDTH}x{HEIGHT} {FPS} fps VP8, server cores exclude the "
+          f"presenter's own encoding; {os.cpu_count()} cores, load average during the runs "
+          f"{min(loads, default=0):.1f}-{max(loads, default=0):.1f}\n")
+    head = (f"{'viewers':>7} | {'':<6} {'server cores':>12} {'fps min':>8} {'fps median':>10} "
+            f"{'late joiner':>11} {'RSS':>9}")
+    print(head)
+    print("-" * len(head))
+    for n in counts_:
+        for name, row in (("stock", stock.get(n)), ("ours", ours.get(n))):
+            print(f"{n:>7} | {name:<6} {cell(row, 'cpu'):>12} {cell(row, 'fps_min'):>8} "
+                  f"{cell(row, 'fps_median'):>10} {cell(row, 'late'):>11} {cell(row, 'rss'):>9}")
+        s, o = stock.get(n), ours.get(n)
+        if s is not None and o is not None:
+            print(f"{'':>7} | ratio  cpu stock/ours {ratio(s['cpu'], o['cpu'])}, "
+                  f"fps median ours/stock {ratio(o['fps_median'], s['fps_median'])}, "
+                  f"RSS stock/ours {ratio(s['rss'], o['rss'])}")
+    presenter = [r["presenter"] for r in list(ours.values()) + [r for r in stock.values() if r]]
+    if presenter:
+        print(f"\npresenter's own VP8 encoding (excluded above): "
+              f"{statistics.median(presenter):.2f} cores")
+    stock_rows = [r for r in stock.values() if r is not None]
+    ours_rows = list(ours.values())
+    if ours_rows:
+        top = max(ours_rows, key=lambda r: r["viewers"])
+        budget = math.ceil(max(top["cpu"], 0.01) * 20) / 20  # ours' CPU at its most viewers
+        n_ours, n_stock = max_viewers(ours_rows, budget), max_viewers(stock_rows, budget)
+        n_one_s, n_one_o = max_viewers(stock_rows, 1.0), max_viewers(ours_rows, 1.0)
+        print(f"max viewers at <= {budget:.2f} cores (>= {USABLE_FPS:.0f} fps median): "
+              f"stock {n_stock}, ours {n_ours}" +
+              (f" ({n_ours / n_stock:.0f}x)" if n_stock else
+               f" (stock's fewest measured, {min(stock_rows, key=lambda r: r['viewers'])['viewers']}"
+               f" viewer(s), took {min(stock_rows, key=lambda r: r['viewers'])['cpu']:.2f} cores)"
+               if stock_rows else ""))
+        print(f"max viewers at <= 1.00 cores (>= {USABLE_FPS:.0f} fps median): "
+              f"stock {n_one_s}, ours {n_one_o}" +
+              (f" ({n_one_o / n_one_s:.0f}x)" if n_one_s else ""))
+
+
+async def orchestrate(counts_: Sequence[int], seconds: float) -> None:
+    stock: dict[int, dict[str, Any] | None] = {}
+    ours: dict[int, dict[str, Any]] = {}
+    saturated = False
+    for n in counts_:
+        for kind in ("stock", "ours"):
+            if kind == "stock" and saturated:
+                stock[n] = None
+                continue
+            row = await run(kind, n, seconds)
+            print(f"  {kind:<5} {n:>3} viewers: {row['cpu']:.2f} cores, fps min "
+                  f"{row['fps_min']:.1f} median {row['fps_median']:.1f}, late "
+                  f"{cell(row, 'late')}, {row['rss']:.0f} MiB, load average {row['load']:.1f}"
+                  + (f", relay {row['relay']}" if row["relay"] else ""), flush=True)
+            if kind == "stock":
+                stock[n] = row
+                saturated = row["fps_median"] < SATURATED_FPS
+            else:
+                ours[n] = row
+    report(counts_, stock, ours)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--viewers", default="1,10,25,50,100")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--quick", action="store_true", help="1 and 3 viewers, 3 s")
+    parser.add_argument("--serve", choices=("stock", "ours"), help=argparse.SUPPRESS)
+    parser.add_argument("--work", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        asyncio.run(serve(args.serve))
+    elif args.work:
+        asyncio.run(work())
+    else:
+        counts_ = [1, 3] if args.quick else [int(n) for n in args.viewers.split(",")]
+        asyncio.run(orchestrate(counts_, 3.0 if args.quick else args.seconds))
+
+
+if __name__ == "__main__":
+    main()

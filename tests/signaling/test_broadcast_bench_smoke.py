@@ -1,0 +1,32 @@
+"""The broadcast benchmark runs end to end in its quick mode (figures are not asserted)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ROW = r"\s+(\d+\.\d\d)\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d\d s|none)\s+\d+ MiB"
+
+
+def test_broadcast_bench_quick() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "broadcast_bench.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    for viewers in (1, 3):
+        for relay in ("stock", "ours"):
+            row = re.search(rf"^\s+{viewers} \| {relay:<6}{ROW}$", out, re.MULTILINE)
+            assert row, out
+            if relay == "ours" or viewers == 1:
+                assert float(row.group(3)) > 0, out  # its viewers received frames
+    assert len(re.findall(r"ratio\s+cpu stock/ours [\d.]+x", out)) == 2, out
+    assert re.search(r"max viewers at <= [\d.]+ cores \(>= 25 fps median\): stock \d+, ours \d+",
+                     out), out
