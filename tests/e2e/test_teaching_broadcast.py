@@ -324,6 +324,18 @@ async def test_broadcast_from_the_presenters_page(bserver: TestServer, bbrowser:
         await presenter.screenshot(path=str(SHOTS / "presenter-live.png"), full_page=True)
         await pages[0].screenshot(path=str(SHOTS / "viewer-live.png"), full_page=True)
 
+        # Screen share replaces the video being sent, without a new negotiation: the viewers
+        # keep decoding; then back to the camera.
+        share = presenter.get_by_role("button", name="共享屏幕")
+        await share.click()
+        stop = presenter.get_by_role("button", name="停止共享，回到摄像头")
+        await expect(stop).to_have_attribute("aria-pressed", "true")
+        before = [v.peer.frames for v in viewers]
+        await until(lambda: all(v.peer.frames >= n + 15 for v, n in zip(viewers, before, strict=True)), 20,
+                    "frames while the screen is shared")
+        await stop.click()
+        await expect(share).to_have_attribute("aria-pressed", "false")
+
         # A question from the village clinic; the presenter marks it answered; all see it.
         village = pages[0]
         await village.get_by_role("textbox", name="输入问题").fill("溶栓后多久可以转运？")
