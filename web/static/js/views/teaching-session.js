@@ -64,7 +64,7 @@ export async function render({ root, params, query, user, isCurrent, onCleanup, 
   const mayAttendance = Boolean(can.attendance);
   const header = pageHeader(s.title,
     h("a", { class: "btn", href: "#/teaching" }, t("teaching.back")),
-    can.edit && s.status === "scheduled" ? h("a", { class: "btn", href: `#/teaching/${id}/edit` }, t("teaching.edit")) : null,
+    can.edit && s.status === "scheduled" ? h("a", { class: "btn", href: `#/teaching/${id}/edit`, dataset: { action: "edit" } }, t("teaching.edit")) : null,
     mayAttendance ? h("a", { class: "btn", href: `#/teaching/${id}/attendance` }, t("teaching.attendance")) : null);
   const strip = h("div", { class: "summary-strip" }, teachingStatus(s.status), kindBadge(s.kind), h("span", {}, timeRange(s)));
 
@@ -97,6 +97,7 @@ export async function render({ root, params, query, user, isCurrent, onCleanup, 
   /** The status badges follow the session going live without a redraw of the stage. */
   const setStatus = (status) => {
     for (const badge of root.querySelectorAll(".teach-status")) badge.replaceWith(teachingStatus(status));
+    if (status !== "scheduled") root.querySelectorAll("[data-action=edit]").forEach((a) => a.remove());
   };
   const link = new TeachingLink({ sessionId: id, token: auth.token, iceServers: ice.iceServers });
   activeLink = link;
