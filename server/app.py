@@ -33,6 +33,7 @@ from yilian.server.clinic.routes import teaching as teaching_routes
 from yilian.server.clinic.scheduling import extend_horizon
 from yilian.server.clinic.sharing import ClinicalShares
 from yilian.server.clinic.teaching import sweeps as teaching_sweeps
+from yilian.server.clinic.teaching.media import TeachingMedia
 from yilian.server.clinic.teaching.rooms import TeachingRooms
 from yilian.server.core import keys
 from yilian.server.core.api import ApiRouter, openapi_document
@@ -56,6 +57,7 @@ from yilian.server.schema import migrate
 from yilian.server.webclient import add_web_client
 from yilian.signaling import routes as rtc_routes
 from yilian.signaling.server import setup_rtc
+from yilian.signaling.sfu.ports import RecordingTarget
 
 logger = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -107,8 +109,11 @@ def create_app(settings: Settings) -> web.Application:
     # The background loops stop first at shutdown: they use the database and the audit log.
     app.cleanup_ctx.append(background_tasks_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
-    # socket.io /rtc and /notify; its cleanup runs before the audit log and the database close
-    setup_rtc(app, rules={"consultation": ConsultationRooms(), "teaching": TeachingRooms()})
+    # socket.io /rtc and /notify; its cleanup runs before the audit log and the database close.
+    # Teaching rooms: who joins (TeachingRooms) and who presents and where recordings go
+    # (TeachingMedia, given the relay's RecordingTarget: the clinic does not import signalling).
+    setup_rtc(app, rules={"consultation": ConsultationRooms(), "teaching": TeachingRooms()},
+              broadcast=TeachingMedia(settings.data_dir, RecordingTarget))
     return app
 
 

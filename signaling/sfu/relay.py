@@ -11,7 +11,6 @@ the socket.io manager delivers on whichever process holds the socket.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -24,8 +23,10 @@ from yilian.server.core.errors import YilianError
 from yilian.server.core.tasks import TaskSet
 from yilian.signaling.errors import InvalidPayload, NotAvailable, NotInRoom, UnknownPeer
 from yilian.signaling.rooms import SFU_PEER_ID, RoomRef, RoomState
-from yilian.signaling.sfu.broadcast import Broadcast, BroadcastConfig, NotLive, Recorder
+from yilian.signaling.sfu.broadcast import Broadcast, BroadcastConfig, NotLive
+from yilian.signaling.sfu.broadcast import Recorder as RecorderLike
 from yilian.signaling.sfu.ports import RecordingTarget
+from yilian.signaling.sfu.record import Recorder
 
 logger = logging.getLogger(__name__)
 
@@ -144,14 +145,12 @@ class BroadcastRelay:
     def _new(self, room: RoomRef) -> Broadcast:
         name = room.name
 
-        async def recorder(video_mime: str, audio_mime: str | None) -> Recorder | None:
+        async def recorder(video_mime: str, audio_mime: str | None) -> RecorderLike | None:
             if not self._record.get(name):
                 return None
             target = await self.gate.recording_started(room, _container(video_mime),
                                                        datetime.now(UTC))
-            # record.py is the recording helper's module (PyAV muxer).
-            record = importlib.import_module("yilian.signaling.sfu.record")
-            inner = record.Recorder(target.path, video_mime, audio_mime)
+            inner = Recorder(target.path, video_mime, audio_mime)
             return _RecordingRow(inner, target, self.gate)
 
         broadcast = Broadcast(name, self.config, recorder=recorder)
@@ -299,7 +298,12 @@ class BroadcastRelay:
     async def peer_gone(self, room_name: str, peer_id: str, state: RoomState | None) -> None:
         """A peer left ``room_name`` for good: the presenter's media stops, a viewer is
         unsubscribed. Never raises (it runs on disconnects)."""
-        if state is None or state.sfu_host is None:
+        if state is None:
+            # The room emptied (the store forgets it): whatever broadcast it had here ends.
+            if room_name in self.broadcasts:
+                await self.close_room(room_name)
+            return
+        if state.sfu_host is None:
             return
         try:
             await self._at(state.sfu_host, "gone", {"room": room_name, "viewer": peer_id})

@@ -45,7 +45,7 @@ class World:
         return client
 
 
-async def schedule(users: dict[str, Api], *, start: bool = True) -> int:
+async def schedule(users: dict[str, Api], *, start: bool = True, record: bool = False) -> int:
     """A lecture by the expert for the village and township clinics."""
     expert = users["expert"]
     now = datetime.now(UTC)
@@ -56,7 +56,7 @@ async def schedule(users: dict[str, Api], *, start: bool = True) -> int:
         "presenter_id": expert.user["id"],
         "invited_institution_ids": [users["village"].user["institution_id"],
                                     users["township"].user["institution_id"]],
-        "record": False,
+        "record": record,
     })
     assert status == 201, body
     if start:
@@ -225,6 +225,33 @@ async def test_signals_to_sfu_without_a_relay_or_outside_teaching(world: World) 
     assert ack["error"]["code"] == "not_available"
     ack = await client.call("subscribe", {"room": room})
     assert ack["error"]["code"] == "not_available"
+
+
+async def test_a_recorded_session_leaves_a_complete_recording(world: World) -> None:
+    session_id = await schedule(world.users, record=True)
+    room = f"teaching:{session_id}"
+    presenter = await world.client("expert")
+    assert (await presenter.join(room))["host"] is True
+    assert (await presenter.publish()) == {"ok": True}
+    await until(lambda: {"room": room, "live": True} in presenter.seen("broadcast"), 10)
+    await asyncio.sleep(2.5)
+    # Leaving ends the presenter's media: the file is closed and its row completed.
+    assert (await presenter.call("leave", {"room": room}))["ok"]
+    expert = world.users["expert"]
+
+    async def recordings() -> list[dict[str, Any]]:
+        status, body = await expert.get(f"/api/teaching-sessions/{session_id}")
+        assert status == 200, body
+        return list(body["recordings"])
+
+    for _ in range(100):
+        rows = await recordings()
+        if rows and rows[0]["status"] != "recording":
+            break
+        await asyncio.sleep(0.1)
+    assert len(rows) == 1 and rows[0]["status"] == "complete", rows
+    assert rows[0]["container"] == "webm" and rows[0]["duration_s"] >= 1.5, rows
+    assert rows[0]["bytes"] > 0
 
 
 async def test_ending_the_session_closes_the_room_and_the_broadcast(world: World) -> None:

@@ -12,7 +12,6 @@ from yilian.server.clinic.teaching import participation, recordings, service
 from yilian.server.clinic.teaching.access import roles_of
 from yilian.server.clinic.teaching.models import TeachingRecording, TeachingSession
 from yilian.server.clinic.teaching.schemas import (
-    AttendanceQuery,
     AttendeeOut,
     InstitutionAttendanceOut,
     QuestionOut,
@@ -26,7 +25,7 @@ from yilian.server.core import audit
 from yilian.server.core.access import require_role
 from yilian.server.core.api import ApiRequest, ApiRouter
 from yilian.server.core.db import utcnow
-from yilian.server.core.errors import Forbidden, NotFound
+from yilian.server.core.errors import Forbidden, NotFound, ValidationFailed
 from yilian.server.core.models import User
 from yilian.server.core.schemas import Id, Int
 
@@ -90,11 +89,17 @@ async def end_teaching_session(req: ApiRequest) -> TeachingSessionOut:
 
 @router.route("GET", "/api/teaching-sessions/{id}/attendance", summary="One row per attendee "
               "(reconnects merged: first join, last leave, minutes of the union of their "
-              "stays); ?format=csv for a spreadsheet (UTF-8 with BOM)", tag=TAG,
-              query=AttendanceQuery, response=list[AttendeeOut])
+              "stays); with ?format=csv the same as a spreadsheet (text/csv, UTF-8 with BOM)",
+              tag=TAG, response=list[AttendeeOut])
 async def teaching_attendance(req: ApiRequest) -> list[AttendeeOut] | web.Response:
+    # ``format`` is read here rather than declared as a query model: the OpenAPI document
+    # gives one content type per route, and this one's is the JSON list.
+    wanted = req.request.query.get("format", "json")
+    if wanted not in ("json", "csv"):
+        raise ValidationFailed("format is json or csv", details={"errors": [
+            {"loc": ["query", "format"], "msg": "expected json or csv", "type": "enum"}]})
     teaching_id = req.path_id()
-    if req.query.format == "csv":
+    if wanted == "csv":
         async with req.db.read() as session:
             body = await participation.attendance_csv(session, req.user, teaching_id, req.ip)
         return web.Response(body=body, content_type="text/csv", charset="utf-8", headers={

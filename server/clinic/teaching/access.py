@@ -11,13 +11,17 @@ from yilian.server.core.errors import NotFound
 from yilian.server.core.models import User
 
 
-async def roles_of(session: AsyncSession, user: User, ts: TeachingSession) -> Roles:
+async def roles_of(session: AsyncSession, user: User, ts: TeachingSession,
+                   partners: set[int] | None = None) -> Roles:
     """The user's roles in ``ts``: presenter, organiser, invited site, or overseer (an admin,
-    or a coordinator whose institution shares an alliance with the organising one)."""
+    or a coordinator whose institution shares an alliance with the organising one; give a
+    coordinator's ``partners`` when asking about many sessions, to look them up once)."""
     invited = any(i.institution_id == user.institution_id for i in ts.invitations)
-    overseer = user.role == "admin" or (
-        user.role == "coordinator"
-        and await shares_alliance(session, user.institution_id, ts.institution_id))
+    if user.role == "coordinator":
+        overseer = (ts.institution_id in partners if partners is not None
+                    else await shares_alliance(session, user.institution_id, ts.institution_id))
+    else:
+        overseer = user.role == "admin"
     return Roles(presenter=ts.presenter_id == user.id, organiser=ts.organiser_id == user.id,
                  invited=invited and user.active, overseer=overseer)
 

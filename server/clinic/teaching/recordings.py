@@ -73,8 +73,8 @@ class Probe:
 
 def probe(path: Path) -> Probe:
     """Open the file with PyAV and measure it (blocking; run it in a thread). A file the relay
-    was writing when the server died usually lacks its index but still plays: its duration is
-    taken from the last packet read."""
+    was writing when the server died usually lacks its index and duration but still plays up
+    to its last whole packet: the duration is where the last packet read ends."""
     import av
 
     try:
@@ -85,13 +85,14 @@ def probe(path: Path) -> Probe:
         return Probe(False, 0.0, 0)
     try:
         with av.open(str(path)) as container:
-            if container.duration is not None and container.duration > 0:
-                duration = container.duration / 1_000_000
-            else:
-                duration = 0.0
-                for packet in container.demux():
-                    if packet.pts is not None and packet.time_base is not None:
-                        duration = max(duration, float(packet.pts * packet.time_base))
+            # The packets, not the header: a file cut short keeps the duration its header
+            # announced (or none), and only what can be read plays. Demuxing does not decode,
+            # so even an hour's file is read in seconds.
+            duration = 0.0
+            for packet in container.demux():
+                if packet.pts is not None and packet.time_base is not None:
+                    end = packet.pts + (packet.duration or 0)
+                    duration = max(duration, float(end * packet.time_base))
             packets = any(s.type in ("video", "audio") for s in container.streams)
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         logger.warning("recording %s is unreadable: %s", path, exc)

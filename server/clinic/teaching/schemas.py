@@ -51,10 +51,6 @@ class TeachingSessionsQuery(BaseModel):
     to: QueryDatetime | None = None
 
 
-class AttendanceQuery(BaseModel):
-    format: Literal["json", "csv"] = "json"
-
-
 class PresenterOut(BaseModel):
     id: int
     display_name: str
@@ -105,7 +101,7 @@ class TeachingSessionOut(BaseModel):
     ended_at: datetime | None
     created_at: datetime
     recordings: list[RecordingOut]
-    #: people in the room now (the session's detail only, while live)
+    #: viewers in the room now, each person once (the session's detail only, while live)
     viewers_now: int | None = None
     can: CanOut
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.server.clinic.teaching import workflow
 from yilian.server.clinic.teaching.access import roles_of, visible_session
 from yilian.server.clinic.teaching.models import (
+    TeachingAttendance,
     TeachingInvitation,
     TeachingRecording,
     TeachingSession,
@@ -134,12 +135,14 @@ async def list_visible(session: AsyncSession, secret: str, user: User,
 
 
 async def read(session: AsyncSession, secret: str, user: User, teaching_id: int,
-               ip: str | None, viewers_now: int | None = None) -> TeachingSessionOut:
-    """One session the caller may see."""
+               ip: str | None) -> TeachingSessionOut:
+    """One session the caller may see; while live, with how many viewers are in the room (its
+    open attendance rows: one per person, on every server process)."""
     ts, _roles = await visible_session(session, user, teaching_id)
     out = (await render(session, secret, user, [ts]))[0]
     if ts.status == "live":
-        out.viewers_now = viewers_now
+        out.viewers_now = await session.scalar(select(func.count()).where(
+            TeachingAttendance.session_id == ts.id, TeachingAttendance.left_at.is_(None)))
     return out
 
 
@@ -251,10 +254,12 @@ async def render(session: AsyncSession, secret: str, user: User,
     for r in (await session.execute(select(TeachingRecording).where(
             TeachingRecording.session_id.in_(ids)).order_by(TeachingRecording.id))).scalars():
         recordings.setdefault(r.session_id, []).append(r)
+    partners = (await alliance_partner_ids(session, user.institution_id)
+                if user.role == "coordinator" else None)
     now = utcnow()
     out = []
     for ts in sessions:
-        roles = await roles_of(session, user, ts)
+        roles = await roles_of(session, user, ts, partners)
         presenter = people.get(ts.presenter_id)
         out.append(TeachingSessionOut(
             id=ts.id, title=ts.title, kind=ts.kind,  # type: ignore[arg-type]

@@ -29,7 +29,8 @@ async def remind(db: Database, now: datetime | None = None) -> int:
         due = (await session.execute(select(TeachingSession).where(
             TeachingSession.status == "scheduled", TeachingSession.reminded_at.is_(None),
             TeachingSession.start <= now + workflow.REMIND_BEFORE,
-            TeachingSession.start > now).limit(BATCH))).scalars().all()
+            TeachingSession.start > now).limit(BATCH)
+            .with_for_update(skip_locked=True))).scalars().all()
         for ts in due:
             ts.reminded_at = now
             await notify_invited(session, ts, "teaching.reminder", now)
@@ -47,7 +48,9 @@ async def end_abandoned(db: Database, now: datetime | None = None) -> int:
         stale = (await session.execute(select(TeachingSession).where(
             TeachingSession.status.in_(workflow.OPEN),
             TeachingSession.end < now - workflow.ABANDON_AFTER).limit(BATCH)
-        )).scalars().all()
+            # a session a user is ending right now is left to them (PostgreSQL; SQLite
+            # serialises writers anyway)
+            .with_for_update(skip_locked=True))).scalars().all()
         for ts in stale:
             at = now
             if ts.status == "live" and ts.started_at is not None and ts.started_at <= ts.end:
