@@ -245,19 +245,22 @@ async def serve(kind: str) -> None:
         except ConnectionError:
             break
         op = msg["op"]
-        if op == "subscribe":
-            offer = await server.subscribe(msg["id"])
-            await send(writer, {"op": "offer", "id": msg["id"], "sdp": offer.sdp})
-        elif op == "accept":
-            await server.accept(msg["id"], RTCSessionDescription(msg["sdp"], "answer"))
-            await send(writer, {"op": "accepted", "id": msg["id"]})
-        elif op == "measure":
-            await send(writer, {"op": "measure", "wall": time.monotonic(),
-                                "cpu": time.process_time(),
-                                "presenter": presenter.encode_seconds, "rss": rss_mb(),
-                                "relay": server.stats()})
-        elif op == "close":
-            break
+        try:
+            if op == "subscribe":
+                offer = await server.subscribe(msg["id"])
+                await send(writer, {"op": "offer", "id": msg["id"], "sdp": offer.sdp})
+            elif op == "accept":
+                await server.accept(msg["id"], RTCSessionDescription(msg["sdp"], "answer"))
+                await send(writer, {"op": "accepted", "id": msg["id"]})
+            elif op == "measure":
+                await send(writer, {"op": "measure", "wall": time.monotonic(),
+                                    "cpu": time.process_time(),
+                                    "presenter": presenter.encode_seconds, "rss": rss_mb(),
+                                    "relay": server.stats()})
+            elif op == "close":
+                break
+        except Exception as exc:  # a refused viewer is a figure of the run, not its end
+            await send(writer, {"op": "error", "error": f"{type(exc).__name__}: {exc}"[:300]})
     await server.close()
     await presenter.pc.close()
     await send(writer, {"op": "closed"})
@@ -358,10 +361,17 @@ class Child:
             await self.proc.wait()
 
 
-async def subscribe(server: Child, worker: Child, viewer_id: str) -> None:
+async def subscribe(server: Child, worker: Child, viewer_id: str) -> bool:
+    """One viewer through offer and answer; False (and why, on stderr) when refused."""
     offer = await server.ask({"op": "subscribe", "id": viewer_id})
-    answer = await worker.ask({"op": "offer", "id": viewer_id, "sdp": offer["sdp"]})
-    await server.ask({"op": "accept", "id": viewer_id, "sdp": answer["sdp"]})
+    if offer["op"] == "offer":
+        answer = await worker.ask({"op": "offer", "id": viewer_id, "sdp": offer["sdp"]})
+        accepted = await server.ask({"op": "accept", "id": viewer_id, "sdp": answer["sdp"]})
+        if accepted["op"] == "accepted":
+            return True
+        offer = accepted
+    print(f"viewer {viewer_id} was refused: {offer.get('error')}", file=sys.stderr)
+    return False
 
 
 async def counts(workers: Sequence[Child]) -> dict[str, dict[str, Any]]:
@@ -384,14 +394,17 @@ async def run(kind: str, viewers: int, seconds: float) -> dict[str, Any]:
     workers = [await Child.start("--work") for _ in range(math.ceil((viewers + 1) / PER_WORKER))]
     try:
         await asyncio.wait_for(receive(server.reader), 60)  # the presenter is publishing
-        ids = [f"v{i}" for i in range(viewers)]
         sem = asyncio.Semaphore(8)
 
-        async def join(i: int, vid: str) -> None:
+        async def join(i: int, vid: str) -> bool:
             async with sem:
-                await subscribe(server, workers[i // PER_WORKER], vid)
+                return await subscribe(server, workers[i // PER_WORKER], vid)
 
-        await asyncio.gather(*(join(i, vid) for i, vid in enumerate(ids)))
+        asked_ids = [f"v{i}" for i in range(viewers)]
+        joined = await asyncio.gather(*(join(i, vid) for i, vid in enumerate(asked_ids)))
+        ids = [vid for vid, ok in zip(asked_ids, joined, strict=True) if ok]
+        if not ids:
+            raise RuntimeError(f"{kind}: no viewer could subscribe")
         deadline = time.monotonic() + CONNECT_TIMEOUT
         while time.monotonic() < deadline:  # every viewer has had its first keyframe
             seen = await counts(workers)
@@ -410,9 +423,9 @@ async def run(kind: str, viewers: int, seconds: float) -> dict[str, Any]:
         presenter = (after["presenter"] - before["presenter"]) / wall
         # the late joiner, on the last worker
         asked = time.time()
-        await subscribe(server, workers[-1], "late")
         first = None
-        while time.time() - asked < 10:
+        late_joined = await subscribe(server, workers[-1], "late")
+        while late_joined and time.time() - asked < 10:
             late = (await workers[-1].ask({"op": "counts"}))["viewers"]["late"]
             if late["first"] is not None:
                 first = late["first"] - asked
@@ -421,6 +434,7 @@ async def run(kind: str, viewers: int, seconds: float) -> dict[str, Any]:
         return {"kind": kind, "viewers": viewers, "cpu": max(cpu - presenter, 0.0),
                 "presenter": presenter, "fps_min": fps[0], "fps_median": statistics.median(fps),
                 "late": first, "rss": after["rss"], "load": load_average(),
+                "joined": len(ids),
                 "relay": after.get("relay", {})}
     finally:
         await asyncio.gather(server.stop(), *(w.stop() for w in workers))
@@ -455,13 +469,14 @@ def report(counts_: Sequence[int], stock: dict[int, dict[str, Any] | None],
           f"presenter's own encoding; {os.cpu_count()} cores, load average during the runs "
           f"{min(loads, default=0):.1f}-{max(loads, default=0):.1f}\n")
     head = (f"{'viewers':>7} | {'':<6} {'server cores':>12} {'fps min':>8} {'fps median':>10} "
-            f"{'late joiner':>11} {'RSS':>9}")
+            f"{'late joiner':>11} {'RSS':>9} {'joined':>7}")
     print(head)
     print("-" * len(head))
     for n in counts_:
         for name, row in (("stock", stock.get(n)), ("ours", ours.get(n))):
             print(f"{n:>7} | {name:<6} {cell(row, 'cpu'):>12} {cell(row, 'fps_min'):>8} "
-                  f"{cell(row, 'fps_median'):>10} {cell(row, 'late'):>11} {cell(row, 'rss'):>9}")
+                  f"{cell(row, 'fps_median'):>10} {cell(row, 'late'):>11} {cell(row, 'rss'):>9} "
+                  f"{(str(row['joined']) + '/' + str(n)) if row else '-':>7}")
         s, o = stock.get(n), ours.get(n)
         if s is not None and o is not None:
             print(f"{'':>7} | ratio  cpu stock/ours {ratio(s['cpu'], o['cpu'])}, "
@@ -501,7 +516,8 @@ async def orchestrate(counts_: Sequence[int], seconds: float) -> None:
             row = await run(kind, n, seconds)
             print(f"  {kind:<5} {n:>3} viewers: {row['cpu']:.2f} cores, fps min "
                   f"{row['fps_min']:.1f} median {row['fps_median']:.1f}, late "
-                  f"{cell(row, 'late')}, {row['rss']:.0f} MiB, load average {row['load']:.1f}"
+                  f"{cell(row, 'late')}, {row['rss']:.0f} MiB, {row['joined']}/{n} joined, "
+                  f"load average {row['load']:.1f}"
                   + (f", relay {row['relay']}" if row["relay"] else ""), flush=True)
             if kind == "stock":
                 stock[n] = row

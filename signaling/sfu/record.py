@@ -30,6 +30,7 @@ import queue
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -177,6 +178,9 @@ class Recorder:
         self.before_start = 0  # packets before the first video keyframe (nothing to show yet)
         self.duplicates = 0
         self.error: str | None = None
+        #: set by the broadcast: asks the presenter for a keyframe (throttled there) when
+        #: video was dropped and the file waits for one
+        self.want_keyframe: Callable[[], None] | None = None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_packets)
         self._skip_to_keyframe = False  # event loop side: a video packet was dropped
         self._closed = False
@@ -209,8 +213,12 @@ class Recorder:
         if self._offer(_Item("video", packet, packet.pts, _rate(packet, 90000), keyframe,
                              time.monotonic())):
             self._skip_to_keyframe = False
-        else:
+        elif not self._skip_to_keyframe:
             self._skip_to_keyframe = True
+            if self.want_keyframe is not None:
+                # A browser presenter sends keyframes only when asked: without this the
+                # file could wait minutes for the next one.
+                self.want_keyframe()
 
     def write_audio(self, packet: av.Packet) -> None:
         """Queue one Opus packet; never blocks (dropped when the writer is behind)."""

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ROW = r"\s+(\d+\.\d\d)\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d\d s|none)\s+\d+ MiB"
+ROW = r"\s+(\d+\.\d\d)\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d\d s|none)\s+\d+ MiB\s+(\d+)/(\d+)"
 
 
 def test_broadcast_bench_quick() -> None:
@@ -25,6 +25,7 @@ def test_broadcast_bench_quick() -> None:
         for relay in ("stock", "ours"):
             row = re.search(rf"^\s+{viewers} \| {relay:<6}{ROW}$", out, re.MULTILINE)
             assert row, out
+            assert row.group(5) == row.group(6) == str(viewers), out  # every viewer joined
             if relay == "ours" or viewers == 1:
                 assert float(row.group(3)) > 0, out  # its viewers received frames
     assert len(re.findall(r"ratio\s+cpu stock/ours [\d.]+x", out)) == 2, out

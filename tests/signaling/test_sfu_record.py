@@ -196,6 +196,8 @@ async def test_slow_disk_drops_to_the_next_keyframe(tmp_path: Path, vp8: list[by
     os.mkfifo(fifo)
     copy = tmp_path / "copy.webm"
     recorder = Recorder(fifo, "video/VP8", None, queue_packets=8)
+    asked: list[int] = []
+    recorder.want_keyframe = lambda: asked.append(recorder.dropped)
 
     def drain() -> None:
         with open(fifo, "rb") as src, open(copy, "wb") as dst:
@@ -216,6 +218,7 @@ async def test_slow_disk_drops_to_the_next_keyframe(tmp_path: Path, vp8: list[by
     reader.join(10)
     assert blocked < 0.01
     assert recorder.dropped > 0
+    assert asked and asked[0] == 1  # asked for a keyframe at the first drop of a run
     assert result.ok
     counts, _, container = decode_all(copy)
     # written: what fitted in the queue, then from the next keyframe (30 or 45) on
