@@ -398,6 +398,11 @@ async def test_broadcast_from_an_aiortc_presenter_with_late_joiner_second_proces
         assert viewers[0].peer.last_size == (320, 240), viewers[0].peer.sizes
         assert all(v.peer.last_size == (640, 480) for v in viewers[1:]), [v.peer.sizes for v in viewers]
 
+        # The Chromium viewers have shown the broadcast; they leave now, so their decoding
+        # does not compete with the late joiner for this shared machine's two cores.
+        for page in pages:
+            await page.context.close()
+        pages = []
         # A viewer joining 5 s into the broadcast sees a picture within a second.
         await asyncio.sleep(max(0.0, 5.0 - (time.monotonic() - on_air)))
         await late.start()
@@ -406,6 +411,7 @@ async def test_broadcast_from_an_aiortc_presenter_with_late_joiner_second_proces
         await asyncio.wait_for(late.peer.first_frame.wait(), 5)
         assert late.peer.first_frame_at is not None
         first_frame = late.peer.first_frame_at - asked
+        print(f"late joiner: first frame {first_frame:.2f} s after subscribing")
         assert first_frame < 1.0, f"late joiner's first frame after {first_frame:.2f} s"
 
         # A question over the second process reaches the presenter here.
