@@ -12,10 +12,11 @@ import { kindBadge, teachingStatus, timeRange } from "../features/teaching-ui.js
 const instName = (id, fallback) => (store.institutions.has(id) ? store.institutionName(id) : fallback || "");
 const minutes = (m) => (Math.round((Number(m) || 0) * 10) / 10).toString();
 
-function table(caption, head, rows) {
+/** A table; the last `numeric` columns hold numbers (right-aligned, heading included). */
+function table(caption, head, rows, numeric = 1) {
   return h("table", { class: "table teach-table" },
     h("caption", { class: "sr-only" }, caption),
-    h("thead", {}, h("tr", {}, head.map((x) => h("th", { scope: "col" }, x)))),
+    h("thead", {}, h("tr", {}, head.map((x, i) => h("th", { scope: "col", class: i >= head.length - numeric ? "num" : null }, x)))),
     h("tbody", {}, rows));
 }
 
@@ -65,7 +66,7 @@ export async function render({ root, params, isCurrent }) {
         h("h2", { id: "att-inst-title" }, t("teaching.att_by_institution")),
         table(t("teaching.att_by_institution"), [t("teaching.att_institution"), t("teaching.att_person_times"), t("teaching.att_minutes")],
           byInst.map((r) => h("tr", { dataset: { institution: r.institution_id } },
-            h("td", {}, instName(r.institution_id, r.name)), h("td", { class: "num" }, String(r.person_times)), h("td", { class: "num" }, minutes(r.minutes)))))),
+            h("td", {}, instName(r.institution_id, r.name)), h("td", { class: "num" }, String(r.person_times)), h("td", { class: "num" }, minutes(r.minutes)))), 2)),
       h("section", { class: "panel", "aria-labelledby": "att-person-title" },
         h("h2", { id: "att-person-title" }, t("teaching.att_by_person")),
         h("p", { class: "muted" }, t("teaching.att_total", { people: people.length, minutes: minutes(total) })),
