@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -98,7 +99,7 @@ async def create(session: AsyncSession, secret: str, user: User, body: TeachingS
     return (await render(session, secret, user, [ts]))[0]
 
 
-def _visible_to(user: User, partners: set[int] | None) -> Select[tuple[TeachingSession]]:
+def _visible_to(user: User, partners: set[int] | None) -> Select[Any]:
     stmt = select(TeachingSession)
     if user.role == "admin":
         return stmt
@@ -125,7 +126,7 @@ async def list_visible(session: AsyncSession, secret: str, user: User,
         stmt = stmt.where(TeachingSession.end >= query.from_)
     if query.to is not None:
         stmt = stmt.where(TeachingSession.start < query.to)
-    rows = list((await session.execute(
+    rows: list[TeachingSession] = list((await session.execute(
         stmt.order_by(TeachingSession.start.desc(), TeachingSession.id.desc())
         .limit(MAX_LISTED))).scalars())
     order = {"live": 0, "scheduled": 1, "ended": 2}
