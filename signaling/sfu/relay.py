@@ -339,8 +339,10 @@ class BroadcastRelay:
         return {name: b.stats() for name, b in self.broadcasts.items()}
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        if not self._closed:
-            self._tasks.spawn(coro)
+        if self._closed:
+            coro.close()  # shutting down: the room state and its sockets go with the server
+            return
+        self._tasks.spawn(coro)
 
     async def close(self) -> None:
         """Close every broadcast of this process (recordings complete); idempotent."""

@@ -16,12 +16,16 @@ import pytest
 import pytest_asyncio
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
+from sqlalchemy import select
 
 from tests.conftest import PG_URL, Api, _pg_admin, _pg_url, base_settings
 from tests.signaling.conftest import until
 from tests.support.broadcast_peer import BroadcastPresenter, TeachingClient
 from yilian.server.app import create_app
 from yilian.server.clinic.teaching.media import TeachingMedia
+from yilian.server.clinic.teaching.models import TeachingRecording
+from yilian.server.core.db import Database
+from yilian.server.core.settings import Settings
 from yilian.signaling.server import serve_broadcasts
 from yilian.signaling.sfu.ports import RecordingTarget
 
@@ -140,6 +144,12 @@ async def test_viewers_watch_the_presenter_and_the_presenter_counts_them(world: 
     await until(lambda: world.presenter.seen("viewers")[-1]["count"] == 1, 5)
     assert (await village.call("leave", {"room": world.room}))["ok"]
     assert (await township.call("leave", {"room": world.room}))["ok"]
+    # Leaving closes the attendance row (RoomRules.left).
+    status, rows = await world.users["expert"].get(
+        f"/api/teaching-sessions/{world.session_id}/attendance")
+    assert status == 200, rows
+    mine = [r for r in rows if r["user_id"] == world.users["village"].user["id"]]
+    assert len(mine) == 1 and mine[0]["left_at"] is not None, rows
 
 
 async def test_questions_carry_ids_and_the_presenter_marks_them_answered(world: World) -> None:
@@ -276,3 +286,40 @@ async def test_ending_the_session_closes_the_room_and_the_broadcast(world: World
         f"/api/teaching-sessions/{world.session_id}/attendance")
     assert status == 200, rows
     assert rows and all(r["left_at"] is not None for r in rows), rows
+
+
+async def test_stopping_the_server_ends_the_broadcast_and_completes_its_recording(
+        settings: Settings) -> None:
+    app = create_app(settings)
+    serve_broadcasts(app, TeachingMedia(settings.data_dir, RecordingTarget))
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    presenter: TeachingClient | None = None
+    session_id = 0
+    try:
+        async with ClientSession() as http:
+            anonymous = Api(server, http)
+            names = ("expert", "village", "township")
+            users = dict(zip(names, await asyncio.gather(*(anonymous.login(n) for n in names)),
+                             strict=True))
+            session_id = await schedule(users, record=True)
+            room = f"teaching:{session_id}"
+            presenter = TeachingClient(str(server.make_url("/")), users["expert"].token or "")
+            await presenter.connect()
+            assert (await presenter.join(room))["host"] is True
+            assert (await presenter.publish()) == {"ok": True}
+            await until(lambda: {"room": room, "live": True} in presenter.seen("broadcast"), 10)
+            await asyncio.sleep(2)
+    finally:
+        await server.close()  # the presenter is still publishing
+        if presenter is not None:
+            await presenter.close()
+    db = Database(settings.resolved_database_url)
+    try:
+        async with db.read() as session:
+            rows = (await session.execute(select(TeachingRecording).where(
+                TeachingRecording.session_id == session_id))).scalars().all()
+    finally:
+        await db.close()
+    assert [r.status for r in rows] == ["complete"]
+    assert rows[0].duration_s is not None and rows[0].duration_s >= 1.0
