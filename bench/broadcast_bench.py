@@ -116,6 +116,7 @@ class Presenter:
 
         frames = make_frames()
         self.encode_seconds = 0.0
+        self.encoded = 0  # frames the presenter encoded: the rate the viewers can get at most
 
         class Camera(VideoStreamTrack):
             async def recv(self) -> Any:
@@ -140,6 +141,7 @@ class Presenter:
                 return encode(*args)
             finally:
                 self.encode_seconds += time.thread_time() - t0
+                self.encoded += 1
 
         encoder.encode = timed
         return True
@@ -255,7 +257,8 @@ async def serve(kind: str) -> None:
             elif op == "measure":
                 await send(writer, {"op": "measure", "wall": time.monotonic(),
                                     "cpu": time.process_time(),
-                                    "presenter": presenter.encode_seconds, "rss": rss_mb(),
+                                    "presenter": presenter.encode_seconds,
+                                    "sent": presenter.encoded, "rss": rss_mb(),
                                     "relay": server.stats()})
             elif op == "close":
                 break
@@ -434,7 +437,7 @@ async def run(kind: str, viewers: int, seconds: float) -> dict[str, Any]:
         return {"kind": kind, "viewers": viewers, "cpu": max(cpu - presenter, 0.0),
                 "presenter": presenter, "fps_min": fps[0], "fps_median": statistics.median(fps),
                 "late": first, "rss": after["rss"], "load": load_average(),
-                "joined": len(ids),
+                "joined": len(ids), "sent_fps": (after["sent"] - before["sent"]) / wall,
                 "relay": after.get("relay", {})}
     finally:
         await asyncio.gather(server.stop(), *(w.stop() for w in workers))
@@ -517,6 +520,7 @@ async def orchestrate(counts_: Sequence[int], seconds: float) -> None:
             print(f"  {kind:<5} {n:>3} viewers: {row['cpu']:.2f} cores, fps min "
                   f"{row['fps_min']:.1f} median {row['fps_median']:.1f}, late "
                   f"{cell(row, 'late')}, {row['rss']:.0f} MiB, {row['joined']}/{n} joined, "
+                  f"presenter sent {row['sent_fps']:.1f} fps, "
                   f"load average {row['load']:.1f}"
                   + (f", relay {row['relay']}" if row["relay"] else ""), flush=True)
             if kind == "stock":
