@@ -191,6 +191,12 @@ class SocketViewer(SocketPeer):
     def __init__(self, base_url: str, api: Api, room: str, label: str) -> None:
         super().__init__(base_url, api, room, label)
         self.peer = BroadcastViewer(label)
+        self.connected_at: float | None = None  # when the media path (ICE and DTLS) was up
+
+        @self.peer.pc.on("connectionstatechange")
+        def _state() -> None:
+            if self.peer.pc.connectionState == "connected" and self.connected_at is None:
+                self.connected_at = time.monotonic()
 
     async def subscribe(self, layer: str = "auto") -> dict[str, Any]:
         ack = await self.call("subscribe", {"room": self.room, "layer": layer})
@@ -409,10 +415,16 @@ async def test_broadcast_from_an_aiortc_presenter_with_late_joiner_second_proces
         asked = time.monotonic()
         await late.subscribe()
         await asyncio.wait_for(late.peer.first_frame.wait(), 5)
-        assert late.peer.first_frame_at is not None
+        assert late.peer.first_frame_at is not None and late.connected_at is not None
         first_frame = late.peer.first_frame_at - asked
-        print(f"late joiner: first frame {first_frame:.2f} s after subscribing")
-        assert first_frame < 1.0, f"late joiner's first frame after {first_frame:.2f} s"
+        after_connect = late.peer.first_frame_at - late.connected_at
+        print(f"late joiner: first frame {first_frame:.2f} s after subscribing, "
+              f"{after_connect:.2f} s after its media path was up")
+        # The relay's part (a keyframe asked of the presenter and forwarded) is under a second;
+        # the whole join also holds ICE and DTLS, whose CPU share on this 2-core machine
+        # shared by several test runs varies (0.5-1.35 s measured at load 11), hence 2 s there.
+        assert after_connect < 1.0, f"late joiner's first frame {after_connect:.2f} s after connecting"
+        assert first_frame < 2.0, f"late joiner's first frame after {first_frame:.2f} s"
 
         # A question over the second process reaches the presenter here.
         ack = await viewers[-1].call("chat", {"room": room, "text": "What INR target after a valve?"})
