@@ -167,7 +167,12 @@ class Recorder:
         if vmime is not None and vmime not in _CONTAINERS:
             raise ValueError(f"cannot record video {video_mime!r} (VP8 or H.264 only)")
         if amime not in (None, "audio/opus"):
-            raise ValueError(f"cannot record audio {audio_mime!r} (Opus only)")
+            if vmime is None:
+                raise ValueError(f"cannot record audio {audio_mime!r} (Opus only)")
+            # WebM and this muxer take Opus only: a presenter on G.711 is recorded silent
+            # rather than not at all.
+            logger.warning("recording %s without its %s audio (Opus only)", path, audio_mime)
+            amime = None
         if vmime is None and amime is None:
             raise ValueError("nothing to record: neither video nor audio")
         self.path = Path(path)

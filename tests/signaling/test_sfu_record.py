@@ -285,11 +285,23 @@ async def test_audio_only(tmp_path: Path, opus: list[bytes]) -> None:
     container.close()
 
 
+async def test_g711_audio_is_left_out_and_the_video_kept(tmp_path: Path, vp8: list[bytes]
+                                                        ) -> None:
+    recorder = Recorder(tmp_path / "pcmu.webm", "video/VP8", "audio/PCMU")
+    assert recorder.audio_mime is None
+    await play(recorder, vp8[:10], [], pace=0)
+    recorder.write_audio(rtp_packet(b"\xff" * 160, 0, Fraction(1, 8000)))  # ignored
+    result = await recorder.close()
+    counts, _, container = decode_all(result.path)
+    assert result.ok and counts == {"video": 10, "audio": 0} and not container.streams.audio
+    container.close()
+
+
 def test_refuses_what_it_cannot_record(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="VP9"):
         Recorder(tmp_path / "x", "video/VP9", None)
     with pytest.raises(ValueError, match="PCMU"):
-        Recorder(tmp_path / "x", "video/VP8", "audio/PCMU")
+        Recorder(tmp_path / "x", None, "audio/PCMU")
     with pytest.raises(ValueError, match="nothing"):
         Recorder(tmp_path / "x", None, None)
 
