@@ -24,6 +24,10 @@ import * as referralForm from "./views/referral-form.js";
 import * as referral from "./views/referral.js";
 import * as followups from "./views/followups.js";
 import * as oncall from "./views/oncall.js";
+import * as teaching from "./views/teaching.js";
+import * as teachingForm from "./views/teaching-form.js";
+import * as teachingSession from "./views/teaching-session.js";
+import * as teachingAttendance from "./views/teaching-attendance.js";
 import { followReferralCounts, referralNavItems, updateReferralCounts } from "./features/referral-nav.js";
 
 const ROUTES = [
@@ -45,6 +49,12 @@ const ROUTES = [
   { path: /^\/referrals\/(\d+)$/, view: referral, nav: "referrals", params: ["id"], clinical: true },
   { path: /^\/follow-ups$/, view: followups, nav: "follow-ups", clinical: true },
   { path: /^\/on-call$/, view: oncall, nav: "on-call" },
+  { path: /^\/teaching$/, view: teaching, nav: "teaching" },
+  { path: /^\/teaching\/new$/, view: teachingForm, nav: "teaching" },
+  { path: /^\/teaching\/(\d+)\/edit$/, view: teachingForm, nav: "teaching", params: ["id"] },
+  // live: a running broadcast is not torn down to change the language (see followLanguage).
+  { path: /^\/teaching\/(\d+)$/, view: teachingSession, nav: "teaching", params: ["id"], live: true },
+  { path: /^\/teaching\/(\d+)\/attendance$/, view: teachingAttendance, nav: "teaching", params: ["id"] },
 ];
 
 function navItems(user) {
@@ -59,6 +69,7 @@ function navItems(user) {
   }
   if (isSpecialist(user) || isManager(user)) items.push(["availability", "#/availability", t("nav.availability")]);
   items.push(...referralNavItems(user));
+  items.push(["teaching", "#/teaching", t("teaching.nav")]);
   return items;
 }
 

@@ -1,0 +1,155 @@
+"""The teaching pages in Chromium: the expert schedules a lecture through the form (bad input
+first), edits it, finds it in the list (filtered by kind, in both languages), and after a
+doctor of an invited clinic came and went the attendance page shows them, per person and per
+institution, with the CSV download. Screenshots go to /tmp/shots-teaching/ (or YILIAN_SHOTS)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.e2e.test_layout import login_zh as login
+from tests.support.rtc_client import RtcClient
+
+SHOTS = Path(os.environ.get("YILIAN_SHOTS", "/tmp/shots-teaching"))
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# The Guangdong alliance's members, in the order the server lists them.
+GUANGDONG = ["广东省人民医院", "茂名市人民医院", "广东省人民医院粤西医院 / 电白区人民医院", "沙琅镇中心卫生院",
+             "尚塘村卫生站"]
+pytestmark = pytest.mark.slow
+
+
+async def shot(page: Page, name: str) -> None:
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def local_input(at: datetime) -> str:
+    """The value a datetime-local field takes for this instant (Beijing time)."""
+    return at.astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M")
+
+
+async def test_schedule_edit_list_and_attendance(new_page, api, server) -> None:  # noqa: PLR0915 - one story
+    page = await new_page()
+    await login(page, "expert")
+    nav = page.get_by_role("navigation", name="主导航")
+    await nav.get_by_role("link", name="远程示教").click()
+    await expect(page).to_have_url(re.compile(r"#/teaching$"))
+    await expect(page.get_by_role("heading", name="远程示教", exact=True)).to_be_visible()
+    await page.get_by_role("link", name="安排示教").first.click()
+    await expect(page).to_have_url(re.compile(r"#/teaching/new$"))
+
+    start = datetime.now(SHANGHAI).replace(second=0, microsecond=0) + timedelta(days=1)
+    await page.get_by_label("标题").fill("急性心梗的介入治疗")
+    await page.get_by_label("类型").select_option("lecture")
+    await page.get_by_label("开始", exact=True).fill(local_input(start))
+    await page.get_by_label("结束", exact=True).fill(local_input(start - timedelta(hours=1)))
+    # Bad input is said in the form, and nothing is sent: the end before the start ...
+    await page.get_by_role("button", name="安排", exact=True).click()
+    await expect(page.get_by_role("alert")).to_contain_text("结束时间必须晚于开始时间。")
+    await page.get_by_label("结束", exact=True).fill(local_input(start + timedelta(hours=1, minutes=30)))
+    # ... and no institution invited.
+    await page.get_by_role("button", name="安排", exact=True).click()
+    await expect(page.get_by_role("alert")).to_contain_text("请至少邀请一家机构。")
+    await expect(page).to_have_url(re.compile(r"#/teaching/new$"))
+
+    invitations = page.locator("[data-testid=invitations]")
+    alliance = invitations.locator("fieldset", has_text="Guangdong Five-Level")
+    await alliance.get_by_label("全部成员").check()
+    for name in GUANGDONG:
+        await expect(alliance.get_by_label(name, exact=True)).to_be_checked()
+    await page.get_by_label("简介").fill("病例讨论与手术录像")
+    await shot(page, "form")
+    await page.get_by_role("button", name="安排", exact=True).click()
+    await expect(page).to_have_url(re.compile(r"#/teaching/\d+$"))
+    sid = int(page.url.rsplit("/", 1)[1])
+    invited = page.locator("[data-testid=invited] li")
+    await expect(invited).to_have_text(GUANGDONG)
+    await expect(page.locator(".teach-details")).to_contain_text("未开始")
+    await expect(page.locator(".teach-stage")).to_be_visible()  # the presenter's stage
+    await shot(page, "session-scheduled")
+
+    # Edit: a new title, and the village clinic no longer invited.
+    await page.get_by_role("link", name="修改").click()
+    await expect(page).to_have_url(re.compile(rf"#/teaching/{sid}/edit$"))
+    await expect(page.get_by_label("标题")).to_have_value("急性心梗的介入治疗")
+    await page.get_by_label("标题").fill("急性心梗介入治疗（第二讲）")
+    alliance = page.locator("[data-testid=invitations] fieldset", has_text="Guangdong Five-Level")
+    await alliance.get_by_label("尚塘村卫生站", exact=True).uncheck()
+    await expect(alliance.get_by_label("全部成员")).not_to_be_checked()
+    await page.get_by_role("button", name="保存").click()
+    await expect(page).to_have_url(re.compile(rf"#/teaching/{sid}$"))
+    await expect(page.get_by_role("heading", name="急性心梗介入治疗（第二讲）")).to_be_visible()
+    await expect(page.locator("[data-testid=invited] li")).to_have_text(GUANGDONG[:4])
+    expert = await api.login("expert")
+    status, body = await expert.get(f"/api/teaching-sessions/{sid}")
+    assert status == 200, body
+    assert body["title"] == "急性心梗介入治疗（第二讲）" and len(body["invited_institutions"]) == 4
+    assert body["description"] == "病例讨论与手术录像" and body["kind"] == "lecture"
+
+    # The list: upcoming, filtered by kind; the language switch redraws it in English.
+    await page.goto("/#/teaching")
+    card = page.locator(f".teach-card[data-id='{sid}']")
+    await expect(card).to_contain_text("急性心梗介入治疗（第二讲）")
+    await expect(page.locator(".teach-section-upcoming")).to_contain_text("即将开始")
+    await page.get_by_label("类型").select_option("rounds")
+    await expect(page).to_have_url(re.compile(r"#/teaching\?kind=rounds$"))
+    await expect(card).to_have_count(0)
+    await page.get_by_label("类型").select_option("lecture")
+    await expect(card).to_be_visible()
+    await shot(page, "list")
+    await page.locator(".lang-switch").click()
+    await expect(page.get_by_role("heading", name="Teaching sessions")).to_be_visible()
+    await expect(page.get_by_label("Kind")).to_have_value("lecture")
+    await expect(card.locator(".teach-kind")).to_have_text("Lecture")
+    await page.locator(".lang-switch").click()
+    await expect(page.get_by_role("heading", name="远程示教", exact=True)).to_be_visible()
+
+    # A township doctor of an invited institution comes and goes: the attendance shows them.
+    township = await api.login("township")
+    client = RtcClient(str(server.make_url("/")).rstrip("/"), township.token, label="township",
+                       auto_negotiate=False)
+    try:
+        await client.connect()
+        ack = await client.join(f"teaching:{sid}")
+        assert ack.get("ok"), ack
+        await client.leave()
+    finally:
+        await client.close()
+    await page.goto(f"/#/teaching/{sid}/attendance")
+    person = page.locator(f"tr[data-user='{township.user['id']}']")
+    await expect(person).to_contain_text("Dr. Huang Zhiqiang")
+    await expect(person).to_contain_text("沙琅镇中心卫生院")
+    inst = page.locator(f"tr[data-institution='{township.user['institution_id']}']")
+    await expect(inst.locator("td").nth(1)).to_have_text("1")
+    await shot(page, "attendance")
+    async with page.expect_download() as info:
+        await page.get_by_role("button", name="下载 CSV").click()
+    download = await info.value
+    data = await asyncio.to_thread(Path.read_bytes, await download.path())
+    assert data.startswith(b"\xef\xbb\xbf"), data[:20]
+    assert "Dr. Huang Zhiqiang" in data.decode("utf-8-sig")
+    assert page.js_errors == []
+
+
+async def test_a_doctor_of_an_uninvited_institution_is_refused(new_page, api) -> None:
+    expert = await api.login("expert")
+    start = datetime.now(SHANGHAI) + timedelta(days=2)
+    status, s = await expert.post("/api/teaching-sessions", {
+        "title": "Ward rounds", "kind": "rounds", "start": start.isoformat(),
+        "end": (start + timedelta(hours=1)).isoformat(), "presenter_id": expert.user["id"],
+        "invited_institution_ids": [expert.user["institution_id"]]})
+    assert status == 201, s
+    page = await new_page()
+    await login(page, "guilin_doctor")
+    await page.goto(f"/#/teaching/{s['id']}")
+    # Not invited: the server says so, in the user's language, and nothing else is drawn.
+    await expect(page.get_by_role("alert")).to_be_visible()
+    await expect(page.locator(".teach-stage")).to_have_count(0)
+    assert page.js_errors == []
