@@ -153,3 +153,116 @@ async def test_a_doctor_of_an_uninvited_institution_is_refused(new_page, api) ->
     await expect(page.get_by_role("alert")).to_be_visible()
     await expect(page.locator(".teach-stage")).to_have_count(0)
     assert page.js_errors == []
+
+
+# Every capture the page opens, kept on window so a test can see that none stays live. The
+# screen share is a canvas stream: headless Chromium has no screen picker.
+TRACK_HOOK = """(() => {
+  window.__tracks = [];
+  const md = navigator.mediaDevices;
+  const gum = md.getUserMedia.bind(md);
+  md.getUserMedia = async (c) => { const s = await gum(c); window.__tracks.push(...s.getTracks()); return s; };
+  md.getDisplayMedia = async () => {
+    const canvas = document.createElement("canvas"); canvas.width = 320; canvas.height = 240;
+    const ctx = canvas.getContext("2d"); ctx.fillStyle = "#3a6"; ctx.fillRect(0, 0, 320, 240);
+    const s = canvas.captureStream(15);
+    s.getTracks().forEach((tr) => { tr.__screen = true; });
+    window.__tracks.push(...s.getTracks());
+    return s;
+  };
+})()"""
+LIVE_TRACKS = "() => window.__tracks.filter((tr) => tr.readyState === 'live').map((tr) => tr.__screen ? 'screen' : tr.kind)"
+
+
+async def _session_now(expert, record: bool = False) -> dict:
+    start = datetime.now(SHANGHAI)
+    status, s = await expert.post("/api/teaching-sessions", {
+        "title": "Sharing", "kind": "lecture", "start": start.isoformat(),
+        "end": (start + timedelta(hours=1)).isoformat(), "presenter_id": expert.user["id"],
+        "invited_institution_ids": [expert.user["institution_id"]], "record": record})
+    assert status == 201, s
+    return s
+
+
+async def test_leaving_while_sharing_stops_every_capture_and_superseded_offers_take_over(
+        new_page, api, server) -> None:
+    from yilian.signaling.keys import RTC
+
+    expert = await api.login("expert")
+    s = await _session_now(expert)
+    page = await new_page()
+    await page.add_init_script(TRACK_HOOK)
+    await login(page, "expert")
+    await page.goto(f"/#/teaching/{s['id']}")
+    await page.get_by_role("button", name="开始直播").click()
+    share = page.locator("[data-action=share]")
+    await expect(share).to_be_visible()
+    await share.click()
+    await expect(share).to_have_attribute("aria-pressed", "true")
+    assert "screen" in await page.evaluate(LIVE_TRACKS)
+
+    # Another tab of the presenter went on air: this one stops (the share too) and offers to take over.
+    await server.app[RTC].sio.emit("superseded", {"room": f"teaching:{s['id']}"}, namespace="/rtc")
+    notice = page.locator(".teach-superseded")
+    await expect(notice).to_be_visible()
+    await expect(notice).to_contain_text("您已在另一个窗口或设备上开始直播")
+    await expect(share).to_be_hidden()
+    await page.wait_for_function(f"() => !({LIVE_TRACKS})().includes('screen')")
+    assert await page.evaluate(LIVE_TRACKS), "the camera stays for the preview"
+    await notice.get_by_role("button", name="在此继续直播").click()
+    await expect(notice).to_be_hidden()
+    await expect(share).to_be_visible()
+
+    # Sharing again, then leaving the page: no capture stays live (no "sharing" bar left behind).
+    await share.click()
+    await expect(share).to_have_attribute("aria-pressed", "true")
+    await page.get_by_role("link", name="全部示教").click()
+    await expect(page).to_have_url(re.compile(r"#/teaching$"))
+    await page.wait_for_function(f"() => ({LIVE_TRACKS})().length === 0")
+    assert page.js_errors == []
+
+
+async def test_a_failed_ice_servers_request_stops_the_camera(new_page, api) -> None:
+    expert = await api.login("expert")
+    s = await _session_now(expert)
+    page = await new_page()
+    await page.add_init_script(TRACK_HOOK)
+    await login(page, "expert")
+    await page.route("**/api/rtc/ice-servers", lambda route: route.fulfill(
+        status=500, content_type="application/json",
+        body='{"error": {"code": "internal", "message": "boom"}}'))
+    await page.goto(f"/#/teaching/{s['id']}")
+    await expect(page.get_by_role("alert")).to_be_visible()
+    await page.wait_for_function("() => window.__tracks.length > 0")
+    await page.wait_for_function(f"() => ({LIVE_TRACKS})().length === 0")
+
+
+async def test_an_expired_replay_link_is_fetched_again_once(new_page, api) -> None:
+    expert = await api.login("expert")
+    s = await _session_now(expert)
+    for step in ("start", "end"):
+        status, body = await expert.post(f"/api/teaching-sessions/{s['id']}/{step}")
+        assert status == 200, body
+    page = await new_page()
+    await login(page, "expert")
+    fetched: list[str] = []
+
+    async def session(route) -> None:  # noqa: ANN001
+        response = await route.fetch()
+        body = await response.json()
+        url = f"/replay-{len(fetched)}.webm"
+        fetched.append(url)
+        body["recordings"] = [{"id": 7, "status": "ready", "url": url, "duration_s": 60, "bytes": 1000,
+                               "started_at": body.get("started_at")}]
+        await route.fulfill(response=response, json=body)
+
+    await page.route(re.compile(rf".*/api/teaching-sessions/{s['id']}$"), session)
+    # Every link is refused as expired: one fresh link is asked for, not a loop of them.
+    await page.route("**/replay-*.webm", lambda route: route.fulfill(
+        status=403, content_type="application/json", body='{"error": {"code": "link_expired"}}'))
+    await page.goto(f"/#/teaching/{s['id']}")
+    video = page.locator(".teach-replay video")
+    await expect(video).to_have_attribute("src", "/replay-1.webm")
+    await page.wait_for_timeout(800)
+    assert fetched == ["/replay-0.webm", "/replay-1.webm"]
+    assert page.js_errors == []

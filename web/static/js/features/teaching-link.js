@@ -18,7 +18,8 @@ function ackError(event, ack) {
 /**
  * Events (CustomEvent detail): "state" {state, error?}, "live" {live}, "viewers" {count, high, low},
  * "layer" {layer, reason}, "media" {stream}, "chat" {id, from, user_id, display_name?, text, at},
- * "answered" {id, by, at}, "closed" {}.
+ * "answered" {id, by, at}, "closed" {}, "superseded" {} (the presenter went on air from another
+ * window or device: this page no longer publishes until takeOver()).
  */
 export class TeachingLink extends EventTarget {
   constructor({ sessionId, token, iceServers }) {
@@ -34,6 +35,7 @@ export class TeachingLink extends EventTarget {
     this.role = null; // "presenter" | "viewer", once one of publish()/watch() ran
     this.layer = "auto";
     this.closed = false;
+    this.superseded = false; // another peer of the presenter took the broadcast over
     this.signals = Promise.resolve(); // signals from "sfu", handled one at a time in order
     this.names = new Map(); // peer_id -> display name, for questions that carry only the peer
   }
@@ -61,6 +63,9 @@ export class TeachingLink extends EventTarget {
     socket.on("layer", (msg) => { if (msg.room === this.room) this.emit("layer", msg); });
     socket.on("chat", (msg) => { if (!msg.room || msg.room === this.room) this.emit("chat", msg); });
     socket.on("answered", (msg) => { if (msg.room === this.room) this.emit("answered", msg); });
+    // Another tab or device of the presenter publishes now: stop, and do not take it back by
+    // ourselves (two tabs republishing on failure would take the broadcast from each other).
+    socket.on("superseded", (msg) => { if (!msg || !msg.room || msg.room === this.room) this.onSuperseded(); });
     // The login ended (logout elsewhere, expiry) or the session was ended: stop, no reconnect.
     socket.on("session-ended", () => { this.emit("state", { state: "session_ended" }); this.close(); });
     socket.on("room-closed", () => { this.emit("closed"); this.close(); });
@@ -89,7 +94,7 @@ export class TeachingLink extends EventTarget {
     for (const info of ack.peers || []) this.names.set(info.peer_id, info.display_name);
     this.emit("state", { state: "joined", host: this.host, resumed });
     const connected = this.pc && ["connected", "connecting", "new"].includes(this.pc.connectionState);
-    if (this.role === "presenter" && this.stream && !(resumed && connected)) {
+    if (this.role === "presenter" && this.stream && !this.superseded && !(resumed && connected)) {
       this.publish(this.stream).catch((err) => this.emit("state", { state: "error", error: err }));
     }
     this.setLive(Boolean(ack.live), { rejoined: !(resumed && connected) });
@@ -118,7 +123,7 @@ export class TeachingLink extends EventTarget {
       // A viewer whose path to "sfu" failed asks for a fresh offer; the presenter publishes again.
       if (pc.connectionState === "failed" && this.socket.connected) {
         if (this.role === "viewer" && this.live) this.subscribe().catch(() => {});
-        if (this.role === "presenter" && this.stream) this.publish(this.stream).catch(() => {});
+        if (this.role === "presenter" && this.stream && !this.superseded) this.publish(this.stream).catch(() => {});
       }
     };
     return pc;
@@ -138,6 +143,7 @@ export class TeachingLink extends EventTarget {
 
   /** Publish the camera (and microphone) to "sfu"; resolves once the answer is applied. */
   async publish(stream) {
+    this.superseded = false;
     this.role = "presenter";
     this.stream = stream;
     const pc = this.newPeer();
@@ -145,6 +151,20 @@ export class TeachingLink extends EventTarget {
     await pc.setLocalDescription(await pc.createOffer());
     this.emit("state", { state: "publishing" });
     await this.request("signal", { to: SFU, room: this.room, description: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
+  }
+
+  /** This page is no longer the presenter's current peer: stop publishing (the camera stays). */
+  onSuperseded() {
+    if (this.superseded || this.closed) return;
+    this.superseded = true;
+    this.dropPeer();
+    this.emit("superseded");
+  }
+
+  /** Publish again from this page after another window or device took the broadcast over. */
+  async takeOver() {
+    this.superseded = false;
+    await this.publish(this.stream);
   }
 
   /** Replace the video being sent (a screen share, or the camera again) without renegotiating. */

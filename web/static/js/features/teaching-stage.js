@@ -46,10 +46,11 @@ export function presenterStage({ link, camera, session, onStart, onEnd }) {
   const end = h("button", { type: "button", class: "btn btn-danger", dataset: { action: "end" } }, t(session.status === "live" ? "teaching.end" : "teaching.end_scheduled"));
   const share = h("button", { type: "button", class: "btn", hidden: true, disabled: !hasVideo || !navigator.mediaDevices?.getDisplayMedia, dataset: { action: "share" } }, t("teaching.share_screen"));
   let screen = null;
+  let disposed = false;
 
   const onAir = (live) => {
     start.hidden = live;
-    share.hidden = !live;
+    share.hidden = !live || link.superseded;
     end.textContent = t(live ? "teaching.end" : "teaching.end_scheduled");
   };
   onAir(session.status === "live");
@@ -70,20 +71,26 @@ export function presenterStage({ link, camera, session, onStart, onEnd }) {
   });
   end.addEventListener("click", onEnd);
 
-  const stopShare = async () => {
-    if (!screen) return;
+  /** Stop the screen capture (the browser's "sharing" bar goes) and show the camera again. */
+  const dropScreen = () => {
+    if (!screen) return false;
     const s = screen;
     screen = null;
     s.getTracks().forEach((tr) => tr.stop());
-    try { await link.replaceVideo(camera.stream.getVideoTracks()[0]); } catch (err) { toast(errorMessage(err), "error"); }
     preview.srcObject = camera.stream;
     share.textContent = t("teaching.share_screen");
     share.setAttribute("aria-pressed", "false");
+    return true;
+  };
+  const stopShare = async () => {
+    if (!dropScreen() || !link.pc) return;
+    try { await link.replaceVideo(camera.stream.getVideoTracks()[0]); } catch (err) { toast(errorMessage(err), "error"); }
   };
   share.addEventListener("click", async () => {
     if (screen) { await stopShare(); return; }
     try {
       screen = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
+      if (disposed) throw new Error("disposed"); // the page was left while the browser asked
       const track = screen.getVideoTracks()[0];
       track.addEventListener("ended", stopShare); // the browser's own "stop sharing"
       await link.replaceVideo(track);
@@ -93,7 +100,33 @@ export function presenterStage({ link, camera, session, onStart, onEnd }) {
     } catch (err) {
       if (screen) screen.getTracks().forEach((tr) => tr.stop());
       screen = null;
+      if (disposed) return;
       toast(t("teaching.share_failed", { reason: err.name || err.message }), "error");
+    }
+  });
+
+  // Another window or device of the presenter is on air now: this page stops (no screen share
+  // left running) and offers to take the broadcast back.
+  const takeOver = h("button", { type: "button", class: "btn btn-primary", dataset: { action: "take-over" } }, t("teaching.take_over"));
+  const supersededNote = h("div", { class: "alert alert-warn teach-superseded", role: "status", hidden: true },
+    h("p", {}, t("teaching.superseded")), takeOver);
+  link.addEventListener("superseded", () => {
+    dropScreen();
+    share.hidden = true;
+    supersededNote.hidden = false;
+    showState(state, "superseded", t("teaching.superseded"));
+  });
+  takeOver.addEventListener("click", async () => {
+    takeOver.disabled = true;
+    try {
+      showState(state, "publishing", t("teaching.state_publishing"));
+      await link.takeOver();
+      supersededNote.hidden = true;
+      onAir(true);
+    } catch (err) {
+      toast(errorMessage(err), "error");
+    } finally {
+      takeOver.disabled = false;
     }
   });
 
@@ -120,11 +153,19 @@ export function presenterStage({ link, camera, session, onStart, onEnd }) {
     h("h2", { id: "teach-stage-title" }, t("teaching.stage")),
     camera.notice ? h("div", { class: "alert alert-warn", role: "status" }, camera.notice) : null,
     early,
+    supersededNote,
     state,
     h("div", { class: "teach-video-box" }, preview),
     h("div", { class: "teach-live-bar" }, count, layers),
     h("div", { class: "call-controls", role: "toolbar", "aria-label": t("teaching.stage") }, start, share, end));
-  return { el, stopShare };
+  /** The page is left: stop the screen share and the camera (no capture outlives the page). */
+  const dispose = () => {
+    disposed = true;
+    dropScreen();
+    preview.srcObject = null;
+    if (camera.stream) camera.stream.getTracks().forEach((tr) => tr.stop());
+  };
+  return { el, stopShare, dispose };
 }
 
 /** The viewer's stage: the broadcast video, "waiting" while not live, unmute and the layer. */

@@ -86,13 +86,21 @@ export async function render({ root, params, query, user, isCurrent, onCleanup, 
     mount(root, header, strip, h("div", { class: "detail-grid" }, h("div", { class: "detail-main" }, detailsPanel(s))));
     return;
   }
-  const [ice, camera, questions] = await Promise.all([
+  // All settled: a camera that opened is stopped again when the ICE servers' request fails.
+  const [iceResult, cameraResult, questionsResult] = await Promise.allSettled([
     api.get("/api/rtc/ice-servers"),
     presenting ? openCamera() : Promise.resolve(null),
     loadQuestions(id),
   ]);
+  const camera = cameraResult.status === "fulfilled" ? cameraResult.value : null;
   const stopCamera = () => { if (camera && camera.stream) camera.stream.getTracks().forEach((tr) => tr.stop()); };
   if (!isCurrent()) { stopCamera(); return; }
+  if (iceResult.status === "rejected" || cameraResult.status === "rejected") {
+    stopCamera();
+    throw iceResult.status === "rejected" ? iceResult.reason : cameraResult.reason;
+  }
+  const ice = iceResult.value;
+  const questions = questionsResult.status === "fulfilled" ? questionsResult.value : [];
 
   /** The status badges follow the session going live without a redraw of the stage. */
   const setStatus = (status) => {
@@ -101,8 +109,14 @@ export async function render({ root, params, query, user, isCurrent, onCleanup, 
   };
   const link = new TeachingLink({ sessionId: id, token: auth.token, iceServers: ice.iceServers });
   activeLink = link;
-  onCleanup(() => { link.close(); stopCamera(); if (activeLink === link) activeLink = null; });
-  let stage;
+  let stage = null;
+  // Leaving the page stops every capture: the screen share (the browser's "sharing" bar) and the camera.
+  onCleanup(() => {
+    link.close();
+    if (stage && stage.dispose) stage.dispose();
+    stopCamera();
+    if (activeLink === link) activeLink = null;
+  });
   if (presenting) {
     const onStart = async () => { await api.post(`/api/teaching-sessions/${id}/start`); setStatus("live"); };
     const onEnd = async () => {
@@ -112,6 +126,7 @@ export async function render({ root, params, query, user, isCurrent, onCleanup, 
       });
       if (!done) return;
       link.close();
+      stage.dispose();
       stopCamera();
       toast(t("teaching.state_ended"));
       redraw();
