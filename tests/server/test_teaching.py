@@ -15,7 +15,11 @@ from sqlalchemy import select, update
 from tests.conftest import Api
 from yilian.server.clinic.teaching import recordings
 from yilian.server.clinic.teaching.media import TeachingMedia
-from yilian.server.clinic.teaching.models import TeachingAttendance, TeachingRecording
+from yilian.server.clinic.teaching.models import (
+    TeachingAttendance,
+    TeachingRecording,
+    TeachingSession,
+)
 from yilian.server.clinic.teaching.rooms import TeachingRooms
 from yilian.server.core import keys
 from yilian.server.core.db import Database, utcnow
@@ -67,6 +71,11 @@ async def lecture(people: dict[str, Api], places: dict[str, int]) -> dict[str, A
                                   [places["shalang"], places["dianbai"], places["dianbai"]])
     assert status == 201, body
     return body
+
+
+def user_id(client: Api) -> int:
+    assert client.user is not None
+    return int(client.user["id"])
 
 
 def db_of(server: TestServer) -> Database:
@@ -328,7 +337,7 @@ async def test_demo_attendance_merged_csv_and_by_institution(
     assert exports == [people["admin"].user["id"]]
 
 
-async def test_demo_questions(people: dict[str, Api]) -> None:
+async def test_demo_questions(people: dict[str, Api], server: TestServer) -> None:
     sid = (await yesterdays(people["coordinator"]))["id"]
     status, questions = await people["county"].get(f"/api/teaching-sessions/{sid}/questions")
     assert status == 200 and len(questions) == 4
@@ -340,6 +349,13 @@ async def test_demo_questions(people: dict[str, Api]) -> None:
     for name, code in (("guilin_doctor", 404), ("admin", 200)):
         status, _ = await people[name].get(f"/api/teaching-sessions/{sid}/questions")
         assert status == code
+    # an overseer reads them through oversight: audited (a participant's read is not)
+    await people["admin"].flush_audit()
+    async with db_of(server).read() as db:
+        reads = (await db.execute(select(AuditEntry.user_id, AuditEntry.detail).where(
+            AuditEntry.action == "teaching_questions_read",
+            AuditEntry.resource_id == str(sid)))).all()
+    assert [(u, d) for u, d in reads] == [(user_id(people["admin"]), {"rows": 4})]
 
 
 async def test_room_rules_and_attendance_rows(lecture: dict[str, Any], people: dict[str, Api],
@@ -376,12 +392,26 @@ async def test_room_rules_and_attendance_rows(lecture: dict[str, Any], people: d
         await session.execute(update(TeachingAttendance).where(
             TeachingAttendance.session_id == sid, TeachingAttendance.left_at.is_(None))
             .values(joined_at=start + timedelta(minutes=20)))
+    # still scheduled: waiting in the room before the start is not attendance
     status, rows = await people["expert"].get(f"/api/teaching-sessions/{sid}/attendance")
-    assert status == 200 and len(rows) == 1
-    assert rows[0]["left_at"] is None and rows[0]["minutes"] == 20
+    assert status == 200 and rows == []
     status, _ = await people["expert"].post(f"/api/teaching-sessions/{sid}/start")
+    assert status == 200
     status, live = await people["county"].get(f"/api/teaching-sessions/{sid}")
     assert live["viewers_now"] == 1
+    # the broadcast began 25 minutes ago: of the first stay (-30..-20) only -25..-20 counts,
+    # the open one (-10..now) wholly
+    began = start + timedelta(minutes=5)
+    async with db.write() as session:
+        await session.execute(update(TeachingSession).where(TeachingSession.id == sid)
+                              .values(started_at=began))
+    status, rows = await people["expert"].get(f"/api/teaching-sessions/{sid}/attendance")
+    assert status == 200 and len(rows) == 1
+    assert rows[0]["left_at"] is None and rows[0]["minutes"] == 15
+    assert datetime.fromisoformat(rows[0]["joined_at"]) == began
+    status, per_site = await people["coordinator"].get(
+        f"/api/teaching-sessions/{sid}/attendance/by-institution")
+    assert status == 200 and [(r["person_times"], r["minutes"]) for r in per_site] == [(1, 15)]
     status, ended = await people["expert"].post(f"/api/teaching-sessions/{sid}/end")
     assert ended["viewers_now"] is None
     assert status == 200
@@ -394,6 +424,37 @@ async def test_room_rules_and_attendance_rows(lecture: dict[str, Any], people: d
         with pytest.raises(RoomClosed):
             await rooms.may_speak(session, county, str(sid))
         assert await rooms.still_open(session, [str(sid)]) == set()
+
+
+async def test_a_called_off_session_has_no_attendees(
+        lecture: dict[str, Any], people: dict[str, Api], server: TestServer) -> None:
+    """Viewers who waited in the room of a session that was then called off (ended without
+    starting) are not reported, whichever way the attendance is read."""
+    rooms, db, sid = TeachingRooms(), db_of(server), lecture["id"]
+    async with db.write() as session:
+        for name in ("county", "township"):
+            user = await session.get(User, user_id(people[name]))
+            assert user is not None
+            assert await rooms.admit(session, user, str(sid)) is False
+        # they opened the page an hour early
+        await session.execute(update(TeachingAttendance).where(
+            TeachingAttendance.session_id == sid)
+            .values(joined_at=utcnow() - timedelta(hours=1)))
+    status, ended = await people["coordinator"].post(f"/api/teaching-sessions/{sid}/end")
+    assert status == 200 and ended["started_at"] is None and ended["status"] == "ended"
+    async with db.read() as session:
+        rows = (await session.execute(select(TeachingAttendance).where(
+            TeachingAttendance.session_id == sid))).scalars().all()
+    assert len(rows) == 2 and all(r.left_at is not None for r in rows)  # closed at the end
+    status, listed = await people["coordinator"].get(f"/api/teaching-sessions/{sid}/attendance")
+    assert status == 200 and listed == []
+    status, per_site = await people["coordinator"].get(
+        f"/api/teaching-sessions/{sid}/attendance/by-institution")
+    assert status == 200 and per_site == []
+    status, csv = await people["coordinator"].get(f"/api/teaching-sessions/{sid}/attendance",
+                                                  params={"format": "csv"})
+    assert status == 200
+    assert csv.decode("utf-8-sig").split("\r\n")[1:] == [""]
 
 
 async def test_media_rules_and_recording_rows(lecture: dict[str, Any], people: dict[str, Api],

@@ -98,7 +98,7 @@ def test_merge_reconnects_first_join_last_leave_union_minutes() -> None:
         Stay(3, 20, at(1), at(1.4)),   # 24 s: rounds down to 0
         Stay(4, 10, at(2), at(2.5)),   # 30 s: rounds up to 1
     ]
-    people = attendance.merge(stays, until=at(35))
+    people = attendance.merge(stays, started_at=at(0), ended_at=None, now=at(35))
     assert [p.user_id for p in people] == [1, 3, 4, 2]
     first = people[0]
     assert (first.joined_at, first.left_at, first.minutes) == (at(0), at(30), 28)
@@ -106,6 +106,45 @@ def test_merge_reconnects_first_join_last_leave_union_minutes() -> None:
     assert (open_one.left_at, open_one.minutes) == (None, 30)
     assert [p.minutes for p in people[1:3]] == [0, 1]
     assert attendance.by_institution(people) == {10: (2, 29), 20: (2, 30)}
+
+
+def test_merge_counts_only_the_broadcast() -> None:
+    stays = [
+        Stay(1, 10, at(-30), at(10)),     # opened the page half an hour early
+        Stay(2, 10, at(-30), at(-1)),     # only waited before the start: not an attendee
+        Stay(3, 20, at(-1440), None),     # a day early, still open: runs to the end
+        Stay(4, 20, at(50), at(70)),      # a row left past the end counts up to it
+        Stay(5, 10, at(-5), at(0.2)),     # 12 s inside: listed, 0 minutes
+        Stay(6, 10, at(-5), at(0)),       # left exactly at the start: nothing inside
+        Stay(2, 20, at(-20), at(-10)),    # user 2 again, still before the start
+    ]
+    people = attendance.merge(stays, started_at=at(0), ended_at=at(60), now=at(100))
+    assert [(p.user_id, p.joined_at, p.left_at, p.minutes) for p in people] == [
+        (1, at(0), at(10), 10), (3, at(0), at(60), 60), (5, at(0), at(0.2), 0),
+        (4, at(50), at(60), 10)]
+    assert attendance.by_institution(people) == {10: (2, 10), 20: (2, 70)}
+    # live: clipped to now; an open stay is still in the room
+    live = attendance.merge(stays, started_at=at(0), ended_at=None, now=at(30))
+    assert [(p.user_id, p.left_at, p.minutes) for p in live] == [
+        (1, at(10), 10), (3, None, 30), (5, at(0.2), 0)]
+    # the institution of the first stay inside the broadcast, not of an earlier wait
+    moved = attendance.merge([Stay(7, 10, at(-9), at(-2)), Stay(7, 20, at(1), at(3))],
+                             started_at=at(0), ended_at=at(60), now=at(60))
+    assert [(p.institution_id, p.joined_at, p.minutes) for p in moved] == [(20, at(1), 2)]
+    # reconnects across the start: the union of the clipped stays
+    across = attendance.merge([Stay(8, 10, at(-10), at(5)), Stay(8, 10, at(3), at(8)),
+                               Stay(8, 10, at(-20), at(-15))],
+                              started_at=at(0), ended_at=at(60), now=at(60))
+    assert [(p.joined_at, p.left_at, p.minutes) for p in across] == [(at(0), at(8), 8)]
+
+
+def test_a_session_that_never_started_has_no_attendees() -> None:
+    stays = [Stay(1, 10, at(-30), at(10)), Stay(2, 20, at(-5), None)]
+    for ended in (None, at(20)):
+        people = attendance.merge(stays, started_at=None, ended_at=ended, now=at(30))
+        assert people == [] and attendance.by_institution(people) == {}
+    assert attendance.clip(stays[1], at(0), at(30)) == (at(0), at(30))
+    assert attendance.clip(stays[0], at(10), at(30)) is None
 
 
 def test_csv_has_bom_crlf_and_defuses_formulas() -> None:

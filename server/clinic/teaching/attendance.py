@@ -3,7 +3,14 @@
 A viewer who reconnects, or watches in two tabs, leaves several overlapping or adjacent rows;
 the reports count each person once: first join, last leave, and minutes as the length of the
 union of their stays (overlaps counted once), rounded to the nearest whole minute (30 s and up
-rounds up). A stay still open counts up to ``now`` (or to the session's end once it has ended).
+rounds up).
+
+Only the broadcast counts: every stay is clipped to ``[started_at, ended_at or now]`` (the
+room opens while the session is still scheduled, so a viewer may wait in it before the
+start), and a session that never started (called off) has no attendees. A person with no time
+inside the broadcast is not an attendee; for the others, first join and last leave are those
+of their clipped stays. A stay still open counts up to ``now`` (or to the session's end once
+it has ended).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ class Stay:
 
     user_id: int
     institution_id: int
-    joined_at: datetime
+    joined_at: datetime  # clipped to the broadcast, like left_at and seconds
     left_at: datetime | None
 
 
@@ -30,8 +37,8 @@ class Attendee:
     """One person's merged attendance."""
 
     user_id: int
-    institution_id: int  # of their first stay
-    joined_at: datetime
+    institution_id: int  # of their first stay inside the broadcast
+    joined_at: datetime  # clipped to the broadcast, like left_at and seconds
     left_at: datetime | None  # None while they are still in the room
     seconds: float
 
@@ -61,20 +68,33 @@ def union_seconds(intervals: Iterable[tuple[datetime, datetime]]) -> float:
     return total.total_seconds()
 
 
-def merge(stays: Iterable[Stay], until: datetime) -> list[Attendee]:
-    """One ``Attendee`` per user, in order of first joining; open stays count to ``until``."""
-    by_user: dict[int, list[Stay]] = {}
+def clip(stay: Stay, start: datetime, until: datetime) -> tuple[datetime, datetime] | None:
+    """The part of ``stay`` inside ``[start, until]`` (an open stay runs to ``until``), or None
+    when it has none (a stay wholly before the start, or after the end, or of no length)."""
+    begin = max(stay.joined_at, start)
+    end = min(stay.left_at if stay.left_at is not None else until, until)
+    return (begin, end) if end > begin else None
+
+
+def merge(stays: Iterable[Stay], *, started_at: datetime | None, ended_at: datetime | None,
+          now: datetime) -> list[Attendee]:
+    """One ``Attendee`` per user with time inside the broadcast ``[started_at, ended_at or
+    now]``, in order of (clipped) first joining; none when it never started."""
+    if started_at is None:
+        return []
+    until = ended_at if ended_at is not None else now
+    by_user: dict[int, list[tuple[Stay, tuple[datetime, datetime]]]] = {}
     for stay in stays:
-        by_user.setdefault(stay.user_id, []).append(stay)
+        inside = clip(stay, started_at, until)
+        if inside is not None:
+            by_user.setdefault(stay.user_id, []).append((stay, inside))
     people: list[Attendee] = []
     for user_id, rows in by_user.items():
-        rows.sort(key=lambda s: s.joined_at)
-        still_in = any(s.left_at is None for s in rows)
-        last = None if still_in else max(s.left_at for s in rows if s.left_at is not None)
-        seconds = union_seconds((s.joined_at, s.left_at if s.left_at is not None else until)
-                                for s in rows)
-        people.append(Attendee(user_id, rows[0].institution_id, rows[0].joined_at, last,
-                               seconds))
+        rows.sort(key=lambda r: (r[1][0], r[0].joined_at))
+        still_in = ended_at is None and any(s.left_at is None for s, _ in rows)
+        last = None if still_in else max(end for _, (_, end) in rows)
+        people.append(Attendee(user_id, rows[0][0].institution_id, rows[0][1][0], last,
+                               union_seconds(inside for _, inside in rows)))
     people.sort(key=lambda a: (a.joined_at, a.user_id))
     return people
 

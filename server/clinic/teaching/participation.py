@@ -46,8 +46,8 @@ async def _people(session: AsyncSession, ts: TeachingSession
     rows = (await session.execute(select(TeachingAttendance).where(
         TeachingAttendance.session_id == ts.id))).scalars()
     stays = [attendance.Stay(r.user_id, r.institution_id, r.joined_at, r.left_at) for r in rows]
-    until = ts.ended_at or utcnow()
-    people = attendance.merge(stays, until)
+    people = attendance.merge(stays, started_at=ts.started_at, ended_at=ts.ended_at,
+                              now=utcnow())
     users = {u.id: u for u in (await session.execute(select(User).where(
         User.id.in_({p.user_id for p in people})))).scalars()} if people else {}
     places = {i.id: i for i in (await session.execute(select(Institution).where(
@@ -102,9 +102,11 @@ async def by_institution(session: AsyncSession, user: User, teaching_id: int
     return out
 
 
-async def questions(session: AsyncSession, user: User, teaching_id: int) -> list[QuestionOut]:
+async def questions(session: AsyncSession, user: User, teaching_id: int,
+                    ip: str | None = None) -> list[QuestionOut]:
     """The questions asked in the session's room, oldest first (kept for the replay page);
-    for those who may watch it and those who run it."""
+    for those who may watch it and those who run it. An overseer who reads them without
+    being a participant (a coordinator or admin) is audited, as an attendance export is."""
     ts, roles = await visible_session(session, user, teaching_id)
     if not (roles.watcher or roles.manager):
         raise Forbidden("the questions are for the session's participants")
@@ -115,5 +117,8 @@ async def questions(session: AsyncSession, user: User, teaching_id: int) -> list
         .join(Institution, Institution.id == User.institution_id)
         .where(_chat.c.room == f"teaching:{ts.id}")
         .order_by(_chat.c.at, _chat.c.id))).all()
+    if not roles.watcher:
+        audit.record(session, user, "teaching_questions_read", "teaching_session", ts.id,
+                     ip=ip, detail={"rows": len(rows)})
     return [QuestionOut(id=r[0], user_id=r[1], text=r[2], at=r[3], answered_at=r[4],
                         display_name=r[5], institution_name=r[6]) for r in rows]

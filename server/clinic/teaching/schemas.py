@@ -111,16 +111,19 @@ class AttendeeOut(BaseModel):
     display_name: str
     institution_id: int
     institution_name: str
+    #: first join and last leave, clipped to the broadcast (``started_at`` .. ``ended_at``)
     joined_at: datetime
     left_at: datetime | None
-    #: whole minutes in the room (union of the user's stays, rounded to the nearest minute)
+    #: whole minutes in the room during the broadcast (union of the user's stays clipped to
+    #: it, rounded to the nearest minute); only people with time inside it are listed
     minutes: int
 
 
 class InstitutionAttendanceOut(BaseModel):
     institution_id: int
     name: str
-    #: distinct users of the institution who joined (a reconnect does not count again)
+    #: distinct users of the institution with time inside the broadcast (a reconnect does
+    #: not count again; waiting in the room before the start does not count)
     person_times: int
     #: their minutes, summed
     minutes: int
