@@ -124,7 +124,7 @@ async def teaching_attendance_by_institution(req: ApiRequest
               response=list[QuestionOut])
 async def teaching_questions(req: ApiRequest) -> list[QuestionOut]:
     async with req.db.read() as session:
-        return await participation.questions(session, req.user, req.path_id())
+        return await participation.questions(session, req.user, req.path_id(), req.ip)
 
 
 @router.route("GET", "/api/teaching-recordings/usage", summary="Disk used by teaching "
