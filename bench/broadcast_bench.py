@@ -325,8 +325,7 @@ class Viewer:
         from aiortc.rtcrtpreceiver import StreamStatistics
 
         streams = receiver._RTCRtpReceiver__remote_streams
-        codecs = receiver._RTCRtpReceiver__codecs
-        media = {pt for pt, codec in codecs.items() if codec.mimeType.lower() == "video/vp8"}
+        codecs = receiver._RTCRtpReceiver__codecs  # filled once the connection is up
 
         async def handle(packet: Any, arrival_time_ms: int) -> None:
             codec = codecs.get(packet.payload_type)
@@ -336,7 +335,7 @@ class Viewer:
             if stream is None:
                 stream = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
             stream.add(packet)  # what the receiver reports (RR) comes from here
-            if packet.payload_type not in media:  # retransmissions: counted in RR only
+            if codec.mimeType.lower() != "video/vp8":  # retransmissions: counted in RR only
                 return
             self.packets += 1
             start, key = vp8_frame_start(packet.payload)
