@@ -15,8 +15,8 @@ from yilian.server.core.db import Database
 from yilian.server.core.models import User
 from yilian.signaling.errors import NotAvailable, NotFound, Unauthorized
 from yilian.signaling.models import RtcChatMessage
-from yilian.signaling.namespace import UNAUTHORIZED, RtcUser
 from yilian.signaling.rooms import RoomKind, RoomRef
+from yilian.signaling.session import UNAUTHORIZED, RtcUser
 from yilian.signaling.sfu.ports import BroadcastRules, RecordingTarget
 
 
@@ -42,7 +42,7 @@ class RoomRules(Protocol):
 
 
 class DatabaseGate:
-    """``signaling.namespace.Gate`` backed by the application's database."""
+    """``signaling.session.Gate`` backed by the application's database."""
 
     def __init__(self, database: Callable[[], Database],
                  rules: Mapping[RoomKind, RoomRules],

@@ -13,7 +13,7 @@ from yilian.server.core import inbox
 from yilian.server.core.auth import token_holder
 from yilian.server.core.db import Database
 from yilian.signaling.errors import Unauthorized
-from yilian.signaling.namespace import UNAUTHORIZED
+from yilian.signaling.session import UNAUTHORIZED
 
 
 class Inbox(Protocol):

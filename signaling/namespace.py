@@ -1,37 +1,37 @@
-"""The ``/rtc`` socket.io namespace: auth at connect, rooms, lobby, signal and chat relay."""
+"""The ``/rtc`` socket.io namespace: auth at connect, rooms, lobby, signal and chat relay.
+
+The teaching rooms' events (signals to ``sfu``, ``subscribe``, ``layer``, ``answered``, ...)
+are handled by ``teaching.TeachingEvents``, registered in this namespace's handler table."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
-import traceback
-from collections.abc import Awaitable, Callable, Collection, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import socketio
 
-from yilian.server.core.errors import YilianError, error_body
+from yilian.server.core.errors import error_body
 from yilian.server.core.tasks import TaskSet
 from yilian.signaling import protocol, rooms, wirejson
 from yilian.signaling.errors import (
-    Forbidden,
     NotAvailable,
     NotInRoom,
     RateLimited,
     RoomClosed,
-    SignalingError,
     Unauthorized,
-    UnknownEvent,
     UnknownPeer,
 )
 from yilian.signaling.limits import ChatLimiter
-from yilian.signaling.rooms import Identity, Peer, RoomRef
+from yilian.signaling.rooms import Identity, Peer
+from yilian.signaling.session import UNAUTHORIZED, Gate, Session, answer_event
 from yilian.signaling.sfu.relay import BroadcastRelay
 from yilian.signaling.store import RoomStore
+from yilian.signaling.teaching import TeachingEvents
 
 logger = logging.getLogger(__name__)
 
@@ -44,50 +44,6 @@ _DELIBERATE = {
 }
 
 
-UNAUTHORIZED = "the token was revoked or has expired, or the account is not active; log in again"
-
-
-@dataclass(frozen=True)
-class RtcUser:
-    """The authenticated user behind a socket, and the token it authenticated with."""
-
-    user_id: int | str
-    display_name: str
-    role: str
-    token: str = ""  # the token's SHA-256 (how revocations name it)
-    expires_at: float = math.inf  # when the token expires (Unix time)
-
-
-class Gate(Protocol):
-    """What the namespace needs from the rest of the server (auth, access, chat storage)."""
-
-    async def authenticate(self, token: str) -> RtcUser | None:
-        """The user for a bearer token, or ``None`` when it is bad, revoked or expired."""
-
-    async def live_tokens(self, digests: Collection[str]) -> set[str]:
-        """Which of these token digests are still good (not revoked or expired, user active)."""
-
-    async def admission(self, user: RtcUser, room: RoomRef) -> bool:
-        """Raise ``Unauthorized`` unless the user's token is still good and ``Forbidden``
-        unless they may join ``room``; return whether they host it."""
-
-    async def record_chat(
-        self, user: RtcUser, room: RoomRef, peer_id: str, text: str, at: datetime
-    ) -> int:
-        """Keep a chat line with the consultation or teaching session and return its id;
-        raise as ``admission`` does unless the user may still speak there."""
-
-    async def mark_answered(self, user: RtcUser, room: RoomRef, message_id: int,
-                            at: datetime) -> None:
-        """Mark a question (chat line) of ``room`` answered; ``NotFound`` if it is not one."""
-
-    async def left(self, user_id: int | str, room: RoomRef) -> None:
-        """``user_id``'s last peer left ``room`` for good."""
-
-    async def open_rooms(self, rooms: Collection[RoomRef]) -> set[RoomRef]:
-        """Which of these rooms are still open (their consultation or session is)."""
-
-
 @dataclass(frozen=True)
 class ChatPolicy:
     """Limits on chat lines (settings ``rtc_chat_*``)."""
@@ -95,53 +51,6 @@ class ChatPolicy:
     max_chars: int = protocol.MAX_CHAT_CHARS
     burst: int = 10
     per_second: float = 1.0
-
-
-@dataclass
-class Session:
-    """Per-socket state, local to the process that holds the socket."""
-
-    user: RtcUser
-    rooms: dict[str, str] = field(default_factory=dict)  # room name -> own peer id
-    ended: bool = False  # the token is no longer good: events refused, disconnect under way
-
-    def live(self, now: float | None = None) -> bool:
-        """Whether the socket's token is still good (not ended, not expired)."""
-        return not self.ended and (time.time() if now is None else now) < self.user.expires_at
-
-
-EventHandler = Callable[[str, Any], Awaitable[Any]]
-
-
-async def answer_event(handlers: dict[str, EventHandler], sid: str, event: str,
-                       args: tuple[Any, ...], session: Session | None, *,
-                       missing: SignalingError, end_session: Callable[[str], None],
-                       label: str) -> Any:
-    """Run a client event's handler and return its ack: ``missing`` when the socket has no
-    session, ``unauthorized`` (ending the session) once its token is no longer good, an error
-    ack for an unknown event, a second argument or a failed handler — never an exception."""
-    try:
-        if session is None:
-            raise missing
-        if not session.live():
-            raise Unauthorized(UNAUTHORIZED)  # the session is ended below
-        handler = handlers.get(event)
-        if handler is None:
-            raise UnknownEvent(f'unknown event "{str(event)[:80]}"')
-        if len(args) > 2:
-            raise protocol.InvalidPayload(f'"{event}" takes a single argument')
-        return await handler(sid, args[1] if len(args) > 1 else None)
-    except SignalingError as exc:
-        if isinstance(exc, Unauthorized):
-            end_session(sid)
-        return exc.ack()
-    except Exception as exc:
-        # The traceback's frames, not the exception's text: a database error quotes the
-        # statement's parameters, which for a chat line are patient data.
-        logger.error("%s event %s from %s failed with %s:\n%s", label, str(event)[:80], sid,
-                     type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
-        return YilianError("the server could not handle this event",
-                           code="internal_error").ack()
 
 
 def peer_channel(peer_id: str) -> str:
@@ -176,11 +85,10 @@ class RtcNamespace(socketio.AsyncNamespace):
             "lobby": self._lobby,
             "admit": self._admit,
             "refuse": self._refuse,
-            "subscribe": self._subscribe,
-            "unsubscribe": self._unsubscribe,
-            "layer": self._layer,
-            "answered": self._answered,
         }
+        # subscribe, unsubscribe, layer, answered; and signals to "sfu" (see ``_signal``)
+        self.teaching = TeachingEvents(self)
+        self._handlers.update(self.teaching.handlers())
 
     def use_relay(self, relay: BroadcastRelay) -> None:
         """Serve the peer ``sfu`` of teaching rooms with ``relay``."""
@@ -401,7 +309,7 @@ class RtcNamespace(socketio.AsyncNamespace):
         request = protocol.parse_signal(data)
         session = self.sessions[sid]
         if request.to == rooms.SFU_PEER_ID:
-            return await self._signal_relay(sid, session, request)
+            return await self.teaching.signal(sid, session, request)
         for room_name, own_id in session.rooms.items():
             state = await self.store.peek(room_name)
             if state is None:
@@ -419,67 +327,6 @@ class RtcNamespace(socketio.AsyncNamespace):
         if request.to == rooms.SFU_PEER_ID:
             raise NotAvailable("the broadcast relay is not available for this room")
         raise UnknownPeer(f'no peer "{request.to}" shares a room with you')
-
-    def _teaching_peer(self, session: Session, room: RoomRef | None) -> tuple[RoomRef, str]:
-        """The teaching room a relay event is about (named, or the socket's only one) and
-        the socket's peer id there."""
-        if room is None:
-            joined = [n for n in session.rooms if n.startswith("teaching:")]
-            if len(joined) != 1:
-                raise protocol.InvalidPayload(
-                    'name the teaching room ("room") of a signal to "sfu"')
-            room = rooms.parse_room(joined[0])
-        own_id = session.rooms.get(room.name)
-        if own_id is None:
-            raise NotInRoom(f"you have not joined {room.name}")
-        return room, own_id
-
-    def _relay(self, room: RoomRef) -> BroadcastRelay:
-        if self.relay is None or room.kind != "teaching":
-            raise NotAvailable("the broadcast relay is not available for this room")
-        return self.relay
-
-    async def _signal_relay(self, sid: str, session: Session,
-                            request: protocol.SignalRequest) -> dict[str, Any]:
-        if self.relay is None:
-            raise NotAvailable("the broadcast relay is not available for this room")
-        room, own_id = self._teaching_peer(session, request.room)
-        relay = self._relay(room)
-        await relay.signal(session.user, sid, room, own_id, request.payload)
-        return OK
-
-    async def _subscribe(self, sid: str, data: Any) -> dict[str, Any]:
-        room, layer = protocol.parse_subscribe(data)
-        own = self._teaching_peer(self.sessions[sid], room)[1]
-        return await self._relay(room).subscribe(room, own, layer)
-
-    async def _unsubscribe(self, sid: str, data: Any) -> dict[str, Any]:
-        room = protocol.parse_room_only(data, "unsubscribe")
-        own = self._teaching_peer(self.sessions[sid], room)[1]
-        await self._relay(room).unsubscribe(room, own)
-        return OK
-
-    async def _layer(self, sid: str, data: Any) -> dict[str, Any]:
-        room, layer = protocol.parse_layer(data)
-        own = self._teaching_peer(self.sessions[sid], room)[1]
-        return await self._relay(room).set_layer(room, own, layer)
-
-    async def _answered(self, sid: str, data: Any) -> dict[str, Any]:
-        room, message_id = protocol.parse_answered(data)
-        session = self.sessions[sid]
-        own = self._teaching_peer(session, room)[1]
-        if room.kind != "teaching":
-            raise NotAvailable("questions are marked answered in teaching rooms")
-        state = await self.store.peek(room.name)
-        peer = state.peers.get(own) if state is not None else None
-        if peer is None or not peer.host:
-            raise Forbidden(f"only the presenter of {room.name} marks questions answered")
-        at = datetime.now(UTC)
-        await self.gate.mark_answered(session.user, room, message_id, at)
-        await self.emit("answered", {"room": room.name, "id": message_id,
-                                     "by": session.user.user_id, "at": at.isoformat()},
-                        room=room.name)
-        return OK
 
     async def _send_local(self, sid: str, event: str, data: Any) -> bool:
         """Send one event to a socket of this process; False when it is not held here.

@@ -32,7 +32,7 @@ from yilian.signaling import wirejson
 from yilian.signaling.errors import InvalidPayload, Unauthorized
 from yilian.signaling.fanout import FanoutRedisManager
 from yilian.signaling.inbox import Inbox
-from yilian.signaling.namespace import UNAUTHORIZED, Gate, Session, answer_event
+from yilian.signaling.session import UNAUTHORIZED, Gate, Session, answer_event
 
 logger = logging.getLogger(__name__)
 

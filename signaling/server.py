@@ -22,9 +22,10 @@ from yilian.signaling.fanout import FanoutRedisManager
 from yilian.signaling.gate import DatabaseGate, RoomRules
 from yilian.signaling.inbox import DatabaseInbox, Inbox
 from yilian.signaling.logs import ThrottledLog, describe_frame, scrub_engineio
-from yilian.signaling.namespace import NAMESPACE, UNAUTHORIZED, ChatPolicy, Gate, RtcNamespace
+from yilian.signaling.namespace import NAMESPACE, ChatPolicy, RtcNamespace
 from yilian.signaling.notify import NotifyNamespace
 from yilian.signaling.rooms import RoomKind
+from yilian.signaling.session import UNAUTHORIZED, Gate
 from yilian.signaling.sfu.broadcast import BroadcastConfig
 from yilian.signaling.sfu.link import RelayLink
 from yilian.signaling.sfu.ports import BroadcastRules

@@ -17,8 +17,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from yilian.signaling.namespace import Gate, RtcNamespace, Session
+from yilian.signaling.namespace import RtcNamespace
 from yilian.signaling.rooms import parse_room
+from yilian.signaling.session import Gate, Session
 
 logger = logging.getLogger(__name__)
 

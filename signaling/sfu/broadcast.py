@@ -6,17 +6,21 @@ them. The low layer (``lowlayer.LowLayer``) runs only while some viewer is on it
 picture-loss reports become keyframe requests to the presenter, coalesced and throttled; the
 presenter's bitrate is capped by clamping the estimates (REMB) we send it and by ``b=AS`` /
 ``b=TIAS`` in the answer (what Chromium obeys).
+
+This module holds the presenter's side and the whole; each viewer's connection is a
+``viewer.Viewer``, the layers and the auto layer policy are in ``layers``, the recorder's
+start and close in ``recording``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import av
 from aiortc import (
@@ -24,18 +28,14 @@ from aiortc import (
     RTCIceServer,
     RTCPeerConnection,
     RTCRtpReceiver,
-    RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
-from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpRrPacket, RtcpSrPacket, unpack_remb_fci
-from aiortc.sdp import candidate_from_sdp
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from yilian.server.core.errors import Conflict
 from yilian.signaling.errors import InvalidPayload, NotWaiting, UnknownPeer
 from yilian.signaling.sfu.forward import (
-    ForwardTrack,
     KeyframeRequester,
     PacketHub,
     cap_remb,
@@ -43,11 +43,17 @@ from yilian.signaling.sfu.forward import (
     send_remb,
     tap_receiver,
 )
-from yilian.signaling.sfu.lowlayer import LowLayer
+from yilian.signaling.sfu.ice import add_candidate
+from yilian.signaling.sfu.layers import Layers, check_layer, initial_layer, judge
+from yilian.signaling.sfu.recording import (
+    Recorder,
+    RecorderFactory,
+    close_recorder,
+    open_recorder,
+)
+from yilian.signaling.sfu.viewer import Viewer
 
 logger = logging.getLogger(__name__)
-
-LAYERS = ("auto", "high", "low")
 
 
 class NotLive(Conflict):
@@ -58,25 +64,6 @@ class NotLive(Conflict):
 
 class BroadcastClosed(Conflict):
     code = "room_closed"
-
-
-class Recorder(Protocol):
-    """What the broadcast needs of ``record.Recorder``."""
-
-    container: str
-    #: Called by the recorder when a full queue made its file skip to the next keyframe.
-    want_keyframe: Callable[[], None] | None
-
-    def write_video(self, packet: av.Packet) -> None: ...
-
-    def write_audio(self, packet: av.Packet) -> None: ...
-
-    async def close(self) -> Any: ...
-
-
-#: ``factory(video_mime, audio_mime)``: a started recorder, or ``None`` for no recording.
-RecorderFactory = Callable[[str, "str | None"],
-                           "Recorder | None | Awaitable[Recorder | None]"]
 
 
 @dataclass(frozen=True)
@@ -97,23 +84,6 @@ class BroadcastConfig:
     auto_loss_up: float = 0.02
 
 
-@dataclass
-class _Viewer:
-    viewer_id: str
-    pc: RTCPeerConnection
-    video: ForwardTrack
-    audio: ForwardTrack | None
-    choice: str
-    layer: str
-    sender: RTCRtpSender | None = None
-    answered: bool = False
-    loss: float = 0.0  # last fraction lost the viewer reported
-    remb: int | None = None  # last bandwidth estimate the viewer reported
-    overflows_seen: int = 0
-    bad: int = 0
-    good: int = 0
-
-
 def _with_bandwidth(sdp: str, bitrate: int) -> str:
     """``sdp`` with ``b=AS`` (kbit/s) and ``b=TIAS`` (bit/s) on its video section."""
     out: list[str] = []
@@ -130,52 +100,11 @@ def _with_bandwidth(sdp: str, bitrate: int) -> str:
     return "\r\n".join(out) + "\r\n"
 
 
-def _preferences(kind: str, codec: RTCRtpCodecParameters) -> list[RTCRtpCodecCapability]:
-    """The viewer's codec: the presenter's (packets are forwarded as they are), the closest
-    of aiortc's capabilities, and retransmissions (RTX) where the kind has them."""
-    caps = RTCRtpSender.getCapabilities(kind).codecs
-    mime = codec.mimeType.lower()
-    same = [c for c in caps if c.mimeType.lower() == mime]
-    if mime == "video/h264":
-        mode = str(codec.parameters.get("packetization-mode", "0"))
-        same = [c for c in same if str(c.parameters.get("packetization-mode", "0")) == mode]
-        profile = str(codec.parameters.get("profile-level-id", ""))
-        same.sort(key=lambda c: str(c.parameters.get("profile-level-id", "")) != profile)
-    if not same:
-        raise InvalidPayload(f"viewers cannot be sent {codec.mimeType}")
-    rtx = [c for c in caps if c.mimeType.lower() == f"{kind}/rtx"]
-    return same[:1] + rtx
-
-
 def _primary(transceiver: RTCRtpTransceiver) -> RTCRtpCodecParameters | None:
     for codec in transceiver._codecs:
         if codec.mimeType.lower() != f"{transceiver.kind}/rtx":
             return codec
     return None
-
-
-def parse_candidate(candidate: dict[str, Any]) -> Any:
-    """An aiortc candidate from an RTCIceCandidateInit; ``None`` for the end of candidates."""
-    text = candidate.get("candidate") or ""
-    if not text:
-        return None
-    try:
-        parsed = candidate_from_sdp(text.removeprefix("candidate:"))
-    except (AssertionError, ValueError, IndexError, KeyError):  # aiortc asserts on its shape
-        raise InvalidPayload('"candidate.candidate" is not an ICE candidate') from None
-    parsed.sdpMid = candidate.get("sdpMid")
-    parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
-    return parsed
-
-
-async def _add_candidate(pc: RTCPeerConnection, candidate: dict[str, Any]) -> None:
-    parsed = parse_candidate(candidate)
-    if parsed is None:
-        return
-    try:
-        await pc.addIceCandidate(parsed)
-    except (ValueError, KeyError, AttributeError) as exc:  # no such media section, ...
-        raise InvalidPayload(f"the candidate does not fit the connection ({exc})") from None
 
 
 class Broadcast:
@@ -203,8 +132,8 @@ class Broadcast:
         self._video_codec: RTCRtpCodecParameters | None = None
         self._audio_codec: RTCRtpCodecParameters | None = None
         self._remb_sent: Callable[[], int | None] = lambda: None
-        self._low: LowLayer | None = None
-        self._viewers: dict[str, _Viewer] = {}
+        self._layers = Layers(self.video, config.low_bitrate, self._want_keyframe)
+        self._viewers: dict[str, Viewer] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._monitor: asyncio.Task[None] | None = None
         self._recording: asyncio.Task[None] | None = None
@@ -232,8 +161,7 @@ class Broadcast:
             for transceiver in pc.getTransceivers():
                 if transceiver.receiver.track is track:
                     hub = self.video if track.kind == "video" else self.audio
-                    tap_receiver(transceiver.receiver,
-                                 lambda p, h=hub: self._push(h, p, pc))
+                    tap_receiver(transceiver.receiver, functools.partial(self._push, hub, pc=pc))
                     if track.kind == "video" and "receiver" not in video:
                         video["receiver"] = transceiver.receiver
                         video["remb"] = cap_remb(transceiver.receiver, self.config.max_bitrate)
@@ -279,7 +207,7 @@ class Broadcast:
         """A trickled candidate of the presenter's (aiortc's answer already holds ours)."""
         if self._presenter is None:
             raise NotLive("nothing is being published")
-        await _add_candidate(self._presenter, candidate)
+        await add_candidate(self._presenter, candidate)
 
     def _push(self, hub: PacketHub, packet: av.Packet, pc: RTCPeerConnection) -> None:
         if pc is not self._presenter or self.closed:
@@ -295,14 +223,8 @@ class Broadcast:
     async def _start_recording(self) -> None:
         if self._recorder_factory is None or self._video_codec is None:
             return
-        try:
-            made = self._recorder_factory(
-                self._video_codec.mimeType,
-                self._audio_codec.mimeType if self._audio_codec else None)
-            recorder = await made if inspect.isawaitable(made) else made
-        except Exception:
-            logger.exception("the recording of %s could not start", self.room)
-            return
+        recorder = await open_recorder(self._recorder_factory, self._video_codec,
+                                       self._audio_codec, self.room)
         if recorder is None:
             return
         if not self.live or self.closed:
@@ -316,8 +238,7 @@ class Broadcast:
         self._bytes += packet.size
         if self.recorder is not None:
             self.recorder.write_video(packet)
-        if self._low is not None:
-            self._low.feed(packet)
+        self._layers.feed(packet)
 
     def _on_audio(self, packet: av.Packet) -> None:
         if self.recorder is not None:
@@ -347,9 +268,7 @@ class Broadcast:
         self._video_codec = self._audio_codec = None
         was_live = self.live
         self.live = False
-        if self._low is not None:
-            await self._low.stop()
-            self._low = None
+        await self._layers.stop()
         recorder, self.recorder = self.recorder, None
         if pc is not None:
             await pc.close()
@@ -366,51 +285,35 @@ class Broadcast:
         await self._stop_presenter()
 
     async def _close_recorder(self, recorder: Recorder) -> None:
-        try:
-            self.recording_result = await recorder.close()
-        except Exception:
-            logger.exception("the recording of %s did not close cleanly", self.room)
+        closed, result = await close_recorder(recorder, self.room)
+        if closed:
+            self.recording_result = result
 
     # viewers
 
-    def _check_layer(self, layer: Any) -> str:
-        if layer not in LAYERS:
-            raise InvalidPayload(f'"layer" must be one of {list(LAYERS)}')
-        return str(layer)
-
-    def _initial_layer(self, choice: str) -> str:
-        return "low" if choice == "low" and self.config.low_layer else "high"
-
     async def subscribe(self, viewer_id: str, layer: str = "auto") -> RTCSessionDescription:
         """A viewer joins (or re-subscribes): returns our offer for it."""
-        choice = self._check_layer(layer)
+        choice = check_layer(layer)
         if self.closed:
             raise BroadcastClosed(f"the broadcast of {self.room} has ended")
         if not self.live or self._video_codec is None:
             raise NotLive(f"{self.room} is not broadcasting yet")
         if viewer_id in self._viewers:
             await self._drop_viewer(viewer_id)
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.config.ice_servers)))
-        queue = self.config.viewer_queue_packets
-        video = ForwardTrack("video", queue)
-        audio = ForwardTrack("audio", queue * 3) if self._audio_codec is not None else None
-        viewer = _Viewer(viewer_id, pc, video, audio, choice, self._initial_layer(choice))
+        viewer = Viewer.open(viewer_id, choice, initial_layer(choice, self.config.low_layer),
+                             ice_servers=self.config.ice_servers,
+                             queue_packets=self.config.viewer_queue_packets,
+                             audio=self._audio_codec is not None)
         self._viewers[viewer_id] = viewer
         try:
-            video_tx = pc.addTransceiver(video, direction="sendonly")
-            video_tx.setCodecPreferences(_preferences("video", self._video_codec))
-            viewer.sender = video_tx.sender
-            self._watch_sender(viewer, video_tx.sender)
-            if audio is not None and self._audio_codec is not None:
-                audio_tx = pc.addTransceiver(audio, direction="sendonly")
-                audio_tx.setCodecPreferences(_preferences("audio", self._audio_codec))
-            await pc.setLocalDescription(await pc.createOffer())
+            offer = await viewer.offer(self._video_codec, self._audio_codec)
         except Exception:
             await self._drop_viewer(viewer_id)
             raise
         self._attach(viewer, viewer.layer)
-        if audio is not None:
-            audio.attach(self.audio)
+        if viewer.audio is not None:
+            viewer.audio.attach(self.audio)
+        pc = viewer.pc
 
         @pc.on("connectionstatechange")
         def _on_state() -> None:
@@ -418,51 +321,22 @@ class Broadcast:
                 self._spawn(self.unsubscribe(viewer_id))
 
         self._changed()
-        return pc.localDescription
-
-    def _watch_sender(self, viewer: _Viewer, sender: RTCRtpSender) -> None:
-        """Picture-loss reports become requests to the presenter; loss and bandwidth reports
-        feed the auto layer choice."""
-        sender._send_keyframe = viewer.video.request_keyframe  # type: ignore[method-assign]
-        original = sender._handle_rtcp_packet
-
-        async def handle(packet: Any) -> None:
-            if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
-                for report in packet.reports:
-                    if report.ssrc == sender._ssrc:
-                        viewer.loss = report.fraction_lost / 256
-            elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
-                try:
-                    viewer.remb = unpack_remb_fci(packet.fci)[0]
-                except ValueError:
-                    pass
-            await original(packet)
-
-        sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
+        return offer
 
     async def accept(self, viewer_id: str, answer: RTCSessionDescription) -> None:
         """The viewer's answer to our offer."""
-        viewer = self._viewer(viewer_id)
-        if answer.type != "answer":
-            raise InvalidPayload("a viewer answers the relay's offer")
-        if viewer.answered or viewer.pc.signalingState != "have-local-offer":
-            raise NotWaiting("no offer of the relay is waiting for this viewer's answer")
-        try:
-            await viewer.pc.setRemoteDescription(answer)
-        except Exception as exc:
-            raise InvalidPayload(f"the answer could not be used: {str(exc)[:200]}") from None
-        viewer.answered = True
+        await self._viewer(viewer_id).accept(answer)
 
     async def add_viewer_candidate(self, viewer_id: str, candidate: dict[str, Any]) -> None:
-        await _add_candidate(self._viewer(viewer_id).pc, candidate)
+        await self._viewer(viewer_id).add_candidate(candidate)
 
     async def set_layer(self, viewer_id: str, layer: str) -> str:
         """The viewer's choice; returns the layer it now gets."""
-        choice = self._check_layer(layer)
+        choice = check_layer(layer)
         viewer = self._viewer(viewer_id)
         viewer.choice = choice
         viewer.bad = viewer.good = 0
-        target = viewer.layer if choice == "auto" else self._initial_layer(choice)
+        target = viewer.layer if choice == "auto" else initial_layer(choice, self.config.low_layer)
         if target != viewer.layer:
             self._attach(viewer, target)
             self._changed()
@@ -477,7 +351,7 @@ class Broadcast:
     def viewer_layer(self, viewer_id: str) -> str:
         return self._viewer(viewer_id).layer
 
-    def _viewer(self, viewer_id: str) -> _Viewer:
+    def _viewer(self, viewer_id: str) -> Viewer:
         viewer = self._viewers.get(viewer_id)
         if viewer is None:
             raise NotWaiting(f"{viewer_id[:80]} has not subscribed to {self.room}")
@@ -487,36 +361,13 @@ class Broadcast:
         viewer = self._viewers.pop(viewer_id, None)
         if viewer is None:
             return
-        viewer.video.stop()
-        if viewer.audio is not None:
-            viewer.audio.stop()
-        await viewer.pc.close()
-        await self._low_needed()
+        await viewer.close()
+        await self._layers.release()
 
-    def _attach(self, viewer: _Viewer, layer: str) -> None:
-        if layer == "low":
-            low = self._low_layer()
-            viewer.video.attach(low.hub)
-        else:
-            viewer.video.attach(self.video)
-        viewer.layer = layer
-        viewer.overflows_seen = viewer.video.overflows
+    def _attach(self, viewer: Viewer, layer: str) -> None:
+        self._layers.attach(viewer, layer, self._video_codec)
         if layer == "high":
-            self._spawn(self._low_needed())
-
-    def _low_layer(self) -> LowLayer:
-        if self._low is None:
-            assert self._video_codec is not None
-            self._low = LowLayer(self._video_codec, self.config.low_bitrate, self._want_keyframe)
-        self._low.start()
-        return self._low
-
-    async def _low_needed(self) -> None:
-        """Stop the low layer's encoder once nobody watches it."""
-        low = self._low
-        if low is not None and not low.hub.tracks:
-            self._low = None
-            await low.stop()
+            self._spawn(self._layers.release())
 
     def _changed(self) -> None:
         if self.on_viewers is not None:
@@ -533,9 +384,10 @@ class Broadcast:
             self._bytes, self._rate_at = 0, now
             await self._hold_ceiling()
             if self.config.low_layer and self.live:
-                for viewer in list(self._viewers.values()):
-                    if viewer.choice == "auto":
-                        self._judge(viewer)
+                for viewer in [v for v in self._viewers.values() if v.choice == "auto"]:
+                    target = judge(viewer, self.config, self._rate)
+                    if target is not None:
+                        self._move(viewer, target)
 
     async def _hold_ceiling(self) -> None:
         """Keep reminding the presenter of the ceiling when the estimator stays quiet (it
@@ -547,23 +399,7 @@ class Broadcast:
             await send_remb(receiver, min(last or self.config.max_bitrate,
                                           self.config.max_bitrate), ssrc)
 
-    def _judge(self, viewer: _Viewer) -> None:
-        overflowed = viewer.video.overflows > viewer.overflows_seen
-        viewer.overflows_seen = viewer.video.overflows
-        starved = viewer.remb is not None and self._rate > 0 and viewer.remb < 0.8 * self._rate
-        if viewer.layer == "high":
-            bad = overflowed or viewer.loss >= self.config.auto_loss_down or starved
-            viewer.bad = viewer.bad + 1 if bad else 0
-            if viewer.bad >= self.config.auto_down_after:
-                self._move(viewer, "low")
-        else:
-            good = not overflowed and viewer.loss <= self.config.auto_loss_up and not starved
-            viewer.good = viewer.good + 1 if good else 0
-            if viewer.good >= self.config.auto_up_after:
-                self._move(viewer, "high")
-
-    def _move(self, viewer: _Viewer, layer: str) -> None:
-        viewer.bad = viewer.good = 0
+    def _move(self, viewer: Viewer, layer: str) -> None:
         self._attach(viewer, layer)
         logger.info("viewer %s of %s moved to the %s layer", viewer.viewer_id, self.room, layer)
         if self.on_layer_change is not None:
@@ -575,29 +411,21 @@ class Broadcast:
     def stats(self) -> dict[str, Any]:
         """Viewers, per-layer counts, packets forwarded/dropped, keyframe requests sent."""
         viewers = list(self._viewers.values())
-        low = self._low
         return {
             "live": self.live,
             "viewers": len(viewers),
             "high": sum(1 for v in viewers if v.layer == "high"),
             "low": sum(1 for v in viewers if v.layer == "low"),
             "packets_in": self.video.packets + self.audio.packets,
-            "forwarded": sum(v.video.forwarded + (v.audio.forwarded if v.audio else 0)
-                             for v in viewers),
-            "dropped": sum(v.video.dropped + (v.audio.dropped if v.audio else 0)
-                           for v in viewers),
+            "forwarded": sum(v.forwarded for v in viewers),
+            "dropped": sum(v.dropped for v in viewers),
             "keyframe_requests": self._keyframes.sent,
-            "low_layer": {"running": low is not None and low.running,
-                          "frames_in": low.frames_in if low else 0,
-                          "frames_out": low.frames_out if low else 0},
+            "low_layer": self._layers.stats(),
             "bitrate": int(self._rate),
         }
 
     def viewer_stats(self, viewer_id: str) -> dict[str, Any]:
-        viewer = self._viewer(viewer_id)
-        return {"layer": viewer.layer, "choice": viewer.choice, "backlog": viewer.video.backlog,
-                "forwarded": viewer.video.forwarded, "dropped": viewer.video.dropped,
-                "overflows": viewer.video.overflows, "loss": viewer.loss, "remb": viewer.remb}
+        return self._viewer(viewer_id).stats()
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -617,9 +445,7 @@ class Broadcast:
         await asyncio.gather(*(self._drop_viewer(v) for v in viewers))
         self.live = False
         await self._keyframes.close()
-        if self._low is not None:
-            await self._low.stop()
-            self._low = None
+        await self._layers.stop()
         recorder, self.recorder = self.recorder, None
         pc, self._presenter = self._presenter, None
         if pc is not None:

@@ -76,6 +76,10 @@ class RelayLink:
                     future.set_result(body.get("result"))
 
     async def _serve(self, body: dict[str, Any]) -> None:
+        asker = body.get("from")
+        if not isinstance(asker, str):  # a reply could not reach it
+            logger.warning("a relay request named no process to answer; dropped")
+            return
         reply: dict[str, Any] = {"id": body.get("id")}
         try:
             reply["result"] = await self._relay.run(str(body.get("op")), body.get("args") or {})
@@ -86,7 +90,7 @@ class RelayLink:
                          type(exc).__name__)
             reply["error"] = {"code": "internal_error",
                               "message": "the broadcast relay could not handle this request"}
-        await self._manager.publish_each(CHANNEL, "reply", [(body.get("from"), reply)])
+        await self._manager.publish_each(CHANNEL, "reply", [(asker, reply)])
 
     async def close(self) -> None:
         await self._tasks.close()

@@ -24,9 +24,9 @@ from yilian.server.core.tasks import TaskSet
 from yilian.signaling.errors import InvalidPayload, NotAvailable, NotInRoom, UnknownPeer
 from yilian.signaling.rooms import SFU_PEER_ID, RoomRef, RoomState
 from yilian.signaling.sfu.broadcast import Broadcast, BroadcastConfig, NotLive
-from yilian.signaling.sfu.broadcast import Recorder as RecorderLike
 from yilian.signaling.sfu.ports import RecordingTarget
 from yilian.signaling.sfu.record import Recorder
+from yilian.signaling.sfu.recording import Recorder as RecorderLike
 
 logger = logging.getLogger(__name__)
 
