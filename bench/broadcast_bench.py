@@ -21,7 +21,7 @@ Figures per run, over ``--seconds`` once every viewer is connected:
   request to its first keyframe (stock: its own encoder starts with one; ours: the request
   is relayed to the presenter);
 - server memory: the process's resident set (VmRSS) at the end of the window;
-- viewer procs: the CPU of all viewer worker processes together, in cores.
+- the viewer processes' own CPU: all viewer worker processes together, in cores.
 
 The stock relay saturates the machine at a few viewers: after its first run whose median
 fps falls below 10, larger counts are printed as "saturated" without running.
@@ -534,16 +534,17 @@ def report(counts_: Sequence[int], stock: dict[int, dict[str, Any] | None],
           f"presenter's own encoding; {os.cpu_count()} cores, load average during the runs "
           f"{min(loads, default=0):.1f}-{max(loads, default=0):.1f}\n")
     head = (f"{'viewers':>7} | {'':<6} {'server cores':>12} {'fps min':>8} {'fps median':>10} "
-            f"{'late joiner':>11} {'RSS':>9} {'joined':>7} {'viewer procs':>12}")
+            f"{'late joiner':>11} {'RSS':>9} {'joined':>7}")
     print(head)
     print("-" * len(head))
     for n in counts_:
         for name, row in (("stock", stock.get(n)), ("ours", ours.get(n))):
             print(f"{n:>7} | {name:<6} {cell(row, 'cpu'):>12} {cell(row, 'fps_min'):>8} "
                   f"{cell(row, 'fps_median'):>10} {cell(row, 'late'):>11} {cell(row, 'rss'):>9} "
-                  f"{(str(row['joined']) + '/' + str(n)) if row else '-':>7} "
-                  f"{cell(row, 'viewer_cpu'):>12}")
+                  f"{(str(row['joined']) + '/' + str(n)) if row else '-':>7}")
         s, o = stock.get(n), ours.get(n)
+        print(f"{'':>7} | viewer processes' own CPU: stock {cell(s, 'viewer_cpu')}, "
+              f"ours {cell(o, 'viewer_cpu')} cores")
         if s is not None and o is not None:
             print(f"{'':>7} | ratio  cpu stock/ours {ratio(s['cpu'], o['cpu'])}, "
                   f"fps median ours/stock {ratio(o['fps_median'], s['fps_median'])}, "
