@@ -571,12 +571,13 @@ def report(counts_: Sequence[int], stock: dict[int, dict[str, Any] | None],
               (f" ({n_one_o / n_one_s:.0f}x)" if n_one_s else ""))
 
 
-async def orchestrate(counts_: Sequence[int], seconds: float) -> None:
+async def orchestrate(counts_: Sequence[int], seconds: float,
+                      relays: Sequence[str] = ("stock", "ours")) -> None:
     stock: dict[int, dict[str, Any] | None] = {}
     ours: dict[int, dict[str, Any]] = {}
     saturated = False
     for n in counts_:
-        for kind in ("stock", "ours"):
+        for kind in relays:
             if kind == "stock" and saturated:
                 stock[n] = None
                 continue
@@ -601,6 +602,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--viewers", default="1,10,25,50,100")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--quick", action="store_true", help="1 and 3 viewers, 3 s")
+    parser.add_argument("--relays", default="stock,ours",
+                        help="which relays to run (e.g. ours, to profile it alone)")
     parser.add_argument("--serve", choices=("stock", "ours"), help=argparse.SUPPRESS)
     parser.add_argument("--work", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -610,7 +613,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(work())
     else:
         counts_ = [1, 3] if args.quick else [int(n) for n in args.viewers.split(",")]
-        asyncio.run(orchestrate(counts_, 3.0 if args.quick else args.seconds))
+        relays = [r for r in ("stock", "ours") if r in args.relays.split(",")]
+        asyncio.run(orchestrate(counts_, 3.0 if args.quick else args.seconds, relays))
 
 
 if __name__ == "__main__":
