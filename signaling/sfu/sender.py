@@ -56,7 +56,7 @@ class FramePacker:
     The VP8 picture id counts packed frames, so every viewer sees it grow as it should.
     """
 
-    def __init__(self, codec: RTCRtpCodecParameters, capacity: int = 512) -> None:
+    def __init__(self, codec: RTCRtpCodecParameters, capacity: int = 256) -> None:
         self._encoder = get_encoder(codec)
         self._capacity = capacity
         self._cache: OrderedDict[int, tuple[av.Packet, list[bytes], int]] = OrderedDict()
