@@ -5,10 +5,12 @@ the presenter's packets forwarded to every viewer without re-encoding), in the s
 Processes: for each (relay, N) this script starts a fresh *server* process (the server's
 peers and the presenter, an aiortc peer sending a synthetic moving picture) and viewer
 *worker* processes (up to 25 aiortc viewer peers each); it carries the SDP between them over
-pipes. A fresh server per run keeps its CPU time and memory its own. Viewers do not decode:
-their video receiver is tapped (``forward.tap_receiver``), and a viewer counts the complete
-frames it receives from its first keyframe on, so viewers do not compete with the server
-for the CPU more than receiving RTP does.
+pipes. A fresh server per run keeps its CPU time and memory its own. Viewers are real
+WebRTC peers (ICE, DTLS-SRTP, RTCP receiver reports) that do not decode, reassemble or
+estimate: their video receiver's packet handler is replaced by a counter of complete frames
+(marker bit) and keyframes (the VP8 frame tag), from the first keyframe on, so viewers
+compete with the server for the CPU little more than receiving SRTP does. Both relays are
+measured with the same viewers; the viewer workers' own CPU is printed too.
 
 Figures per run, over ``--seconds`` once every viewer is connected:
 - server CPU in cores: the server process's CPU time (``time.process_time``) over wall
@@ -18,7 +20,8 @@ Figures per run, over ``--seconds`` once every viewer is connected:
 - late joiner: one more viewer subscribes after the window; time from its subscribe
   request to its first keyframe (stock: its own encoder starts with one; ours: the request
   is relayed to the presenter);
-- server memory: the process's resident set (VmRSS) at the end of the window.
+- server memory: the process's resident set (VmRSS) at the end of the window;
+- the viewer processes' own CPU: all viewer worker processes together, in cores.
 
 The stock relay saturates the machine at a few viewers: after its first run whose median
 fps falls below 10, larger counts are printed as "saturated" without running.
@@ -36,6 +39,7 @@ import json
 import math
 import os
 import statistics
+import struct
 import sys
 import time
 from collections.abc import Sequence
@@ -49,6 +53,7 @@ PER_WORKER = 25
 SATURATED_FPS = 10.0
 USABLE_FPS = 25.0
 CONNECT_TIMEOUT = 60.0
+RTP_HEADER = struct.Struct("!BBHLL")
 
 
 # -- wire between the processes: one JSON object per line ----------------------------------
@@ -271,8 +276,63 @@ async def serve(kind: str) -> None:
 
 # -- the viewer worker process ---------------------------------------------------------
 
+def vp8_frame_start(payload: bytes) -> tuple[bool, bool]:
+    """(starts a frame, is a keyframe) from one VP8 RTP payload (RFC 7741 4.2-4.3), without
+    depacketising: the descriptor's S bit and partition id, then the frame tag's P bit."""
+    if not payload:
+        return False, False
+    first = payload[0]
+    if not first & 0x10 or first & 0x07:  # not the start of partition 0
+        return False, False
+    pos = 1
+    if first & 0x80:  # X: extension byte
+        if len(payload) < 2:
+            return False, False
+        ext = payload[1]
+        pos = 2
+        if ext & 0x80:  # I: picture id, 7 or 15 bits
+            pos += 2 if len(payload) > pos and payload[pos] & 0x80 else 1
+        if ext & 0x40:  # L: TL0PICIDX
+            pos += 1
+        if ext & 0x30:  # T or K: TID/KEYIDX
+            pos += 1
+    if pos >= len(payload):
+        return True, False
+    return True, not payload[pos] & 0x01
+
+
+class _Header:
+    """The fields of an RTP header the counting and the receiver's statistics read."""
+
+    __slots__ = ("payload_type", "marker", "sequence_number", "timestamp", "ssrc", "payload")
+
+    def __init__(self, data: bytes) -> None:
+        first, second, self.sequence_number, self.timestamp, self.ssrc = RTP_HEADER.unpack_from(
+            data)
+        self.marker = second >> 7
+        self.payload_type = second & 0x7F
+        offset = 12 + 4 * (first & 0x0F)
+        if first & 0x10 and len(data) >= offset + 4:  # header extension
+            offset += 4 + 4 * int.from_bytes(data[offset + 2:offset + 4], "big")
+        end = len(data) - (data[-1] if first & 0x20 else 0)  # padding
+        self.payload = data[offset:end]
+
+
 class Viewer:
-    """One aiortc viewer peer that counts complete frames from its first keyframe on."""
+    """One aiortc viewer peer (ICE, DTLS-SRTP, RTCP receiver reports) that counts frames
+    from its first keyframe on, without aiortc's receive path.
+
+    aiortc's full receive path (a queue and a coroutine hop per datagram, header-extension
+    parsing, jitter buffer, NACK generator, bandwidth estimator, decoder) cost ~0.04 core per
+    viewer, which starved the server being measured on a 2-core machine. So, for this peer
+    only: its ICE connection's ``data_received`` takes SRTP packets synchronously (decrypts and
+    authenticates each with the connection's SRTP session, reads the header) and counts: a
+    packet with the marker bit ends a frame, the first packet of a VP8 frame tells a keyframe.
+    Everything else (ICE checks, DTLS, SRTCP) goes the usual way, and the receiver keeps the
+    per-SSRC statistics its RTCP task sends receiver reports from, so the relay sees a live
+    viewer with its loss. Until the DTLS handshake is done (and as a fallback) the video
+    receiver's ``_handle_rtp_packet`` counts the same way.
+    """
 
     def __init__(self) -> None:
         from aiortc import RTCConfiguration, RTCPeerConnection
@@ -280,25 +340,64 @@ class Viewer:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.frames = 0
         self.keyframes = 0
+        self.packets = 0
         self.first_keyframe: float | None = None  # unix time
 
-    def on_packet(self, packet: Any) -> None:
-        if packet.is_keyframe:
-            self.keyframes += 1
-            if self.first_keyframe is None:
-                self.first_keyframe = time.time()
-        if self.first_keyframe is not None:
-            self.frames += 1
+    def lean(self, receiver: Any) -> None:
+        """Count frames for ``receiver`` instead of reassembling and decoding them."""
+        from aiortc.rtcrtpreceiver import StreamStatistics
+        from aiortc.rtp import is_rtcp
+
+        streams = receiver._RTCRtpReceiver__remote_streams
+        codecs = receiver._RTCRtpReceiver__codecs  # filled once the connection is up
+
+        def count(packet: Any) -> None:
+            codec = codecs.get(packet.payload_type)
+            if codec is None:
+                return
+            stream = streams.get(packet.ssrc)
+            if stream is None:
+                stream = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+            stream.add(packet)  # what the receiver reports (RR) comes from here
+            if codec.mimeType.lower() != "video/vp8":  # retransmissions: counted in RR only
+                return
+            self.packets += 1
+            start, key = vp8_frame_start(packet.payload)
+            if start and key:
+                self.keyframes += 1
+                if self.first_keyframe is None:
+                    self.first_keyframe = time.time()
+            if packet.marker and self.first_keyframe is not None:
+                self.frames += 1
+
+        async def handle(packet: Any, arrival_time_ms: int) -> None:
+            count(packet)
+
+        receiver._handle_rtp_packet = handle
+        dtls = receiver.transport
+        connection = dtls.transport._connection  # aioice
+        queued = connection.data_received
+
+        def data_received(data: bytes, component: int) -> None:
+            srtp = dtls._rx_srtp
+            if srtp is None or not 127 < data[0] < 192 or len(data) < 12 or is_rtcp(data):
+                queued(data, component)  # ICE, DTLS, SRTCP: aiortc's own path
+                return
+            try:
+                plain = srtp.unprotect(data)
+            except Exception:  # pylibsrtp.Error: aiortc drops these too
+                return
+            count(_Header(plain))
+
+        connection.data_received = data_received
 
     async def answer(self, sdp: str) -> str:
         from aiortc import RTCSessionDescription
 
-        from yilian.signaling.sfu.forward import tap_receiver
-
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
         for transceiver in self.pc.getTransceivers():
             if transceiver.kind == "video":
-                tap_receiver(transceiver.receiver, self.on_packet)
+                self.lean(transceiver.receiver)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         return self.pc.localDescription.sdp
 
@@ -317,7 +416,8 @@ async def work() -> None:
             sdp = await viewer.answer(msg["sdp"])
             await send(writer, {"op": "answer", "id": msg["id"], "sdp": sdp})
         elif msg["op"] == "counts":
-            await send(writer, {"op": "counts", "at": time.monotonic(), "viewers": {
+            await send(writer, {"op": "counts", "at": time.monotonic(),
+                                "cpu": time.process_time(), "viewers": {
                 vid: {"frames": v.frames, "keyframes": v.keyframes,
                       "first": v.first_keyframe, "state": v.pc.connectionState}
                 for vid, v in viewers.items()}})
@@ -378,9 +478,11 @@ async def subscribe(server: Child, worker: Child, viewer_id: str) -> bool:
 
 
 async def counts(workers: Sequence[Child]) -> dict[str, dict[str, Any]]:
-    """Every viewer's counts, each with its worker's clock (``at``) at that moment."""
-    merged: dict[str, dict[str, Any]] = {}
+    """Every viewer's counts, each with its worker's clock (``at``) at that moment; the
+    key ``""`` holds the workers' CPU time together (``cpu``)."""
+    merged: dict[str, dict[str, Any]] = {"": {"cpu": 0.0}}
     for reply in await asyncio.gather(*(w.ask({"op": "counts"}) for w in workers)):
+        merged[""]["cpu"] += reply["cpu"]
         for vid, seen in reply["viewers"].items():
             merged[vid] = {**seen, "at": reply["at"]}
     return merged
@@ -423,6 +525,7 @@ async def run(kind: str, viewers: int, seconds: float) -> dict[str, Any]:
         fps = sorted((c1[v]["frames"] - c0[v]["frames"]) / (c1[v]["at"] - c0[v]["at"])
                      for v in ids)
         cpu = (after["cpu"] - before["cpu"]) / wall
+        viewer_cpu = (c1[""]["cpu"] - c0[""]["cpu"]) / wall  # all viewer workers together
         presenter = (after["presenter"] - before["presenter"]) / wall
         # the late joiner, on the last worker
         asked = time.time()
@@ -435,7 +538,8 @@ async def run(kind: str, viewers: int, seconds: float) -> dict[str, Any]:
                 break
             await asyncio.sleep(0.05)
         return {"kind": kind, "viewers": viewers, "cpu": max(cpu - presenter, 0.0),
-                "presenter": presenter, "fps_min": fps[0], "fps_median": statistics.median(fps),
+                "presenter": presenter, "viewer_cpu": viewer_cpu, "fps_min": fps[0],
+                "fps_median": statistics.median(fps),
                 "late": first, "rss": after["rss"], "load": load_average(),
                 "joined": len(ids), "sent_fps": (after["sent"] - before["sent"]) / wall,
                 "relay": after.get("relay", {})}
@@ -449,7 +553,8 @@ def cell(row: dict[str, Any] | None, key: str) -> str:
     value = row[key]
     if value is None:
         return "none"
-    return {"cpu": "{:.2f}", "fps_min": "{:.1f}", "fps_median": "{:.1f}",
+    return {"cpu": "{:.2f}", "viewer_cpu": "{:.2f}", "fps_min": "{:.1f}",
+            "fps_median": "{:.1f}",
             "late": "{:.2f} s", "rss": "{:.0f} MiB"}[key].format(value)
 
 
@@ -481,6 +586,8 @@ def report(counts_: Sequence[int], stock: dict[int, dict[str, Any] | None],
                   f"{cell(row, 'fps_median'):>10} {cell(row, 'late'):>11} {cell(row, 'rss'):>9} "
                   f"{(str(row['joined']) + '/' + str(n)) if row else '-':>7}")
         s, o = stock.get(n), ours.get(n)
+        print(f"{'':>7} | viewer processes' own CPU: stock {cell(s, 'viewer_cpu')}, "
+              f"ours {cell(o, 'viewer_cpu')} cores")
         if s is not None and o is not None:
             print(f"{'':>7} | ratio  cpu stock/ours {ratio(s['cpu'], o['cpu'])}, "
                   f"fps median ours/stock {ratio(o['fps_median'], s['fps_median'])}, "
@@ -507,17 +614,19 @@ def report(counts_: Sequence[int], stock: dict[int, dict[str, Any] | None],
               (f" ({n_one_o / n_one_s:.0f}x)" if n_one_s else ""))
 
 
-async def orchestrate(counts_: Sequence[int], seconds: float) -> None:
+async def orchestrate(counts_: Sequence[int], seconds: float,
+                      relays: Sequence[str] = ("stock", "ours")) -> None:
     stock: dict[int, dict[str, Any] | None] = {}
     ours: dict[int, dict[str, Any]] = {}
     saturated = False
     for n in counts_:
-        for kind in ("stock", "ours"):
+        for kind in relays:
             if kind == "stock" and saturated:
                 stock[n] = None
                 continue
             row = await run(kind, n, seconds)
-            print(f"  {kind:<5} {n:>3} viewers: {row['cpu']:.2f} cores, fps min "
+            print(f"  {kind:<5} {n:>3} viewers: {row['cpu']:.2f} cores "
+                  f"(viewers {row['viewer_cpu']:.2f}), fps min "
                   f"{row['fps_min']:.1f} median {row['fps_median']:.1f}, late "
                   f"{cell(row, 'late')}, {row['rss']:.0f} MiB, {row['joined']}/{n} joined, "
                   f"presenter sent {row['sent_fps']:.1f} fps, "
@@ -536,6 +645,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--viewers", default="1,10,25,50,100")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--quick", action="store_true", help="1 and 3 viewers, 3 s")
+    parser.add_argument("--relays", default="stock,ours",
+                        help="which relays to run (e.g. ours, to profile it alone)")
     parser.add_argument("--serve", choices=("stock", "ours"), help=argparse.SUPPRESS)
     parser.add_argument("--work", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -545,7 +656,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(work())
     else:
         counts_ = [1, 3] if args.quick else [int(n) for n in args.viewers.split(",")]
-        asyncio.run(orchestrate(counts_, 3.0 if args.quick else args.seconds))
+        relays = [r for r in ("stock", "ours") if r in args.relays.split(",")]
+        asyncio.run(orchestrate(counts_, 3.0 if args.quick else args.seconds, relays))
 
 
 if __name__ == "__main__":
