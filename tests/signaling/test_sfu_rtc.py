@@ -351,6 +351,25 @@ async def test_seats_keep_the_presenter_in_and_a_refused_join_closes_its_stay(
         assert (await client.call("leave", {"room": room}))["ok"]
 
 
+async def test_relay_events_are_rate_limited_per_user(world: World) -> None:
+    """Each subscribe builds a peer connection: 5 at once, then one a second; signals to
+    ``sfu`` (ICE candidates come in bursts) 40 at once. Refused before any lookup."""
+    county = await world.client("county")
+    # Sent at once, so the buckets hardly refill while they are answered (one a second).
+    subscribes = await asyncio.gather(*(county.call("subscribe", {"room": world.room})
+                                        for _ in range(8)))
+    codes = sorted(ack["error"]["code"] for ack in subscribes)
+    assert codes.count("not_in_room") in (5, 6) and "rate_limited" in codes, codes
+    signals = await asyncio.gather(*(county.call("signal", {
+        "to": "sfu", "room": world.room, "candidate": None}) for _ in range(60)))
+    codes = sorted(ack["error"]["code"] for ack in signals)
+    assert 40 <= codes.count("not_in_room") < 60 and "rate_limited" in codes, codes
+    layers = await asyncio.gather(*(county.call("layer", {"room": world.room, "layer": "low"})
+                                    for _ in range(5)))
+    limited = [a for a in layers if a["error"]["code"] == "rate_limited"]
+    assert limited and "allowed in" in limited[0]["error"]["message"], layers
+
+
 async def test_a_recorded_session_leaves_a_complete_recording(world: World) -> None:
     session_id = await schedule(world.users, record=True)
     room = f"teaching:{session_id}"
