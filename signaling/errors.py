@@ -18,7 +18,7 @@ from yilian.server.core.errors import (
 )
 
 __all__ = ["Forbidden", "InvalidPayload", "NotAvailable", "NotFound", "NotInRoom", "NotWaiting",
-           "RateLimited", "RoomClosed", "RoomFull", "SignalingError", "Unauthorized",
+           "RateLimited", "RoomClosed", "RoomFull", "TooManyTabs", "SignalingError", "Unauthorized",
            "UnknownEvent", "UnknownPeer"]
 
 #: What a ``/rtc`` event handler may raise.
@@ -43,6 +43,12 @@ class UnknownPeer(NotFound):
 
 class RoomFull(Conflict):
     code = "room_full"
+
+
+class TooManyTabs(Conflict):
+    """One user already holds ``rooms.MAX_PEERS_PER_USER`` peers in a teaching room."""
+
+    code = "too_many_tabs"
 
 
 class NotWaiting(Conflict):

@@ -112,6 +112,15 @@ class DatabaseGate:
             await session.flush()  # its id goes out with the line (``answered`` names it)
             return message.id
 
+    async def may_watch(self, user: RtcUser, room: RoomRef) -> None:
+        """Raise unless ``user`` may still watch ``room`` now: checked again at each
+        ``subscribe``, since invitations (or the user's institution) can change while they
+        sit in the room. The rules' ``may_speak`` is that same check (the room's audience)."""
+        rules = self._rules_for(room)
+        async with self._database().read() as session:
+            row = await self._holder(session, user)
+            await rules.may_speak(session, row, room.object_id)
+
     async def mark_answered(self, user: RtcUser, room: RoomRef, message_id: int,
                             at: datetime) -> None:
         """The presenter marks a question of this teaching room answered (audited as a chat

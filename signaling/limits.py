@@ -35,3 +35,18 @@ class ChatLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+class RelayLimiter:
+    """Per-user buckets on the events that reach the broadcast relay: each ``subscribe``
+    builds a peer connection (a small burst, then one a second); signals to ``sfu`` and
+    ``layer`` moves are cheap but come in bursts of ICE candidates (a generous bucket)."""
+
+    def __init__(self, subscribe: tuple[int, float] = (5, 1.0),
+                 signals: tuple[int, float] = (40, 10.0)) -> None:
+        self.subscribe = ChatLimiter(*subscribe)
+        self.signals = ChatLimiter(*signals)
+
+    def prune(self) -> None:
+        self.subscribe.prune()
+        self.signals.prune()

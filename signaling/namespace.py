@@ -148,9 +148,14 @@ class RtcNamespace(socketio.AsyncNamespace):
         other processes do the same for theirs when their own check sees it."""
         local = [sid for sid, s in self.sessions.items() if room_name in s.rooms]
         async with self.store.room(room_name) as state:
+            holder = state.sfu_host  # before the eviction: the store forgets an empty room
             evicted = rooms.evict(state, local)
         if self.relay is not None:
             await self.relay.close_room(room_name)
+            if holder is not None and await self.store.peek(room_name) is None:
+                # Nobody is left to tell the holder (the presenter resumed onto another
+                # process): its broadcast would linger, so close it there.
+                await self.relay.close_elsewhere(room_name, holder)
         await self._left_for_good(room_name, evicted)
         closed = RoomClosed(f"{room_name} is closed: its consultation is no longer open")
         for sid in local:
@@ -253,10 +258,15 @@ class RtcNamespace(socketio.AsyncNamespace):
         if session.ended:  # the token died while the admission was checked
             raise Unauthorized(UNAUTHORIZED)
         who = Identity(user.user_id, user.display_name, user.role, host)
-        async with self.store.room(room.name) as state:
-            outcome = rooms.join(state, room.capacity, who, sid, time.time(), request.resume)
-            waiting = [p.public() for p in state.waiting()] if host else []
-            live = state.live
+        try:
+            async with self.store.room(room.name) as state:
+                outcome = rooms.join(state, room.capacity, who, sid, time.time(),
+                                     request.resume, room.per_user)
+                waiting = [p.public() for p in state.waiting()] if host else []
+                live = state.live
+        except Exception:
+            await self._admission_undone(user.user_id, room)
+            raise
         if sid not in self.sessions:  # the socket went away while we waited for the lock
             await self._suspend(sid, room.name)
             return OK
@@ -297,6 +307,18 @@ class RtcNamespace(socketio.AsyncNamespace):
         if room.kind == "teaching":
             ack["live"] = live
         return ack
+
+    async def _admission_undone(self, user_id: int | str, room: rooms.RoomRef) -> None:
+        """The admission passed (a teaching room opened an attendance row) but the join did
+        not (room full, too many tabs): unless the user holds another peer there, the rules
+        hear that they left, so no stay is left open."""
+        state = await self.store.peek(room.name)
+        if state is not None and any(p.user_id == user_id for p in state.peers.values()):
+            return
+        try:
+            await self.gate.left(user_id, room)
+        except Exception:  # the join's own error is the answer; the rules' sweep closes it
+            logger.exception("closing the stay of user %s in %s failed", user_id, room.name)
 
     async def _leave(self, sid: str, data: Any) -> dict[str, Any]:
         room = protocol.parse_room_only(data, "leave")

@@ -20,6 +20,7 @@ from yilian.signaling.errors import (
     NotInRoom,
     NotWaiting,
     RoomFull,
+    TooManyTabs,
     UnknownPeer,
 )
 
@@ -29,6 +30,8 @@ RoomKind = Literal["consultation", "teaching"]
 CONSULTATION_CAPACITY = 6
 #: Teaching rooms: viewers receive from the broadcast relay (``sfu``) and send no media.
 TEACHING_CAPACITY = 1000
+#: Peers one user may hold at once in a teaching room (tabs, devices): seats are for people.
+MAX_PEERS_PER_USER = 3
 #: The broadcast relay's reserved peer id (api.md "Teaching broadcast").
 SFU_PEER_ID = "sfu"
 
@@ -53,6 +56,12 @@ class RoomRef:
     @property
     def capacity(self) -> int:
         return CONSULTATION_CAPACITY if self.kind == "consultation" else TEACHING_CAPACITY
+
+    @property
+    def per_user(self) -> int | None:
+        """Peers one user may hold here at once; ``None``: no limit (a consultation's mesh
+        is bounded by its capacity already)."""
+        return MAX_PEERS_PER_USER if self.kind == "teaching" else None
 
 
 def parse_room(value: Any) -> RoomRef:
@@ -214,8 +223,13 @@ def join(
     sid: str,
     now: float,
     resume: str | None = None,
+    per_user: int | None = None,
 ) -> JoinOutcome:
-    """Add (or resume) a peer. Lobby-held peers are not members until a host admits them."""
+    """Add (or resume) a peer. Lobby-held peers are not members until a host admits them.
+
+    With ``per_user`` (teaching rooms) the room is an audience with a presenter: a host never
+    finds it full (their seat is kept: the others fill ``capacity - 1``), and one user holds
+    at most ``per_user`` connected peers, so many tabs cannot take the seats."""
     expired = expire_suspended(state, now)
     if resume is not None:
         held = state.peers.get(resume)
@@ -229,8 +243,17 @@ def join(
             return JoinOutcome(held, True, others, expired)
     if any(p.sid == sid for p in state.peers.values()):
         raise InvalidPayload(f"this connection has already joined {state.name}")
+    if per_user is not None:
+        own = sum(1 for p in state.peers.values() if p.user_id == who.user_id and p.connected)
+        if own >= per_user:
+            raise TooManyTabs(f"you already have {own} connections in {state.name}; "
+                              "close one to join here")
     admitted = who.host or not state.lobby
-    if admitted and len(state.members()) >= capacity:
+    if per_user is not None:
+        if admitted and not who.host and (
+                sum(1 for p in state.members() if not p.host) >= capacity - 1):
+            raise RoomFull(f"{state.name} already has {capacity} participants")
+    elif admitted and len(state.members()) >= capacity:
         raise RoomFull(f"{state.name} already has {capacity} participants")
     peer = Peer(
         peer_id=new_peer_id(),

@@ -53,6 +53,9 @@ class Gate(Protocol):
         """Keep a chat line with the consultation or teaching session and return its id;
         raise as ``admission`` does unless the user may still speak there."""
 
+    async def may_watch(self, user: RtcUser, room: RoomRef) -> None:
+        """Raise as ``admission`` does unless ``user`` may still watch ``room`` (``subscribe``)."""
+
     async def mark_answered(self, user: RtcUser, room: RoomRef, message_id: int,
                             at: datetime) -> None:
         """Mark a question (chat line) of ``room`` answered; ``NotFound`` if it is not one."""

@@ -59,6 +59,7 @@ async def recheck(namespace: RtcNamespace) -> None:
         for ref in sorted(refs - still, key=lambda r: r.name):
             await namespace.shut_room(ref.name)
     namespace.chat_limiter.prune()
+    namespace.teaching.limiter.prune()
 
 
 async def recheck_every(namespace: RtcNamespace, seconds: float,

@@ -136,11 +136,17 @@ class BroadcastRelay:
         record = await self.gate.may_publish(user, room)
         async with self.host.store.room(room.name) as state:
             state.member_by_sid(sid)
-            previous = state.sfu_host
+            previous, replaced = state.sfu_host, state.presenter
             state.sfu_host = self.host_id
             state.presenter = peer_id
+            if previous is not None and previous != self.host_id:
+                state.live = False  # until this process's broadcast has media
+        if replaced is not None and replaced != peer_id:
+            # Another device of the presenter took over: that page stops (and offers to take
+            # over again) instead of republishing when its connection fails, in a loop.
+            await self._to_peer(replaced, None, "superseded", {"room": room.name})
         if previous is not None and previous != self.host_id:
-            await self._call(previous, "close", {"room": room.name})
+            await self._close_at(previous, room.name)
         self._record[room.name] = record
         broadcast = self.broadcasts.get(room.name)
         if broadcast is None or broadcast.closed:
@@ -258,6 +264,20 @@ class BroadcastRelay:
             return await self.run(op, args)
         return await self._call(host, op, args)
 
+    async def _close_at(self, host: str, name: str) -> None:
+        """Close the room's broadcast held by another process. A holder that does not answer
+        (crashed, or unreachable) is gone and its broadcast with it: carry on."""
+        try:
+            await self._call(host, "close", {"room": name})
+        except (NotAvailable, TimeoutError) as error:
+            logger.warning("process %s holding %s did not close it (%s); taken as gone",
+                           host, name, error)
+
+    async def close_elsewhere(self, name: str, host: str) -> None:
+        """The room emptied while another process held its broadcast: close it there."""
+        if host != self.host_id:
+            await self._close_at(host, name)
+
     async def _call(self, host: str, op: str, args: dict[str, Any]) -> Any:
         if self.remote is None:
             raise NotAvailable("the broadcast is held by a process this one cannot reach")
@@ -339,6 +359,7 @@ class BroadcastRelay:
         """End the room's broadcast held here (presenter gone, session ended, take-over)."""
         broadcast = self.broadcasts.pop(name, None)
         self._record.pop(name, None)
+        self._viewers_sent.pop(name, None)
         if broadcast is None:
             return
         await broadcast.close()

@@ -65,12 +65,17 @@ async def test_only_participants_of_an_open_consultation_may_join(
         client = await make_client(doctors[outsider], auto_negotiate=False)
         ack = await client.join(room)
         assert ack["ok"] is False and ack["error"]["code"] == "forbidden", (outsider, ack)
+    # A teaching room's audience is its invited institutions: the demo's first session
+    # invites Guangdong's, not Guilin's.
+    guilin = await make_client(doctors["guilin_doctor"], auto_negotiate=False)
+    ack = await guilin.join("teaching:1")
+    assert ack["ok"] is False and ack["error"]["code"] == "forbidden", ack
     village = await make_client(doctors["village"], auto_negotiate=False)
     for name, code in [
         ("consultation:999999", "forbidden"),
         ("consultation:99999999999999", "invalid_payload"),  # beyond any id
         (rooms["closed"], "room_closed"),
-        ("teaching:1", "not_available"),
+        ("teaching:999999", "forbidden"),  # no such session: refused as "not yours"
     ]:
         ack = await village.join(name)
         assert ack["ok"] is False and ack["error"]["code"] == code, (name, ack)
@@ -150,7 +155,10 @@ async def test_malformed_payloads_and_unknown_events_get_error_acks(
             "invalid_payload",
         ),
         ("signal", {"to": expert.peer_id, "candidate": {"candidate": 1}}, "invalid_payload"),
-        ("signal", {"to": "sfu", "candidate": None}, "not_available"),
+        # "sfu" is a peer of teaching rooms only: not of a socket in none, nor of a consultation.
+        ("signal", {"to": "sfu", "candidate": None}, "not_in_room"),
+        ("signal", {"to": "sfu", "room": rooms["village"], "candidate": None}, "not_available"),
+        ("signal", {"to": "sfu", "room": "teaching:1", "candidate": None}, "not_in_room"),
         ("chat", {"room": rooms["village"], "text": ""}, "invalid_payload"),
         ("chat", {"room": rooms["village"], "text": "x" * 5000}, "invalid_payload"),
         ("chat", {"room": rooms["village"]}, "invalid_payload"),

@@ -23,9 +23,11 @@ from tests.signaling.conftest import until
 from tests.support.broadcast_peer import BroadcastPresenter, TeachingClient
 from yilian.server.app import create_app
 from yilian.server.clinic.teaching.media import TeachingMedia
-from yilian.server.clinic.teaching.models import TeachingRecording
+from yilian.server.clinic.teaching.models import TeachingAttendance, TeachingRecording
+from yilian.server.core import keys
 from yilian.server.core.db import Database
 from yilian.server.core.settings import Settings
+from yilian.signaling import rooms as rooms_module
 from yilian.signaling.server import serve_broadcasts
 from yilian.signaling.sfu.ports import RecordingTarget
 
@@ -235,6 +237,137 @@ async def test_signals_to_sfu_without_a_relay_or_outside_teaching(world: World) 
     assert ack["error"]["code"] == "not_available"
     ack = await client.call("subscribe", {"room": room})
     assert ack["error"]["code"] == "not_available"
+
+
+def listen(client: TeachingClient, event: str) -> None:
+    """Record ``event`` too (the support client records the broadcast's usual ones)."""
+    client.sio.on(event, client._recorder(event), namespace="/rtc")
+
+
+async def test_relay_events_need_an_admitted_peer_who_may_still_watch(world: World) -> None:
+    """A viewer waiting in the lobby cannot reach the relay, and a viewer whose institution
+    was dropped from the invitations cannot subscribe any more, though already in the room."""
+    session_id = await schedule(world.users)
+    room = f"teaching:{session_id}"
+    presenter = await world.client("expert")
+    assert (await presenter.join(room))["host"] is True
+    assert (await presenter.publish()) == {"ok": True}
+    await until(lambda: {"room": room, "live": True} in presenter.seen("broadcast"), 10)
+    assert (await presenter.call("lobby", {"room": room, "enabled": True}))["ok"]
+    waiting = await world.client("township")
+    listen(waiting, "admitted")
+    assert (await waiting.join(room))["waiting"] is True
+    for event, data in [("subscribe", {"room": room}),
+                        ("layer", {"room": room, "layer": "low"}),
+                        ("signal", {"to": "sfu", "room": room, "candidate": None})]:
+        ack = await waiting.call(event, data)
+        assert ack["ok"] is False and ack["error"]["code"] == "not_in_room", (event, ack)
+    assert (await presenter.call("lobby", {"room": room, "enabled": False}))["ok"]
+    await until(lambda: bool(waiting.seen("admitted")), 5)
+    assert (await waiting.watch())["ok"]
+
+    assert (await presenter.call("leave", {"room": room}))["ok"]
+
+
+async def test_a_viewer_no_longer_invited_cannot_subscribe(world: World) -> None:
+    """Invitations change before the session goes live while a viewer sits in its room:
+    joining checked them once, ``subscribe`` checks them again."""
+    session_id = await schedule(world.users, start=False)
+    room = f"teaching:{session_id}"
+    village = await world.client("village")
+    assert (await village.join(room))["ok"]
+    expert = world.users["expert"]
+    status, body = await expert.request("PATCH", f"/api/teaching-sessions/{session_id}", {
+        "invited_institution_ids": [world.users["township"].user["institution_id"]]})
+    assert status == 200, body
+    status, body = await expert.post(f"/api/teaching-sessions/{session_id}/start")
+    assert status == 200, body
+    presenter = await world.client("expert")
+    assert (await presenter.join(room))["host"] is True
+    assert (await presenter.publish()) == {"ok": True}
+    await until(lambda: {"room": room, "live": True} in presenter.seen("broadcast"), 10)
+    ack = await village.call("subscribe", {"room": room})
+    assert ack["ok"] is False and ack["error"]["code"] == "forbidden", ack
+    township = await world.client("township")
+    assert (await township.join(room))["ok"]
+    assert (await township.watch())["ok"]
+    assert (await presenter.call("leave", {"room": room}))["ok"]
+
+
+async def test_a_second_presenter_device_supersedes_the_first(world: World) -> None:
+    session_id = await schedule(world.users)
+    room = f"teaching:{session_id}"
+    first = await world.client("expert")
+    second = await world.client("expert")
+    for client in (first, second):
+        listen(client, "superseded")
+    assert (await first.join(room))["host"] is True
+    assert (await second.join(room))["host"] is True
+    assert (await first.publish()) == {"ok": True}
+    await until(lambda: {"room": room, "live": True} in first.seen("broadcast"), 10)
+    assert first.seen("superseded") == []
+    assert (await second.publish()) == {"ok": True}
+    await until(lambda: first.seen("superseded") == [{"room": room}], 5)
+    assert second.seen("superseded") == []
+    viewer = await world.client("village")
+    assert (await viewer.join(room))["ok"]
+    await until(lambda: {"room": room, "live": True} in second.seen("broadcast"), 10)
+    assert (await viewer.watch())["ok"]
+    assert viewer.viewer is not None
+    await asyncio.wait_for(viewer.viewer.first_frame.wait(), 5)
+    for client in (first, second):
+        assert (await client.call("leave", {"room": room}))["ok"]
+
+
+async def test_seats_keep_the_presenter_in_and_a_refused_join_closes_its_stay(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Capacity binds viewers only (the presenter's seat is kept), one user holds at most
+    ``MAX_PEERS_PER_USER`` peers, and a join refused after admission leaves no stay open."""
+    session_id = await schedule(world.users)
+    room = f"teaching:{session_id}"
+    monkeypatch.setattr(rooms_module, "TEACHING_CAPACITY", 3)  # two viewers and the presenter
+    village = [await world.client("village") for _ in range(rooms_module.MAX_PEERS_PER_USER + 1)]
+    for client in village[:2]:
+        assert (await client.join(room))["ok"]
+    township = await world.client("township")
+    full = await township.join(room)
+    assert full["ok"] is False and full["error"]["code"] == "room_full", full
+    presenter = await world.client("expert")
+    assert (await presenter.join(room))["host"] is True  # full, but the presenter's seat
+    # Attendance: the refused township doctor has no open stay; the village doctor has one.
+    database = world.server.app[keys.DATABASE]
+    async with database.read() as session:
+        rows = (await session.execute(select(TeachingAttendance).where(
+            TeachingAttendance.session_id == session_id))).scalars().all()
+    by_user = {(r.user_id, r.left_at is None) for r in rows}
+    assert (world.users["township"].user["id"], True) not in by_user, by_user
+    assert (world.users["village"].user["id"], True) in by_user, by_user
+
+    monkeypatch.setattr(rooms_module, "TEACHING_CAPACITY", 1000)
+    assert (await village[2].join(room))["ok"]
+    tabs = await village[3].join(room)
+    assert tabs["ok"] is False and tabs["error"]["code"] == "too_many_tabs", tabs
+    for client in [*village[:3], presenter]:
+        assert (await client.call("leave", {"room": room}))["ok"]
+
+
+async def test_relay_events_are_rate_limited_per_user(world: World) -> None:
+    """Each subscribe builds a peer connection: 5 at once, then one a second; signals to
+    ``sfu`` (ICE candidates come in bursts) 40 at once. Refused before any lookup."""
+    county = await world.client("county")
+    # Sent at once, so the buckets hardly refill while they are answered (one a second).
+    subscribes = await asyncio.gather(*(county.call("subscribe", {"room": world.room})
+                                        for _ in range(8)))
+    codes = sorted(ack["error"]["code"] for ack in subscribes)
+    assert codes.count("not_in_room") in (5, 6) and "rate_limited" in codes, codes
+    signals = await asyncio.gather(*(county.call("signal", {
+        "to": "sfu", "room": world.room, "candidate": None}) for _ in range(60)))
+    codes = sorted(ack["error"]["code"] for ack in signals)
+    assert 40 <= codes.count("not_in_room") < 60 and "rate_limited" in codes, codes
+    layers = await asyncio.gather(*(county.call("layer", {"room": world.room, "layer": "low"})
+                                    for _ in range(5)))
+    limited = [a for a in layers if a["error"]["code"] == "rate_limited"]
+    assert limited and "allowed in" in limited[0]["error"]["message"], layers
 
 
 async def test_a_recorded_session_leaves_a_complete_recording(world: World) -> None:
