@@ -15,6 +15,7 @@ import pytest
 
 from tests.server.helpers import book, new_patient
 from tests.server.referral_authz import prepare_referral, referral_body, referral_cases
+from tests.server.teaching_authz import prepare_teaching, teaching_body, teaching_cases
 from yilian.server.app import api_router
 from yilian.server.core.api import ApiRouter
 from yilian.server.core.auth import token_digest
@@ -134,6 +135,7 @@ CASES: dict[tuple[str, str], Case] = {
         state="requested"),
 }
 CASES.update(referral_cases(Case))
+CASES.update(teaching_cases(Case))
 
 
 def registered() -> ApiRouter:
@@ -153,6 +155,8 @@ async def _prepare(case: Case, clients: dict[str, Any]) -> dict[str, Any]:
         return ids
     if case.state.startswith("referral:"):
         return await prepare_referral(case.state, clients)
+    if case.state.startswith("teaching:"):
+        return await prepare_teaching(case.state, clients)
     if case.state == "patient":
         ids["pid"] = (await new_patient(village))["id"]
         return ids
@@ -178,6 +182,8 @@ async def _prepare(case: Case, clients: dict[str, Any]) -> dict[str, Any]:
 
 def _body(case: Case, ids: dict[str, Any]) -> Any:
     if (body := referral_body(case.body, ids)) is not None:
+        return body
+    if (body := teaching_body(case.body, ids)) is not None:
         return body
     if case.body == "consultation":
         return {"patient_id": ids["pid"], "kind": "imaging", "question": "q",
