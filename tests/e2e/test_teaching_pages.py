@@ -17,6 +17,8 @@ from playwright.async_api import Page, expect
 
 from tests.e2e.test_layout import login_zh as login
 from tests.support.rtc_client import RtcClient
+from yilian.server.clinic.teaching.models import TeachingSession
+from yilian.server.core import keys
 
 SHOTS = Path(os.environ.get("YILIAN_SHOTS", "/tmp/shots-teaching"))
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -111,7 +113,12 @@ async def test_schedule_edit_list_and_attendance(new_page, api, server) -> None:
     await page.locator(".lang-switch").click()
     await expect(page.get_by_role("heading", name="远程示教", exact=True)).to_be_visible()
 
-    # A township doctor of an invited institution comes and goes: the attendance shows them.
+    # The session goes live (its start is tomorrow: moved here rather than waited for), and a
+    # township doctor of an invited institution comes and goes: the attendance shows them.
+    async with server.app[keys.DATABASE].write() as session:
+        row = await session.get(TeachingSession, sid)
+        assert row is not None
+        row.status, row.started_at = "live", datetime.now(ZoneInfo("UTC")) - timedelta(minutes=5)
     township = await api.login("township")
     client = RtcClient(str(server.make_url("/")).rstrip("/"), township.token, label="township",
                        auto_negotiate=False)

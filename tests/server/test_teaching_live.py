@@ -67,8 +67,13 @@ async def test_socket_join_host_refusal_and_questions(
         assert len(left) == 1 and left[0] is not None
         ack = await viewer.join(room)  # back again: a second stay
         assert ack["ok"], ack
-        status, live = await people["expert"].get(f"/api/teaching-sessions/{sid}/attendance")
-        assert status == 200 and len(live) == 1 and live[0]["left_at"] is None
+        async with db_of(server).read() as session:
+            left = (await session.execute(select(TeachingAttendance.left_at).where(
+                TeachingAttendance.session_id == sid).order_by(TeachingAttendance.id))).scalars().all()
+        assert len(left) == 2 and left[0] is not None and left[1] is None
+        # Still scheduled: waiting in the room before the start is not training time.
+        status, credited = await people["expert"].get(f"/api/teaching-sessions/{sid}/attendance")
+        assert status == 200 and credited == []
         status, _ = await people["expert"].post(f"/api/teaching-sessions/{sid}/end")
         assert status == 200
         late = await connect("township")

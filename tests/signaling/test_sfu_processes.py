@@ -4,9 +4,6 @@ one, a viewer whose socket is on the other subscribes, answers and chooses its l
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,56 +12,21 @@ import pytest
 
 from tests.signaling.conftest import until
 from tests.signaling.test_redis_processes import (  # noqa: F401 - fixtures
-    GRACE_SECONDS,
-    REDIS_HOST,
-    REDIS_PORT,
-    ROOT,
-    ServerProcess,
     redis_channel,
+    two_servers,
 )
 from tests.signaling.test_sfu_rtc import schedule
 from tests.support.broadcast_peer import TeachingClient
 from yilian.server.core.settings import Settings
 
 
-class RelayServerProcess(ServerProcess):
-    """``ServerProcess`` running ``tests.support.sfu_serve`` (serve with the relay on)."""
-
-    def __init__(self, settings: Settings, channel: str, log: Path) -> None:
-        env = os.environ | {
-            "YILIAN_DATA_DIR": str(settings.data_dir),
-            "YILIAN_DATABASE_URL": settings.database_url,
-            "YILIAN_SECRET_KEY": settings.secret_key,
-            "YILIAN_REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
-            "YILIAN_RTC_REDIS_CHANNEL": channel,
-            "YILIAN_RTC_RESUME_GRACE_SECONDS": str(GRACE_SECONDS),
-            "YILIAN_DICOM_PORT": "off",
-        }
-        self.log = log
-        self._stderr = log.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-c",
-             "import sys; from tests.support.sfu_serve import main; sys.exit(main())",
-             "serve", "--host", "127.0.0.1", "--port", "0"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._stderr)
-        self.url = ""
-
-
 @pytest.fixture
 async def relay_processes(settings: Settings, redis_channel: str,  # noqa: F811
                           tmp_path: Path, server: Any) -> AsyncIterator[list[str]]:
-    """Two relay-enabled processes on the test database (started before anyone logs in, as
-    ``test_redis_processes`` does); both must exit cleanly."""
-    procs = [RelayServerProcess(settings, redis_channel, tmp_path / f"proc{i}.log")
-             for i in (1, 2)]
-    try:
-        yield list(await asyncio.gather(*(p.ready() for p in procs)))
-    finally:
-        codes = await asyncio.gather(*(asyncio.to_thread(p.stop) for p in procs))
-    for proc, code in zip(procs, codes, strict=True):
-        text = proc.log.read_text(errors="replace")
-        assert code == 0, text[-3000:]
-        assert "Traceback" not in text and "Task was destroyed" not in text, text[-3000:]
+    """Two ``yilian serve`` processes (the relay is on in every server) on the test database,
+    started before anyone logs in; both must exit cleanly."""
+    async with two_servers(settings, redis_channel, tmp_path) as procs:
+        yield [p.url for p in procs]
 
 
 async def test_a_viewer_on_another_process_watches_the_broadcast(
