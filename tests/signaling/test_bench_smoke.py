@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench import run_bench
 
 
 def test_signalling_bench_smoke() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "signalling_bench.py"), "--smoke"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    out = result.stdout
+    out = run_bench("signalling_bench.py", "--smoke")
     assert re.search(
         r"yilian /rtc \(socket\.io\) :\s+\d+ msg/s\s+p50\s+[\d.]+ ms\s+p99\s+[\d.]+ ms", out
     ), out

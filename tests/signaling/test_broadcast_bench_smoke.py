@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench import run_bench
+
 ROW = r"\s+(\d+\.\d\d)\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d\d s|none)\s+\d+ MiB\s+(\d+)/(\d+)"
 
 
 def test_broadcast_bench_quick() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "broadcast_bench.py"), "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    out = result.stdout
+    out = run_bench("broadcast_bench.py", "--quick")
     for viewers in (1, 3):
         for relay in ("stock", "ours"):
             row = re.search(rf"^\s+{viewers} \| {relay:<6}{ROW}$", out, re.MULTILINE)
