@@ -306,13 +306,18 @@ async def test_a_second_presenter_device_supersedes_the_first(world: World) -> N
     assert (await first.publish()) == {"ok": True}
     await until(lambda: {"room": room, "live": True} in first.seen("broadcast"), 10)
     assert first.seen("superseded") == []
+    live = {"room": room, "live": True}
+    # the takeover stops the first device's media (live false), then the second's goes live
+    await until(lambda: live in second.seen("broadcast"), 10)
+    went_live = second.seen("broadcast").count(live)
     assert (await second.publish()) == {"ok": True}
     await until(lambda: first.seen("superseded") == [{"room": room}], 5)
     assert second.seen("superseded") == []
     viewer = await world.client("village")
     assert (await viewer.join(room))["ok"]
-    await until(lambda: {"room": room, "live": True} in second.seen("broadcast"), 10)
-    assert (await viewer.watch())["ok"]
+    await until(lambda: second.seen("broadcast").count(live) > went_live, 10)
+    ack = await viewer.watch()
+    assert ack["ok"], ack
     assert viewer.viewer is not None
     await asyncio.wait_for(viewer.viewer.first_frame.wait(), 5)
     for client in (first, second):
