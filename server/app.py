@@ -43,7 +43,8 @@ from yilian.server.core.db import Database
 from yilian.server.core.deadlines import body_deadline, connection_options
 from yilian.server.core.metrics import Metrics
 from yilian.server.core.middleware import error_middleware, metrics_middleware
-from yilian.server.core.routes import auth, notifications
+from yilian.server.core.routes import audit as audit_routes
+from yilian.server.core.routes import auth, notifications, users
 from yilian.server.core.routes.system import add_system_routes
 from yilian.server.core.security import (
     client_middleware,
@@ -51,6 +52,7 @@ from yilian.server.core.security import (
     parse_networks,
     secure_headers,
 )
+from yilian.server.core.sessions import SessionHub, sessions_ctx
 from yilian.server.core.settings import Settings
 from yilian.server.core.tasks import background_tasks_ctx, every, spawn
 from yilian.server.schema import migrate
@@ -67,7 +69,8 @@ def api_router() -> ApiRouter:
     """Every /api route of the application."""
     router = ApiRouter()
     for module in (auth, alliance, patients, consultations, reports, referrals, followups,
-                   oncall, rtc_routes, teaching, teaching_routes, notifications):
+                   oncall, rtc_routes, teaching, teaching_routes, notifications,
+                   users, audit_routes):
         router.include(module.router)
     return router
 
@@ -88,6 +91,10 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.LOGIN_LIMITER] = LoginLimiter(settings.auth.login_attempts_per_minute,
                                            settings.auth.login_attempts_per_address_per_minute)
     app[keys.TOKEN_CACHE] = TokenCache()
+    # Accounts: tokens' last use, and revocations (deactivation, logout, ended sessions)
+    # told to every process through Redis when there are several.
+    app[keys.SESSIONS] = SessionHub(app[keys.TOKEN_CACHE], redis_url=settings.redis_url,
+                                    channel=f"{settings.rtc.redis_channel}:auth")
 
     router = api_router()
     router.add_to(app)
@@ -104,6 +111,7 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(audit_ctx)
+    app.cleanup_ctx.append(sessions_ctx)
     app.cleanup_ctx.append(dicom_storage_ctx)
     app.cleanup_ctx.append(dicom_scp_ctx)
     # The background loops stop first at shutdown: they use the database and the audit log.

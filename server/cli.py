@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import getpass
 import logging
 import os
 import signal
@@ -21,6 +22,9 @@ from yilian.dicom import keys as dicom_keys
 from yilian.dicom import workers
 from yilian.dicom.modalities import manage_modalities
 from yilian.server.core.db import Database
+from yilian.server.core.errors import YilianError
+from yilian.server.core.models import ROLES
+from yilian.server.core.models.alliance import LEVELS
 from yilian.server.core.settings import Settings, settings_from_env
 from yilian.server.schema import migrate
 
@@ -90,11 +94,59 @@ def _modality_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _admin_args(p: argparse.ArgumentParser) -> None:
+    p.description = "Administration from the command line: create-user makes the first " \
+                    "administrator of a new install (every other account is made in the " \
+                    "web client or through POST /api/users)."
+    sub = p.add_subparsers(dest="admin_command", required=True)
+    c = sub.add_parser("create-user", help="create an account; the password is read from a "
+                       "prompt (or one line of standard input), never from the command line")
+    c.add_argument("--username", required=True)
+    c.add_argument("--display-name", required=True)
+    c.add_argument("--role", required=True, choices=ROLES)
+    c.add_argument("--institution", required=True, help="the institution's id or exact name")
+    c.add_argument("--institution-level", choices=LEVELS, help="create the institution "
+                   "named by --institution at this level when it does not exist yet (a new "
+                   "install has none)")
+    c.add_argument("--specialty", action="append", default=[], metavar="CODE",
+                   help="a specialty code such as cardiology (specialists); repeat for more")
+    c.add_argument("--title", help="the professional title (职称)")
+    c.add_argument("--department", help="a department of the institution, by name")
+    c.add_argument("--must-change-password", action="store_true",
+                   help="make the user choose a new password at first login")
+    c.add_argument("--data-dir", help="the data directory (YILIAN_DATA_DIR)")
+    c.add_argument("--database-url", help="SQLAlchemy URL (YILIAN_DATABASE_URL)")
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != first:
+            raise ValueError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _admin_run(args: argparse.Namespace) -> int:
+    from yilian.server.core.admin_cli import create_user_from_cli
+
+    settings = settings_from_env(data_dir=args.data_dir, database_url=args.database_url)
+    try:
+        password = _read_password()
+        line = asyncio.run(create_user_from_cli(settings, args, password))
+    except (ValueError, YilianError) as exc:
+        print(f"yilian admin: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 2
+    print(line)
+    return 0
+
+
 # Subcommands besides serve and demo: name -> (configure parser, run(args) -> exit code)
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], int]]] = {
     **dicom_cli.COMMANDS,
     "modality": (_modality_args, _modality_run),
+    "admin": (_admin_args, _admin_run),
 }
 
 

@@ -1,4 +1,5 @@
-"""Passwords (argon2), bearer tokens with expiry and revocation, and login rate limiting."""
+"""Passwords (argon2), bearer tokens with expiry and revocation, login rate limiting and the
+lockout of an account after repeated wrong passwords."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ from datetime import datetime, timedelta
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from yilian.server.core import keys
+from yilian.server.core import audit, keys
 from yilian.server.core.cache import TtlCache
 from yilian.server.core.db import Database, utcnow
-from yilian.server.core.errors import TooManyRequests, Unauthorized
+from yilian.server.core.errors import Forbidden, TooManyRequests, Unauthorized
 from yilian.server.core.models import AuthToken, User
+from yilian.server.core.settings import AuthSettings
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the timing of unknown usernames like that of known ones.
@@ -29,6 +31,20 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 USER: web.RequestKey[User] = web.RequestKey("user")
 #: Longer bearer tokens are refused unread (ours are 43 characters).
 MAX_TOKEN_CHARS = 200
+#: What an account that must first choose its password may call meanwhile.
+PASSWORD_CHANGE_PATHS = frozenset({"/api/auth/password", "/api/auth/logout", "/api/me"})
+
+
+class AccountLocked(TooManyRequests):
+    """Too many wrong passwords for this account lately: refused whatever the password."""
+
+    code = "account_locked"
+
+
+class PasswordChangeRequired(Forbidden):
+    """A new or reset account calls anything but the password change."""
+
+    code = "password_change_required"
 
 
 def hash_password(password: str) -> str:
@@ -49,18 +65,49 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def issue_token(db: Database, user: User, ttl_seconds: int) -> str:
-    """Create a bearer token for the user; only its SHA-256 is stored."""
+async def issue_token(db: Database, user: User, ttl_seconds: int, *,
+                      address: str | None = None, user_agent: str | None = None) -> str:
+    """Create a bearer token for the user; only its SHA-256 is stored, with the client's
+    address and browser (what the user sees of their sessions)."""
     token = secrets.token_urlsafe(32)
+    now = utcnow()
     async with db.write() as session:
         session.add(
             AuthToken(
                 token_hash=token_digest(token),
                 user_id=user.id,
-                expires_at=utcnow() + timedelta(seconds=ttl_seconds),
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + timedelta(seconds=ttl_seconds),
+                client_address=(address or None) and address[:64],
+                user_agent=(user_agent or None) and user_agent[:200],
             )
         )
     return token
+
+
+async def revoke_user_tokens(session: AsyncSession, user_id: int, *,
+                             keep: str | None = None) -> list[str]:
+    """Revoke every live token of a user but ``keep`` (a digest), in the caller's
+    transaction; returns their digests, for ``SessionHub.revoked`` once committed."""
+    now = utcnow()
+    where = [AuthToken.user_id == user_id, AuthToken.revoked_at.is_(None),
+             AuthToken.expires_at > now]
+    if keep is not None:
+        where.append(AuthToken.token_hash != keep)
+    digests = list((await session.execute(select(AuthToken.token_hash).where(*where)))
+                   .scalars())
+    if digests:
+        await session.execute(update(AuthToken).where(*where).values(revoked_at=now))
+    return digests
+
+
+async def user_token_digests(session: AsyncSession, user_id: int) -> list[str]:
+    """The digests of a user's live tokens (to drop their cached copies after a change)."""
+    rows = await session.execute(select(AuthToken.token_hash).where(
+        AuthToken.user_id == user_id, AuthToken.revoked_at.is_(None),
+        AuthToken.expires_at > utcnow()))
+    return list(rows.scalars())
 
 
 async def revoke_token(db: Database, token: str, cache: TokenCache | None = None) -> None:
@@ -104,18 +151,23 @@ class TokenCache(TtlCache[str, User]):
             listener(digest)
 
 
-def _live(now: datetime) -> tuple[ColumnElement[bool], ...]:
-    """The one rule for a usable token: not revoked, not expired, its user active."""
-    return (AuthToken.revoked_at.is_(None), AuthToken.expires_at > now, User.active.is_(True))
+def _live(now: datetime, *, pending_password: bool = False) -> tuple[ColumnElement[bool], ...]:
+    """The one rule for a usable token: not revoked, not expired, its user active and (but
+    for the password change itself) done with choosing their own password."""
+    rule = (AuthToken.revoked_at.is_(None), AuthToken.expires_at > now, User.active.is_(True))
+    return rule if pending_password else (*rule, User.must_change_password.is_(False))
 
 
-async def token_holder(session: AsyncSession, digest: str) -> tuple[User, datetime] | None:
+async def token_holder(session: AsyncSession, digest: str, *, pending_password: bool = False
+                       ) -> tuple[User, datetime] | None:
     """The user of a live token (by digest) and when the token expires; None when it is not
-    live. Runs on the caller's session, so a check can share its transaction."""
+    live. Runs on the caller's session, so a check can share its transaction. An account
+    that must still choose its password holds no live token but with ``pending_password``
+    (the HTTP API, which then lets it call only the password change)."""
     row = await session.execute(
         select(User, AuthToken.expires_at)
         .join(AuthToken, AuthToken.user_id == User.id)
-        .where(AuthToken.token_hash == digest, *_live(utcnow()))
+        .where(AuthToken.token_hash == digest, *_live(utcnow(), pending_password=pending_password))
     )
     found = row.first()
     return None if found is None else (found[0], found[1])
@@ -145,7 +197,7 @@ async def authenticate_token(db: Database, token: str | None,
     if cache is not None and (user := cache.get(digest)) is not None:
         return user
     async with db.read() as session:
-        found = await token_holder(session, digest)
+        found = await token_holder(session, digest, pending_password=True)
     if found is None:
         return None
     user, expires_at = found
@@ -175,6 +227,13 @@ async def authenticate(request: web.Request) -> User:
                                     request.app[keys.TOKEN_CACHE])
     if user is None:
         raise Unauthorized("the token is invalid, expired or revoked", code="invalid_token")
+    if user.must_change_password and request.path not in PASSWORD_CHANGE_PATHS:
+        raise PasswordChangeRequired(
+            "choose your own password first: POST /api/auth/password",
+            details={"path": "/api/auth/password"})
+    hub = request.app.get(keys.SESSIONS)
+    if hub is not None:
+        hub.seen(token_digest(token))
     request[USER] = user
     return user
 
@@ -242,15 +301,67 @@ class LoginLimiter:
         self._failures.pop(f"u:{username.lower()}", None)
 
 
-async def check_credentials(db: Database, username: str, password: str) -> User | None:
-    """The user if the password matches; argon2 runs off the event loop."""
+async def check_credentials(db: Database, username: str, password: str, *,
+                            lockout: AuthSettings | None = None,
+                            ip: str | None = None) -> User | None:
+    """The user if the password matches; argon2 runs off the event loop.
+
+    With ``lockout`` (the login route), wrong passwords count against the account: the
+    ``lockout_attempts``-th, each within ``lockout_window_seconds`` of the previous, locks it
+    for ``lockout_seconds``; a locked account is refused (429 ``account_locked``) before its
+    password is looked at, so the answer says nothing about the password. Failures and locks
+    are audited."""
+    username = username.strip().lower()
     async with db.read() as session:
         user = (
             await session.execute(select(User).where(User.username == username))
         ).scalar_one_or_none()
+    now = utcnow()
+    if lockout is not None and user is not None and user.locked_until is not None \
+            and user.locked_until > now:
+        raise AccountLocked(
+            "this account is locked after too many wrong passwords; try again later or ask "
+            "an administrator to unlock it",
+            details={"retry_after_seconds": int((user.locked_until - now).total_seconds()) + 1,
+                     "scope": "account"})
     ok = await asyncio.to_thread(
         verify_password, user.password_hash if user is not None else None, password
     )
-    if not ok or user is None or not user.active:
+    if user is None:
         return None
+    if not ok:
+        if lockout is not None:
+            await count_failure(db, user, lockout, ip)
+        return None
+    if not user.active:
+        return None
+    if user.failed_logins:
+        async with db.write() as session:
+            await session.execute(update(User).where(User.id == user.id)
+                                  .values(failed_logins=0))
     return user
+
+
+async def count_failure(db: Database, user: User, lockout: AuthSettings,
+                         ip: str | None) -> None:
+    """Count a wrong password against the account (audited); lock it at the limit."""
+    now = utcnow()
+    window_start = now - timedelta(seconds=lockout.lockout_window_seconds)
+    async with db.write() as session:
+        # One statement, so concurrent failures each count.
+        count = (await session.execute(
+            update(User).where(User.id == user.id).values(
+                failed_logins=case(
+                    (or_(User.last_failed_login_at.is_(None),
+                         User.last_failed_login_at < window_start), 1),
+                    else_=User.failed_logins + 1),
+                last_failed_login_at=now)
+            .returning(User.failed_logins))).scalar_one()
+        audit.record(session, user, "login_failed", "user", user.id, ip=ip,
+                     detail={"failed_logins": count})
+        if count >= lockout.lockout_attempts:
+            until = now + timedelta(seconds=lockout.lockout_seconds)
+            await session.execute(update(User).where(User.id == user.id)
+                                  .values(locked_until=until, failed_logins=0))
+            audit.record(session, user, "account_locked", "user", user.id, ip=ip,
+                         detail={"failed_logins": count, "locked_until": until.isoformat()})

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from yilian.server.core.auth import LoginLimiter, TokenCache
     from yilian.server.core.db import Database
     from yilian.server.core.metrics import Metrics
+    from yilian.server.core.sessions import SessionHub
     from yilian.server.core.settings import Settings
     from yilian.server.core.tasks import TaskSet
 
@@ -22,3 +23,4 @@ BACKGROUND_TASKS: web.AppKey[TaskSet] = web.AppKey("background_tasks")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 AUDIT: web.AppKey[AuditLog] = web.AppKey("audit")
+SESSIONS: web.AppKey[SessionHub] = web.AppKey("sessions")

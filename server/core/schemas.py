@@ -135,6 +135,9 @@ class LoginOut(BaseModel):
     token: str
     expires_at: datetime
     user: UserOut
+    #: A new or reset account: every route but the password change answers 403
+    #: ``password_change_required`` until ``POST /api/auth/password``.
+    must_change_password: bool = False
 
 
 # --- misc ----------------------------------------------------------------------------------

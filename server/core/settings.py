@@ -47,6 +47,13 @@ class AuthSettings(_Group):
     login_attempts_per_minute: int = Field(default=10, gt=0)
     #: Failed logins per client address per minute (any accounts) before the address is.
     login_attempts_per_address_per_minute: int = Field(default=100, gt=0)
+    #: Accounts: this many wrong passwords, each within ``lockout_window_seconds`` of the
+    #: one before, lock the account for ``lockout_seconds`` (an admin may unlock it sooner).
+    lockout_attempts: int = Field(default=5, gt=0)
+    lockout_window_seconds: int = Field(default=900, gt=0)
+    lockout_seconds: int = Field(default=900, gt=0)
+    #: The shortest password a user may choose.
+    password_min_length: int = Field(default=10, ge=8, le=128)
 
 
 class ClinicSettings(_Group):

@@ -33,6 +33,8 @@ class User(Base):
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the lockout window: failures further apart than it start counting again (0010)
+    last_failed_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def is_clinical(self) -> bool:
