@@ -30,6 +30,7 @@ async def create_user_from_cli(settings: Settings, args: argparse.Namespace,
     await asyncio.to_thread(check_password, password, username=username,
                             min_length=settings.auth.password_min_length)
     password_hash = await asyncio.to_thread(hash_password, password)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new install's
     db = Database(settings.resolved_database_url)
     try:
         await migrate(db)

@@ -36,7 +36,9 @@ class AuditQuery(BaseModel):
     start: QueryDatetime | None = Field(default=None, alias="from")
     end: QueryDatetime | None = Field(default=None, alias="to")
     limit: Annotated[Int, Field(ge=1, le=500)] = 100
-    offset: Annotated[Int, Field(ge=0, le=10_000_000)] = 0
+    #: The next page: entries older than this one (the last id of the page before). The log
+    #: grows while it is read (the search itself is audited), so pages go by id, not offset.
+    before_id: Id | None = None
     #: json (default) or csv.
     format: Annotated[str, StringConstraints(pattern=r"^(json|csv)$")] = "json"
 
@@ -69,7 +71,9 @@ def _search(q: AuditQuery) -> Select[Any]:
         stmt = stmt.where(AuditEntry.at >= q.start)
     if q.end is not None:
         stmt = stmt.where(AuditEntry.at < q.end)
-    return stmt.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    if q.before_id is not None:
+        stmt = stmt.where(AuditEntry.id < q.before_id)
+    return stmt.order_by(AuditEntry.id.desc())
 
 
 def _out(entry: AuditEntry, username: str | None) -> AuditOut:
@@ -101,7 +105,7 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
 
 @router.route("GET", "/api/audit", summary="Search the audit log (admin): by user_id, "
               "patient_id, institution_id (the acting user's), action, from/to (ISO 8601); "
-              "newest first, paged by limit and offset; &format=csv gives every match (up to "
+              "newest first, paged by limit and before_id; &format=csv gives every match (up to "
               "100,000) as CSV, UTF-8 with BOM", tag="audit", query=AuditQuery,
               response=list[AuditOut])
 async def search_audit(req: ApiRequest) -> list[AuditOut] | web.Response:
@@ -112,7 +116,7 @@ async def search_audit(req: ApiRequest) -> list[AuditOut] | web.Response:
             {"loc": ["query", "to"], "msg": "before from", "type": "invalid_period"}]})
     await req.request.app[keys.AUDIT].flush()  # what was just done is in the answer
     filters = {k: v for k, v in q.model_dump(mode="json", by_alias=True).items()
-               if v is not None and k not in ("limit", "offset", "format")}
+               if v is not None and k not in ("limit", "before_id", "format")}
     if q.format == "csv":
         async with req.db.read() as session:
             rows = (await session.execute(_search(q).limit(MAX_EXPORT_ROWS))).all()
@@ -127,7 +131,7 @@ async def search_audit(req: ApiRequest) -> list[AuditOut] | web.Response:
             "Content-Disposition": 'attachment; filename="yilian-audit.csv"',
             "Cache-Control": "no-store"})
     async with req.db.read() as session:
-        rows = (await session.execute(_search(q).limit(q.limit).offset(q.offset))).all()
+        rows = (await session.execute(_search(q).limit(q.limit))).all()
         audit.record(session, req.user, "audit_search", "audit", None, ip=req.ip,
                      detail={"filters": filters})
     return [_out(e, name) for e, name in rows]
