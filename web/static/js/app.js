@@ -29,6 +29,12 @@ import * as teachingForm from "./views/teaching-form.js";
 import * as teachingSession from "./views/teaching-session.js";
 import * as teachingAttendance from "./views/teaching-attendance.js";
 import { followReferralCounts, referralNavItems, updateReferralCounts } from "./features/referral-nav.js";
+// accounts: the forced password choice, my account, user administration, the audit log
+import * as password from "./views/password.js";
+import * as account from "./views/account.js";
+import * as users from "./views/users.js";
+import * as userForm from "./views/user-form.js";
+import * as auditLog from "./views/audit.js";
 
 const ROUTES = [
   { path: /^\/login$/, view: login, public: true },
@@ -55,6 +61,13 @@ const ROUTES = [
   // live: a running broadcast is not torn down to change the language (see followLanguage).
   { path: /^\/teaching\/(\d+)$/, view: teachingSession, nav: "teaching", params: ["id"], live: true },
   { path: /^\/teaching\/(\d+)\/attendance$/, view: teachingAttendance, nav: "teaching", params: ["id"] },
+  // accounts (bare: no shell, since nothing else answers before the password is chosen)
+  { path: /^\/password$/, view: password, bare: true },
+  { path: /^\/account$/, view: account, nav: "account" },
+  { path: /^\/users$/, view: users, nav: "users", manager: true },
+  { path: /^\/users\/new$/, view: userForm, nav: "users", manager: true },
+  { path: /^\/users\/(\d+)$/, view: userForm, nav: "users", params: ["id"], manager: true },
+  { path: /^\/audit$/, view: auditLog, nav: "audit", admin: true },
 ];
 
 function navItems(user) {
@@ -70,6 +83,8 @@ function navItems(user) {
   if (isSpecialist(user) || isManager(user)) items.push(["availability", "#/availability", t("nav.availability")]);
   items.push(...referralNavItems(user));
   items.push(["teaching", "#/teaching", t("teaching.nav")]);
+  if (isManager(user)) items.push(["users", "#/users", t("accounts.nav_users")]);
+  if (user.role === "admin") items.push(["audit", "#/audit", t("accounts.nav_audit")]);
   return items;
 }
 
@@ -113,7 +128,8 @@ function renderShell(user, active) {
         "aria-current": key === active ? "page" : null }, label))),
     notify.bell(),
     h("div", { class: "who" },
-      h("div", { class: "who-text" },
+      h("a", { class: "who-text", href: "#/account", title: t("accounts.nav_account"), "aria-current": active === "account" ? "page" : null,
+        style: { color: "inherit", textDecoration: "none" } },
         h("strong", { class: "who-name" }, user.display_name),
         h("span", { class: "who-meta" }, `${term("role", user.role)} · ${inst}`)),
       languageSwitch(),
@@ -193,13 +209,18 @@ async function render() {
   if (!user || !session.token) {
     if (path !== "/login") { navigate("#/login"); return; }
   }
+  // A new or reset account chooses its password before anything else.
+  if (user && user.must_change_password && path !== "/password") { navigate("#/password"); return; }
   const route = ROUTES.find((r) => r.path.test(path));
   if (!route || (route.public && user)) { navigate(user ? homeFor(user) : "#/login"); return; }
+  if (route.bare && !(user && user.must_change_password)) { navigate(homeFor(user)); return; }
   if (route.clinical && !isClinical(user)) { navigate(homeFor(user)); return; }
+  if ((route.manager && !isManager(user)) || (route.admin && user.role !== "admin")) { navigate(homeFor(user)); return; }
+  if (route.bare) { topbar().hidden = true; mount(topbar()); }
   const match = path.match(route.path);
   const params = Object.fromEntries((route.params || []).map((name, i) => [name, match[i + 1]]));
   const root = viewEl();
-  if (!route.public) {
+  if (!route.public && !route.bare) {
     if (!store.loaded) {
       mount(root, loading());
       try {
@@ -248,13 +269,15 @@ window.addEventListener("yilian:login", async (ev) => {
   try {
     quiet = true;
     if (wanted !== locale()) await setLocale(wanted);
-    if (!user.locale) await saveLocale(wanted);
+    // (saved once the password is chosen: until then nothing else answers)
+    if (!user.locale && !(session.user && session.user.must_change_password)) await saveLocale(wanted);
   } catch (err) {
     toast(errorText(err), "error");
   } finally {
     quiet = false;
   }
-  navigate(homeFor(session.user || user));
+  const current = session.user || user;
+  navigate(current.must_change_password ? "#/password" : homeFor(current));
 });
 
 let waitingCount = 0;

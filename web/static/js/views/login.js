@@ -23,7 +23,7 @@ export async function render({ root }) {
     try {
       const res = await api.post("/api/auth/login", { username: username.value.trim(), password: password.value }, { auth: false });
       sessionStorage.removeItem("yilian.notice");
-      session.save(res.token, res.user);
+      session.save(res.token, { ...res.user, must_change_password: res.must_change_password });
       window.dispatchEvent(new CustomEvent("yilian:login", { detail: res.user }));
     } catch (err) {
       errors.show(err instanceof ApiError ? err : new ApiError(0, "unknown", t("errors.unknown")));
