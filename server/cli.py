@@ -133,7 +133,7 @@ def _admin_run(args: argparse.Namespace) -> int:
     settings = settings_from_env(data_dir=args.data_dir, database_url=args.database_url)
     try:
         password = _read_password()
-        line = asyncio.run(create_user_from_cli(settings, args, password))
+        line = asyncio.run(create_user_from_cli(settings, args, password, migrate))
     except (ValueError, YilianError) as exc:
         print(f"yilian admin: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,14 +19,12 @@ from yilian.server.core.passwords import check_password
 from yilian.server.core.settings import Settings
 
 
-async def create_user_from_cli(settings: Settings, args: argparse.Namespace,
-                               password: str) -> str:
-    """Migrate the database, then create the account ``args`` describe (and, with
-    ``--institution-level``, its institution if missing); returns the line to print.
-    Raises ``ValueError`` or a ``YilianError`` (duplicate username, unknown institution,
-    weak password...) and then changes nothing."""
-    from yilian.server.schema import migrate
-
+async def create_user_from_cli(settings: Settings, args: argparse.Namespace, password: str,
+                               migrate: Callable[[Database], Awaitable[None]]) -> str:
+    """Migrate the database (with ``migrate``: the schema is above the core), then create the
+    account ``args`` describe (and, with ``--institution-level``, its institution if missing);
+    returns the line to print. Raises ``ValueError`` or a ``YilianError`` (duplicate
+    username, unknown institution, weak password...) and then changes nothing."""
     username = accounts.normalize_username(args.username)
     await asyncio.to_thread(check_password, password, username=username,
                             min_length=settings.auth.password_min_length)

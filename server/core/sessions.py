@@ -17,11 +17,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from aiohttp import web
-from sqlalchemy import bindparam, update
+from sqlalchemy import Table, bindparam, update
 
 from yilian.server.core import keys
 from yilian.server.core.auth import TokenCache
@@ -71,7 +71,7 @@ class SessionHub:
         self._written = {d: t for d, t in self._written.items() if t >= cutoff}
         if not pending:
             return 0
-        table = AuthToken.__table__
+        table = cast(Table, AuthToken.__table__)
         stmt = (update(table).where(table.c.token_hash == bindparam("digest"))
                 .values(last_seen_at=bindparam("at")))
         async with db.write() as session:

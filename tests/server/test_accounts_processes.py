@@ -12,9 +12,9 @@ import aiohttp
 from tests.signaling.conftest import find_consultation, until
 from tests.signaling.test_redis_processes import (  # noqa: F401 (fixtures)
     ServerProcess,
-    processes,
     redis_channel,
 )
+from tests.signaling.test_redis_processes import processes as processes  # noqa: F401
 from tests.support.rtc_client import RtcClient
 
 
@@ -26,7 +26,7 @@ async def _call(http: aiohttp.ClientSession, method: str, url: str, token: str,
 
 
 async def test_deactivation_on_one_process_cuts_the_socket_and_token_on_the_other(
-        processes: list[ServerProcess], api: Any) -> None:
+        processes: list[ServerProcess], api: Any) -> None:  # noqa: F811 (the fixture)
     one, two = processes
     admin, village, expert = [await api.login(n) for n in ("admin", "village", "expert")]
     room = f"consultation:{await find_consultation(expert, 'accepted', village)}"

@@ -57,7 +57,7 @@ class AuditOut(BaseModel):
     detail: dict[str, Any] | None
 
 
-def _search(q: AuditQuery) -> Select[Any]:
+def _search(q: AuditQuery) -> Select[AuditEntry, str]:
     stmt = select(AuditEntry, User.username).outerjoin(User, User.id == AuditEntry.user_id)
     if q.user_id is not None:
         stmt = stmt.where(AuditEntry.user_id == q.user_id)

@@ -174,6 +174,7 @@ class EndedOut(BaseModel):
 
 
 _BROWSERS = (("MicroMessenger", "WeChat"), ("Edg", "Edge"), ("OPR", "Opera"),
+             ("HeadlessChrome", "Chrome"),
              ("Firefox", "Firefox"), ("Chrome", "Chrome"), ("Chromium", "Chromium"),
              ("Version", "Safari"))
 _SYSTEMS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"),

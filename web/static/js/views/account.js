@@ -3,7 +3,7 @@
 
 import { api, request, session } from "../api.js";
 import { h, mount } from "../dom.js";
-import { fmtDateTimeYear, relative, term } from "../format.js";
+import { fmtDateTime, fmtDateTimeYear, relative, term } from "../format.js";
 import { t } from "../i18n.js";
 import { store } from "../store.js";
 import { busy, dl, errorBox, errorSlot, loading, pageHeader, toast } from "../ui/components.js";
@@ -71,7 +71,7 @@ async function drawSessions() {
         }
         return h("tr", { dataset: { session: s.id, current: String(s.current) } },
           h("td", {}, s.browser || t("accounts.unknown_device")), h("td", {}, s.client_address || "—"),
-          h("td", {}, fmtDateTimeYear(s.created_at)), h("td", { title: fmtDateTimeYear(s.last_seen_at) }, s.last_seen_at ? relative(s.last_seen_at) : "—"),
+          h("td", {}, fmtDateTime(s.created_at)), h("td", { title: fmtDateTimeYear(s.last_seen_at) }, s.last_seen_at ? relative(s.last_seen_at) : "—"),
           h("td", { class: "num" }, end));
       })))),
     h("div", { class: "form-actions" }, endAll));

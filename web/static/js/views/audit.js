@@ -47,7 +47,7 @@ const actionLabel = (a) => (ACTIONS.includes(a) ? t(`accounts.action_${a}`) : a)
 function row(e) {
   const detail = e.detail ? JSON.stringify(e.detail) : "";
   return h("tr", { dataset: { entry: e.id, action: e.action } },
-    h("td", { class: "nowrap" }, fmtDateTimeYear(e.at)),
+    h("td", { style: { whiteSpace: "nowrap" } }, fmtDateTimeYear(e.at)),
     h("td", {}, e.username || (e.user_id ? `#${e.user_id}` : t("accounts.system"))),
     h("td", {}, e.institution_id ? store.institutionName(e.institution_id) : "—"),
     h("td", {}, actionLabel(e.action)),

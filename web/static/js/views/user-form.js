@@ -42,7 +42,7 @@ function fields(user, existing) {
     field(t("accounts.title"), c.title, { hint: t("accounts.title_hint") }),
     field(t("accounts.department"), c.department, { hint: existing ? t("accounts.department_keep_hint") : t("accounts.department_hint") }),
     existing ? null : field(t("accounts.temporary_password"), c.password, { hint: t("accounts.temporary_hint", { n: MIN_LENGTH }) }),
-    existing ? h("label", { class: "field checkbox-field" }, c.active, " ", t("accounts.active_label")) : null,
+    existing ? h("div", { class: "field field-wide" }, h("label", { class: "check" }, c.active, h("span", {}, t("accounts.active_label")))) : null,
   ];
   return { c, grid };
 }
@@ -87,7 +87,7 @@ function adminPanel(existing, reload) {
       await reload();
     }));
   }
-  return h("section", { class: "panel", "aria-labelledby": "user-admin-title" },
+  return h("section", { class: "panel request-form", "aria-labelledby": "user-admin-title" },
     h("h2", { id: "user-admin-title" }, t("accounts.access_title")),
     dl([[t("accounts.state"), h("span", { class: "tags" }, accountBadges(existing))],
       [t("accounts.created"), fmtDateTimeYear(existing.created_at)],

@@ -75,11 +75,11 @@ export async function render({ root, query, user, isCurrent }) {
     h("p", { class: "muted result-count" }, t("accounts.showing", { from: offset + 1, to: offset + rows.length })),
     h("div", { class: "table-wrap" }, h("table", { class: "table users" },
       h("caption", { class: "sr-only" }, t("accounts.users_title")),
-      h("thead", {}, h("tr", {}, [t("accounts.display_name"), t("accounts.username"), t("accounts.role"), t("accounts.institution"), t("accounts.state")]
+      h("thead", {}, h("tr", {}, [t("accounts.display_name"), t("accounts.role"), t("accounts.institution"), t("accounts.state")]
         .map((x) => h("th", { scope: "col" }, x)))),
       h("tbody", {}, rows.map((u) => h("tr", { dataset: { user: u.id, username: u.username } },
-        h("td", {}, h("a", { href: `#/users/${u.id}`, class: "strong" }, u.display_name)),
-        h("td", {}, h("code", {}, u.username)),
+        h("td", {}, h("a", { href: `#/users/${u.id}`, class: "strong" }, u.display_name),
+          h("div", { class: "muted small" }, h("code", { "aria-label": t("accounts.username") }, u.username))),
         h("td", {}, term("role", u.role), u.title ? h("div", { class: "muted small" }, u.title) : null),
         h("td", {}, store.institutionName(u.institution_id)),
         h("td", {}, h("div", { class: "tags" }, accountBadges(u)))))))),
