@@ -75,6 +75,11 @@ async def test_each_role_is_offered_what_it_may_do(new_page) -> None:
     assert "Administrator" not in options and "Coordinator" in options
     institutions = await coordinator.get_by_label("Institution").locator("option").all_inner_texts()
     assert not any("Guilin" in name for name in institutions), institutions
+    # An administrator's account in their alliance: shown, not changeable.
+    await coordinator.goto("/#/users?q=admin")
+    await coordinator.locator("tr[data-username='admin']").get_by_role("link").click()
+    await expect(coordinator.get_by_text("You may view this account but not change it")).to_be_visible()
+    await expect(coordinator.get_by_role("button", name="Save")).to_have_count(0)
     await coordinator.goto("/#/audit")
     await expect(coordinator).not_to_have_url(re.compile(r"#/audit$"))
 

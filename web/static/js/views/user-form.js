@@ -10,7 +10,7 @@ import { t } from "../i18n.js";
 import { store } from "../store.js";
 import { busy, dl, errorBox, errorSlot, loading, pageHeader, toast } from "../ui/components.js";
 import { confirmDialog } from "../ui/dialog.js";
-import { accountBadges, assignableRoles, managedInstitutions } from "./users.js";
+import { ROLES, accountBadges, assignableRoles, managedInstitutions } from "./users.js";
 import { MIN_LENGTH } from "./password.js";
 
 const codes = (text) => text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
@@ -110,8 +110,22 @@ export async function render({ root, params, user, navigate, isCurrent }) {
     }
     if (!isCurrent()) return;
   }
+  // A coordinator may look at an administrator's account of their alliance, not change it.
+  if (existing && user.role !== "admin" && ROLES.indexOf(existing.role) > ROLES.indexOf(user.role)) {
+    mount(root, pageHeader(t("accounts.edit_title", { name: existing.display_name })),
+      h("div", { class: "alert alert-info", role: "status" }, t("accounts.read_only")),
+      h("section", { class: "panel request-form" }, dl([[t("accounts.username"), existing.username],
+        [t("accounts.role"), term("role", existing.role)], [t("accounts.institution"), store.institutionName(existing.institution_id)],
+        [t("accounts.state"), h("span", { class: "tags" }, accountBadges(existing))]])),
+      h("a", { class: "btn", href: "#/users" }, t("accounts.back")));
+    return;
+  }
   const errors = errorSlot();
   const { c, grid } = fields(user, existing);
+  if (existing && existing.id === user.id) {
+    // Nobody changes their own role, institution or activation (another administrator may).
+    for (const el of [c.role, c.institution_id, c.active]) el.disabled = true;
+  }
   const submit = h("button", { type: "submit", class: "btn btn-primary" }, existing ? t("accounts.save") : t("accounts.create"));
   const form = h("form", { class: "panel request-form", dataset: { form: "user" } },
     h("div", { class: "form-grid" }, grid), errors.el,
