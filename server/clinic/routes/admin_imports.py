@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from aiohttp import BodyPartReader
+from aiohttp.http_exceptions import HttpProcessingError
 
 from yilian.server.clinic.admin.imports import apply
 from yilian.server.clinic.admin.imports.reader import TABLES, Upload, read_part
@@ -46,7 +47,7 @@ async def _upload(req: ApiRequest) -> Upload:
                                           details={"max_bytes": MAX_IMPORT_BYTES})
                 data += chunk
             read_part(upload, name, bytes(data))
-    except ValueError as exc:  # aiohttp's multipart parser on a malformed body
+    except (ValueError, HttpProcessingError) as exc:  # a malformed multipart body
         raise BadRequest(f"the multipart body is malformed: {str(exc)[:200]}",
                          code="invalid_multipart") from None
     if not upload.tables and not upload.problems:

@@ -85,6 +85,8 @@ class _Known:
     departments: dict[int, set[str]]  # institution id -> lower(department names)
     usernames: set[str]  # lower(username)
     alliances: dict[str, int]  # lower(name) -> id
+    #: local name -> lower(name) of the institutions the file creates (unique ones only)
+    new_local: dict[str, str] = field(default_factory=dict)
 
 
 async def _known(session: AsyncSession) -> _Known:
@@ -134,6 +136,8 @@ def _find(name: str, known: _Known, new: dict[str, str]) -> tuple[int | str | No
     """An institution named in a row: (its id or its new name, its level), or (None, None)."""
     if name.lower() in new:
         return name.lower(), new[name.lower()]
+    if known.new_local.get(name) in new:
+        return known.new_local[name], new[known.new_local[name]]
     if name.lower() in known.by_name:
         return known.by_name[name.lower()]
     ids = known.by_local.get(name, [])
@@ -201,6 +205,12 @@ def _institutions(upload: Upload, known: _Known, plan: Plan) -> dict[str, str]:
             plan.institutions.append(NewInstitution(number, name, r.get("local_name") or None,
                                                     level, parent_ref, alliance_id))
     valid = {i.name.lower() for i in plan.institutions}
+    locals_: dict[str, list[str]] = {}
+    for i in plan.institutions:
+        if i.local_name:
+            locals_.setdefault(i.local_name, []).append(i.name.lower())
+    known.new_local = {k: v[0] for k, v in locals_.items()
+                       if len(v) == 1 and k not in known.by_local}
     return {k: v for k, v in new.items() if k in valid}
 
 
