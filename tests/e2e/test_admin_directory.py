@@ -18,7 +18,6 @@ SHOTS = Path(os.environ.get("YILIAN_SHOTS", "/tmp/shots-admin"))
 
 
 async def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 

@@ -58,8 +58,8 @@ class Upload:
     problems: list[ImportProblem] = field(default_factory=list)
 
     def problem(self, table: str, row: int, column: str, code: str, message: str) -> None:
-        self.problems.append(ImportProblem(table=table, row=row,
-                                           column=column, code=code, message=message))
+        self.problems.append(ImportProblem.model_validate(
+            {"table": table, "row": row, "column": column, "code": code, "message": message}))
 
 
 def _text(value: Any) -> str:
