@@ -13,14 +13,19 @@ from sqlalchemy import select
 from yilian.dicom import keys as dicom_keys
 from yilian.dicom import teaching
 from yilian.dicom.dicomweb import dicom_storage_ctx, setup_dicomweb
+from yilian.dicom.registry import ModalityRegistry
 from yilian.dicom.scp import dicom_scp_ctx
 from yilian.dicom.sharing import StudyCatalog
 from yilian.server.clinic import keys as clinic_keys
+from yilian.server.clinic.admin.modalities import MODALITY_TABLE
 from yilian.server.clinic.consultations import expire_overdue
 from yilian.server.clinic.models import AvailabilityRule
 from yilian.server.clinic.referrals import sweeps as referral_sweeps
 from yilian.server.clinic.rooms import ConsultationRooms
 from yilian.server.clinic.routes import (
+    admin,
+    admin_imports,
+    admin_modalities,
     alliance,
     consultations,
     followups,
@@ -70,7 +75,7 @@ def api_router() -> ApiRouter:
     router = ApiRouter()
     for module in (auth, alliance, patients, consultations, reports, referrals, followups,
                    oncall, rtc_routes, teaching, teaching_routes, notifications,
-                   users, audit_routes):
+                   admin, admin_modalities, admin_imports, users, audit_routes):
         router.include(module.router)
     return router
 
@@ -107,6 +112,8 @@ def create_app(settings: Settings) -> web.Application:
     app[clinic_keys.STUDY_CATALOG] = StudyCatalog(app[dicom_keys.DICOM_ACCESS],
                                                     settings.display_timezone)
     app[clinic_keys.CHAT_LOG] = rtc_routes.RoomChatLog()
+    # The administration changes the SCP's modality table through the DICOM package.
+    app[MODALITY_TABLE] = ModalityRegistry()
     add_web_client(app)
 
     app.cleanup_ctx.append(database_ctx)

@@ -52,6 +52,32 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
+_READS_DATABASE_URL: dict[str, bool] = {}
+
+
+def _reads_database_url(path: Path) -> bool:
+    """Whether a test module makes a database of its own from the URL (not via ``template``)."""
+    key = str(path)
+    if key not in _READS_DATABASE_URL:
+        text = path.read_text(errors="replace")
+        _READS_DATABASE_URL[key] = any(word in text for word in (
+            "PG_URL", "DATABASE_URL", "database_url"))
+    return _READS_DATABASE_URL[key]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``dbless`` the tests that touch no test database: every database fixture
+    (``settings``, ``server``, ``api``, ...) goes through ``template``, so a test without it,
+    in a module that does not read the database URL itself, does the same on every
+    database. CI runs them once, on SQLite (``-m "not dbless"`` on PostgreSQL)."""
+    for item in items:
+        if "template" in getattr(item, "fixturenames", ()):
+            continue
+        if _reads_database_url(Path(str(item.fspath))):
+            continue
+        item.add_marker(pytest.mark.dbless)
+
+
 def _pg_url(database: str) -> str:
     return make_url(PG_URL).set(database=database).render_as_string(hide_password=False)
 

@@ -51,14 +51,19 @@ async def slots(session: AsyncSession, expert_id: int, q: SlotsQuery) -> list[Sl
     return [slot_out(s) for s in (await session.execute(stmt.order_by(Slot.start))).scalars()]
 
 
-async def _may_manage(session: AsyncSession, user: User, expert: User) -> None:
+async def may_edit(session: AsyncSession, user: User, expert: User) -> bool:
+    """Whether the user keeps this expert's availability: the expert, an admin, or a
+    coordinator of an alliance the expert's institution belongs to."""
     if user.id == expert.id or user.role == "admin":
-        return
-    if user.role == "coordinator" and await shares_alliance(
-        session, user.institution_id, expert.institution_id
-    ):
-        return
-    raise Forbidden("only the expert, a coordinator of their alliance or an admin may do this")
+        return True
+    return user.role == "coordinator" and await shares_alliance(
+        session, user.institution_id, expert.institution_id)
+
+
+async def _may_manage(session: AsyncSession, user: User, expert: User) -> None:
+    if not await may_edit(session, user, expert):
+        raise Forbidden("only the expert, a coordinator of their alliance or an admin may do "
+                        "this", details={"role": user.role})
 
 
 def _availability_out(expert_id: int, rules: list[AvailabilityRule],
@@ -76,15 +81,17 @@ def _availability_out(expert_id: int, rules: list[AvailabilityRule],
     )
 
 
-async def read(session: AsyncSession, expert_id: int) -> AvailabilityOut:
-    """An expert's weekly rules and exceptions."""
-    await _get_expert(session, expert_id)
+async def read(session: AsyncSession, expert_id: int, user: User) -> AvailabilityOut:
+    """An expert's weekly rules and exceptions, and whether ``user`` may change them."""
+    expert = await _get_expert(session, expert_id)
     rules = (await session.execute(select(AvailabilityRule).where(
         AvailabilityRule.expert_id == expert_id).order_by(AvailabilityRule.id))).scalars().all()
     excs = (await session.execute(select(AvailabilityException).where(
         AvailabilityException.expert_id == expert_id).order_by(
         AvailabilityException.start))).scalars().all()
-    return _availability_out(expert_id, list(rules), list(excs))
+    out = _availability_out(expert_id, list(rules), list(excs))
+    out.can_edit = await may_edit(session, user, expert)
+    return out
 
 
 def _check_availability(body: AvailabilityIn) -> None:
@@ -134,4 +141,6 @@ async def replace(session: AsyncSession, user: User, expert_id: int, body: Avail
     session.add_all([*rules, *excs])
     await session.flush()
     await extend_horizon(session, expert_id, horizon_days)
-    return _availability_out(expert_id, rules, excs)
+    out = _availability_out(expert_id, rules, excs)
+    out.can_edit = True
+    return out

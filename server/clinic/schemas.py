@@ -119,6 +119,8 @@ class AvailabilityOut(BaseModel):
     timezone: str
     weekly: list[WeeklyRule]
     exceptions: list[AvailabilityExceptionIn]
+    #: whether the caller may change it (the expert, a coordinator of their alliance, an admin)
+    can_edit: bool = False
 
 
 # --- patients ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpRrPacket, RtcpSrPacket
 from yilian.signaling.errors import InvalidPayload, NotWaiting
 from yilian.signaling.sfu.forward import ForwardTrack
 from yilian.signaling.sfu.ice import add_candidate
+from yilian.signaling.sfu.sender import lean_sender
 
 
 def preferences(kind: str, codec: RTCRtpCodecParameters) -> list[RTCRtpCodecCapability]:
@@ -77,10 +78,12 @@ class Viewer:
         video_tx = self.pc.addTransceiver(self.video, direction="sendonly")
         video_tx.setCodecPreferences(preferences("video", video_codec))
         self.sender = video_tx.sender
+        lean_sender(video_tx.sender)  # each frame packetised once per layer (sfu.sender)
         self._watch_sender(video_tx.sender)
         if self.audio is not None and audio_codec is not None:
             audio_tx = self.pc.addTransceiver(self.audio, direction="sendonly")
             audio_tx.setCodecPreferences(preferences("audio", audio_codec))
+            lean_sender(audio_tx.sender)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return self.pc.localDescription
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.server.directory_authz import directory_body, directory_cases, prepare_directory
 from tests.server.accounts_authz import accounts_body, accounts_cases, prepare_accounts
 from tests.server.helpers import book, new_patient
 from tests.server.referral_authz import prepare_referral, referral_body, referral_cases
@@ -138,6 +139,7 @@ CASES: dict[tuple[str, str], Case] = {
 CASES.update(referral_cases(Case))
 CASES.update(teaching_cases(Case))
 CASES.update(accounts_cases(Case))
+CASES.update(directory_cases(Case))
 
 
 def registered() -> ApiRouter:
@@ -161,6 +163,8 @@ async def _prepare(case: Case, clients: dict[str, Any]) -> dict[str, Any]:
         return await prepare_teaching(case.state, clients)
     if case.state.startswith("accounts:"):
         return await prepare_accounts(case.state, clients)
+    if case.state.startswith("directory:"):
+        return await prepare_directory(case.state, clients)
     if case.state == "patient":
         ids["pid"] = (await new_patient(village))["id"]
         return ids
@@ -190,6 +194,8 @@ def _body(case: Case, ids: dict[str, Any]) -> Any:
     if (body := teaching_body(case.body, ids)) is not None:
         return body
     if (body := accounts_body(case.body, ids)) is not None:
+        return body
+    if (body := directory_body(case.body, ids)) is not None:
         return body
     if case.body == "consultation":
         return {"patient_id": ids["pid"], "kind": "imaging", "question": "q",

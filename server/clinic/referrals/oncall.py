@@ -54,13 +54,14 @@ async def require_keeper(session: AsyncSession, user: User, department: Departme
                     "its roster", details={"role": user.role})
 
 
-async def _staff(session: AsyncSession, user_id: int, department: Department) -> User:
+async def staff_of(session: AsyncSession, user_id: int, department: Department,
+                   field: str = "user_id") -> User:
     """The user, if they are active clinical staff of the department's institution (422)."""
     staff = await session.get(User, user_id)
     if staff is None or not staff.active or staff.role not in CLINICAL_ROLES \
             or staff.institution_id != department.institution_id:
         raise ValidationFailed(f"user {user_id} is not clinical staff of the department's "
-                               "institution", code="not_staff", details={"field": "user_id"})
+                               "institution", code="not_staff", details={"field": field})
     return staff
 
 
@@ -96,7 +97,7 @@ async def add_shift(session: AsyncSession, user: User, body: OnCallIn, ip: str |
     """Put someone on call for a department from ``start`` to ``end``."""
     department = await _department(session, body.department_id, "department_id")
     await require_keeper(session, user, department)
-    staff = await _staff(session, body.user_id, department)
+    staff = await staff_of(session, body.user_id, department)
     if body.end <= body.start:
         raise ValidationFailed("a shift ends after it starts", details={"field": "end"})
     if body.end - body.start > MAX_SHIFT:
@@ -130,7 +131,7 @@ async def set_head(session: AsyncSession, user: User, department_id: int,
     """Name (or, with null, clear) the head a department's green-channel alerts escalate to."""
     department = await _department(session, department_id)
     await require_keeper(session, user, department)
-    head = await _staff(session, body.user_id, department) if body.user_id else None
+    head = await staff_of(session, body.user_id, department) if body.user_id else None
     department.head_id = head.id if head else None
     await session.flush()
     audit.record(session, user, "set_head", "department", department.id, ip=ip,

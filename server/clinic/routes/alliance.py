@@ -54,7 +54,7 @@ async def list_slots(req: ApiRequest) -> list[SlotOut]:
               "exceptions", tag="alliance", response=AvailabilityOut)
 async def get_availability(req: ApiRequest) -> AvailabilityOut:
     async with req.db.read() as session:
-        return await availability.read(session, req.path_id())
+        return await availability.read(session, req.path_id(), req.user)
 
 
 @router.route("PUT", "/api/experts/{id}/availability", summary="Replace an expert's weekly rules "

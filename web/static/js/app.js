@@ -29,6 +29,7 @@ import * as teachingForm from "./views/teaching-form.js";
 import * as teachingSession from "./views/teaching-session.js";
 import * as teachingAttendance from "./views/teaching-attendance.js";
 import { followReferralCounts, referralNavItems, updateReferralCounts } from "./features/referral-nav.js";
+import * as admin from "./views/admin.js";
 // accounts: the forced password choice, my account, user administration, the audit log
 import * as password from "./views/password.js";
 import * as account from "./views/account.js";
@@ -61,6 +62,9 @@ const ROUTES = [
   // live: a running broadcast is not torn down to change the language (see followLanguage).
   { path: /^\/teaching\/(\d+)$/, view: teachingSession, nav: "teaching", params: ["id"], live: true },
   { path: /^\/teaching\/(\d+)\/attendance$/, view: teachingAttendance, nav: "teaching", params: ["id"] },
+  // Administration (admins and coordinators): institutions, alliances, modalities, import.
+  { path: /^\/admin$/, view: admin, nav: "admin" },
+  { path: /^\/admin\/(institutions|alliances|modalities|import)$/, view: admin, nav: "admin", params: ["section"] },
   // accounts (bare: no shell, since nothing else answers before the password is chosen)
   { path: /^\/password$/, view: password, bare: true },
   { path: /^\/account$/, view: account, nav: "account" },
@@ -83,6 +87,7 @@ function navItems(user) {
   if (isSpecialist(user) || isManager(user)) items.push(["availability", "#/availability", t("nav.availability")]);
   items.push(...referralNavItems(user));
   items.push(["teaching", "#/teaching", t("teaching.nav")]);
+  if (isManager(user)) items.push(["admin", "#/admin", t("directory.nav")]);
   if (isManager(user)) items.push(["users", "#/users", t("accounts.nav_users")]);
   if (user.role === "admin") items.push(["audit", "#/audit", t("accounts.nav_audit")]);
   return items;

@@ -9,6 +9,7 @@ import { isManager, isSpecialist, store } from "../store.js";
 import { busy, emptyState, errorBox, errorSlot, loading, pageHeader, toast } from "../ui/components.js";
 import { institutionLabel } from "./experts.js";
 import { byDay } from "./slots.js";
+import { keeps, permissions } from "./admin-perms.js";
 
 const EXCEPTION_KINDS = ["leave", "onsite", "extra"];
 const TIMEZONES = ["Asia/Shanghai", "Asia/Urumqi", "Asia/Hong_Kong", "Asia/Macau", "UTC"];
@@ -77,8 +78,12 @@ export async function render({ root, params, user, navigate }) {
   let expertId = params.id ? Number(params.id) : null;
   if (!expertId && isSpecialist(user)) expertId = user.id;
   const manager = isManager(user);
+  // A manager is offered the experts whose availability they keep (a coordinator: their
+  // alliances' experts), never one the server would refuse at save time.
+  const perms = manager ? await permissions() : null;
+  const kept = store.experts.filter((e) => !manager || keeps(perms, e.institution_id));
   const picker = manager ? select({ name: "expert", id: "expert-picker" }, [["", t("availability.choose_expert")],
-    ...store.experts.map((e) => ({ value: e.id, label: `${e.display_name} — ${institutionLabel(store.institutions.get(e.institution_id), e.institution_name)}`, group: e.in_my_alliance ? t("availability.group_my_alliance") : t("availability.group_other") }))], expertId || "") : null;
+    ...kept.map((e) => ({ value: e.id, label: `${e.display_name} — ${institutionLabel(store.institutions.get(e.institution_id), e.institution_name)}`, group: e.in_my_alliance ? t("availability.group_my_alliance") : t("availability.group_other") }))], expertId || "") : null;
   if (picker) picker.addEventListener("change", () => navigate(picker.value ? `#/availability/${picker.value}` : "#/availability"));
   const header = pageHeader(t("availability.title"), null);
   const pickerBox = picker ? h("div", { class: "filters" }, field(t("availability.expert"), picker)) : null;
@@ -92,6 +97,10 @@ export async function render({ root, params, user, navigate }) {
   }
   mount(root, header, pickerBox, loading());
   const av = await api.get(`/api/experts/${expertId}/availability`);
+  if (!av.can_edit) {
+    mount(root, header, pickerBox, errorBox(new ApiError(403, "not_your_availability", t("availability.not_kept"))));
+    return;
+  }
   const expert = store.expertsById.get(expertId);
   const errors = errorSlot();
 

@@ -10,6 +10,7 @@ import { t } from "../i18n.js";
 import { isManager, store } from "../store.js";
 import { busy, emptyState, errorBox, loading, pageHeader, toast } from "../ui/components.js";
 import { confirmDialog, formDialog } from "../ui/dialog.js";
+import { keeps, permissions } from "./admin-perms.js";
 
 const DAY = 86400000;
 
@@ -95,7 +96,8 @@ export async function render({ root, query, user, isCurrent }) {
   const inst = institutions.find((i) => String(i.id) === String(query.institution)) || institutions[0];
   const start = weekStart(query.week);
   const days = Array.from({ length: 7 }, (_, i) => new Date(start.getTime() + i * DAY));
-  const canEdit = isManager(user);
+  // Only the rosters the server lets this user change are offered for changing.
+  const canEdit = isManager(user) && keeps(await permissions(), inst.id);
   const link = (q) => `#/on-call?${new URLSearchParams({ institution: inst.id, week: dayKey(start), ...q })}`;
   const instSel = select({ name: "institution" }, institutions.map((i) => [i.id, store.institutionName(i.id)]), inst.id);
   instSel.addEventListener("change", () => { window.location.hash = link({ institution: instSel.value }); });
