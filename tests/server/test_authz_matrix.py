@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.server.directory_authz import directory_body, directory_cases, prepare_directory
 from tests.server.accounts_authz import accounts_body, accounts_cases, prepare_accounts
+from tests.server.directory_authz import directory_body, directory_cases, prepare_directory
 from tests.server.helpers import book, new_patient
 from tests.server.referral_authz import prepare_referral, referral_body, referral_cases
 from tests.server.teaching_authz import prepare_teaching, teaching_body, teaching_cases
