@@ -29,6 +29,7 @@ from yilian.server.clinic.routes import (
     referrals,
     reports,
 )
+from yilian.server.clinic.routes import stats as stats_routes
 from yilian.server.clinic.routes import teaching as teaching_routes
 from yilian.server.clinic.scheduling import extend_horizon
 from yilian.server.clinic.sharing import ClinicalShares
@@ -69,6 +70,7 @@ def api_router() -> ApiRouter:
     for module in (auth, alliance, patients, consultations, reports, referrals, followups,
                    oncall, rtc_routes, teaching, teaching_routes, notifications):
         router.include(module.router)
+    router.include(stats_routes.router)  # the statistics (issue 11)
     return router
 
 
