@@ -28,6 +28,8 @@ import * as teaching from "./views/teaching.js";
 import * as teachingForm from "./views/teaching-form.js";
 import * as teachingSession from "./views/teaching-session.js";
 import * as teachingAttendance from "./views/teaching-attendance.js";
+import * as stats from "./views/stats.js";
+import * as statsVisits from "./views/stats-visits.js";
 import { followReferralCounts, referralNavItems, updateReferralCounts } from "./features/referral-nav.js";
 
 const ROUTES = [
@@ -55,6 +57,8 @@ const ROUTES = [
   // live: a running broadcast is not torn down to change the language (see followLanguage).
   { path: /^\/teaching\/(\d+)$/, view: teachingSession, nav: "teaching", params: ["id"], live: true },
   { path: /^\/teaching\/(\d+)\/attendance$/, view: teachingAttendance, nav: "teaching", params: ["id"] },
+  { path: /^\/stats$/, view: stats, nav: "stats" },
+  { path: /^\/stats\/visits$/, view: statsVisits, nav: "stats" },
 ];
 
 function navItems(user) {
@@ -70,6 +74,7 @@ function navItems(user) {
   if (isSpecialist(user) || isManager(user)) items.push(["availability", "#/availability", t("nav.availability")]);
   items.push(...referralNavItems(user));
   items.push(["teaching", "#/teaching", t("teaching.nav")]);
+  items.push(["stats", "#/stats", t("stats.nav")]); // everyone reads their own scope's figures
   return items;
 }
 
