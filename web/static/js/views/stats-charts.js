@@ -17,10 +17,10 @@ const COLORS = ["#0f766e", "#2563eb", "#d97706", "#7c3aed", "#dc2626", "#0891b2"
 /** A chart box with its caption and data table; `draw(echarts, el)` fills it once attached. */
 function box(id, title, head, rows) {
   const el = h("div", { class: "stats-chart", id, role: "img", "aria-label": title });
-  const table = h("table", { class: "sr-only stats-chart-data", dataset: { chart: id } },
+  const table = h("div", { class: "sr-only" }, h("table", { class: "stats-chart-data", dataset: { chart: id } },
     h("caption", {}, title),
     h("thead", {}, h("tr", {}, head.map((x) => h("th", { scope: "col" }, x)))),
-    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((x) => h("td", {}, String(x)))))));
+    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((x) => h("td", {}, String(x))))))));
   return { el, panel: h("section", { class: "panel stats-chart-panel", "aria-labelledby": `${id}-title` },
     h("h2", { id: `${id}-title` }, title), el, table) };
 }
@@ -46,7 +46,7 @@ export function monthly(stats) {
   const rows = stats.by_month.map((m) => [m.month, ...series.map(([f]) => m[f])]);
   const chart = box("stats-monthly", t("stats.chart_monthly"), head, rows);
   chart.option = base({
-    xAxis: { type: "category", data: months },
+    xAxis: { type: "category", data: months, axisLabel: { hideOverlap: true } },
     yAxis: { type: "value", minInterval: 1 },
     series: series.map(([f, type]) => ({ name: t(`stats.f_${f}`), type, data: stats.by_month.map((m) => m[f]), smooth: type === "line" })),
   });
@@ -63,8 +63,8 @@ export function byInstitution(stats, nameOf) {
   chart.ids = rows.map((r) => r.institution_id);
   chart.option = base({
     tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, renderMode: "richText" },
-    xAxis: { type: "value", minInterval: 1 },
-    yAxis: { type: "category", data: rows.map(nameOf), axisLabel: { width: 150, overflow: "truncate" } },
+    xAxis: { type: "value", minInterval: 1, axisLabel: { hideOverlap: true } },
+    yAxis: { type: "category", data: rows.map(nameOf), axisLabel: { width: window.innerWidth < 600 ? 90 : 160, overflow: "truncate" } },
     series: fields.map((f) => ({ name: t(`stats.f_${f}`), type: "bar", stack: f.startsWith("referrals") ? "ref" : undefined,
       data: rows.map((r) => r[f]) })),
   });
@@ -83,8 +83,8 @@ export function kinds(stats) {
     color: COLORS,
     animation: false,
     tooltip: { trigger: "item", renderMode: "richText" },
-    legend: { bottom: 0, type: "scroll" },
-    series: [{ type: "pie", radius: ["40%", "68%"], center: ["50%", "45%"], label: { formatter: "{b}: {c}" },
+    legend: { orient: "vertical", left: 0, top: "middle", formatter: (name) => `${name} ${rows.find((r) => r[0] === name)?.[1] ?? ""}` },
+    series: [{ type: "pie", radius: ["38%", "64%"], center: ["66%", "50%"], label: { show: false },
       data: Object.entries(byKind).map(([k, n]) => ({ name: t(`stats.kind_${k}`), value: n })) }],
   };
   return chart;

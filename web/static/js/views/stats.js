@@ -200,7 +200,7 @@ export async function render({ root, query, isCurrent, onCleanup }) {
     cards(stats),
     h("div", { class: "stats-grid" }, charts[0].panel, charts[1].panel),
     stats.by_institution.length > 1 ? charts[2].panel : null,
-    h("div", { class: "stats-grid" }, outcomes(stats), intervals(stats)),
+    outcomes(stats), intervals(stats),
     institutionTable(stats, s, go));
   const shown = stats.by_institution.length > 1 ? charts : charts.slice(0, 2);
   const dispose = await draw(shown, { onInstitution: (id) => go({ ...s, institution: String(id), below: true }) });
