@@ -15,9 +15,21 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Numeric, and_, cast, extract, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Numeric,
+    and_,
+    bindparam,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from yilian.server.clinic.models import Referral, ReferralMilestone
 from yilian.server.clinic.referrals.workflow import INTERVALS, TRANSITION_POINTS
@@ -32,19 +44,24 @@ for _channel, _rows in INTERVALS.items():
             NAMED.setdefault(_name, (_start, _end, {}))[2][_channel] = _target
 
 
+_REFERRALS = Referral.__table__
+_POINTS = ReferralMilestone.__table__
+
+
 def _point(name: str) -> ColumnElement[Any]:
-    """The current value of time point ``name`` of the outer referral row."""
-    m = aliased(ReferralMilestone)
-    later = aliased(ReferralMilestone)
-    recorded = (select(m.at)
-                .where(m.referral_id == Referral.id, m.milestone == name,
-                       ~select(later.id).where(later.referral_id == m.referral_id,
-                                               later.corrects_id == m.id).exists())
-                .order_by(m.id.desc()).limit(1).scalar_subquery())
+    """The current value of time point ``name`` of the outer referral row (Core aliases:
+    this runs a dozen times per request, and ORM aliases cost milliseconds each to build)."""
+    m = _POINTS.alias(f"m_{name}")
+    later = _POINTS.alias(f"later_{name}")
+    recorded = (select(m.c.at)
+                .where(m.c.referral_id == _REFERRALS.c.id, m.c.milestone == name,
+                       ~select(later.c.id).where(later.c.referral_id == m.c.referral_id,
+                                                 later.c.corrects_id == m.c.id).exists())
+                .order_by(m.c.id.desc()).limit(1).scalar_subquery())
     column = TRANSITION_POINTS.get(name)
     if column is None:
         return recorded
-    return func.coalesce(recorded, getattr(Referral, column))
+    return func.coalesce(recorded, _REFERRALS.c[column])
 
 
 def _seconds(dialect: str, start: Any, end: Any) -> ColumnElement[Any]:
@@ -71,58 +88,71 @@ def minutes(seconds: float | Decimal | None) -> float | None:
     return float((Decimal(str(seconds)) / 60).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
-async def intervals(session: AsyncSession, ids: Sequence[int], period: Period
-                    ) -> list[IntervalFigure]:
-    """Every interval, per channel, and request-to-accept and request-to-door over all
-    channels, of the green-channel referrals sent from or to the institutions."""
-    dialect = session.get_bind().dialect.name
-    r = Referral
-    scoped = and_(r.green_channel.is_not(None), r.requested_at >= period.start,
-                  r.requested_at < period.end,
-                  or_(r.from_institution_id.in_(ids), r.to_institution_id.in_(ids)))
-    out: list[IntervalFigure] = []
-    for name, (start, end, targets) in NAMED.items():
-        timed = (select(r.green_channel.label("channel"),
-                        _seconds(dialect, _point(start), _point(end)).label("s"))
-                 .where(scoped, r.green_channel.in_(list(targets))).subquery())
-        rows = select(timed.c.channel, timed.c.s).where(timed.c.s.is_not(None)).subquery()
-        met = await _met(session, rows, targets)
-        for channel, (count, median_s) in sorted((await _medians(session, rows, True)).items()):
-            target = targets.get(channel)
-            out.append(IntervalFigure(name, channel, count, minutes(median_s), target,
-                                      None if target is None else met.get(channel, 0)))
-        if name in OVERALL:
-            for count, median_s in (await _medians(session, rows, False)).values():
-                out.append(IntervalFigure(name, None, count, minutes(median_s), None, None))
-    return out
-
-
 #: The intervals also given over every channel together (the contract's two medians).
 OVERALL = ("request_to_accept", "request_to_door")
 
 
-async def _medians(session: AsyncSession, rows: Any, by_channel: bool
-                   ) -> dict[str, tuple[int, Any]]:
-    """channel (or "*") -> (how many, the median seconds), by window functions: the middle
-    row, or the mean of the middle two."""
-    channel = rows.c.channel if by_channel else literal("*")
-    partition = [rows.c.channel] if by_channel else None
-    ranked = select(channel.label("channel"), rows.c.s,
-                    func.row_number().over(partition_by=partition, order_by=rows.c.s
-                                           ).label("rn"),
-                    func.count().over(partition_by=partition).label("n")).subquery()
+async def intervals(session: AsyncSession, ids: Sequence[int], period: Period
+                    ) -> list[IntervalFigure]:
+    """Every interval per channel, and request-to-accept and request-to-door over all channels,
+    of the green-channel referrals sent from or to the institutions: one statement (each time
+    point looked up once per referral, the medians by window functions)."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in _STATEMENTS:
+        _STATEMENTS[dialect] = _statement(dialect)
+    rows = await session.execute(_STATEMENTS[dialect], {
+        "start": period.start, "end": period.end, "ids": list(ids)})
+    found = {(row[0], row[1]): (int(row[2]), row[3], int(row[4] or 0)) for row in rows}
+    out: list[IntervalFigure] = []
+    for name, (_, _, targets) in NAMED.items():
+        for channel in sorted(targets):
+            if (name, channel) in found:
+                count, median_s, met = found[(name, channel)]
+                goal = targets[channel]
+                out.append(IntervalFigure(name, channel, count, minutes(median_s), goal,
+                                          None if goal is None else met))
+        if (name, "*") in found:
+            count, median_s, _ = found[(name, "*")]
+            out.append(IntervalFigure(name, None, count, minutes(median_s), None, None))
+    return out
+
+
+#: The statement per dialect, built once (building it costs more than running it).
+_STATEMENTS: dict[str, Any] = {}
+
+
+def _statement(dialect: str) -> Any:
+    """(interval, channel or "*", count, median seconds, how many met the target), for
+    referrals requested in [:start, :end) sent from or to one of :ids."""
+    r = _REFERRALS.c
+    used = sorted({p for start, end, _ in NAMED.values() for p in (start, end)})
+    points = (select(r.green_channel.label("channel"),
+                     *[_point(p).label(f"p_{p}") for p in used])
+              .where(r.green_channel.is_not(None),
+                     r.requested_at >= bindparam("start", type_=r.requested_at.type),
+                     r.requested_at < bindparam("end", type_=r.requested_at.type),
+                     or_(r.from_institution_id.in_(bindparam("ids", expanding=True)),
+                         r.to_institution_id.in_(bindparam("ids", expanding=True))))
+              .cte("points"))
+    parts = []
+    for name, (start, end, targets) in NAMED.items():
+        seconds = _seconds(dialect, points.c[f"p_{start}"], points.c[f"p_{end}"])
+        parts.append(select(literal(name).label("name"), points.c.channel, seconds.label("s"))
+                     .where(points.c.channel.in_(list(targets))))
+        if name in OVERALL:
+            parts.append(select(literal(name).label("name"), literal("*").label("channel"),
+                                seconds.label("s")))
+    timed = union_all(*parts).cte("timed")
+    key = [timed.c.name, timed.c.channel]
+    ranked = select(timed.c.name, timed.c.channel, timed.c.s,
+                    func.row_number().over(partition_by=key, order_by=timed.c.s).label("rn"),
+                    func.count().over(partition_by=key).label("n")
+                    ).where(timed.c.s.is_not(None)).subquery()
     middle = ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2])
-    stmt = (select(ranked.c.channel, func.max(ranked.c.n), func.avg(ranked.c.s))
-            .where(middle).group_by(ranked.c.channel))
-    return {row[0]: (int(row[1]), row[2]) for row in await session.execute(stmt)}
-
-
-async def _met(session: AsyncSession, rows: Any, targets: dict[str, int | None]
-               ) -> dict[str, int]:
-    """channel -> how many timed intervals were within the channel's target."""
-    wanted = [(c, t) for c, t in targets.items() if t is not None]
-    if not wanted:
-        return {}
-    within = or_(*[and_(rows.c.channel == c, rows.c.s <= t * 60) for c, t in wanted])
-    stmt = select(rows.c.channel, func.count()).where(within).group_by(rows.c.channel)
-    return {row[0]: int(row[1]) for row in await session.execute(stmt)}
+    target = case(*[(and_(ranked.c.name == name, ranked.c.channel == channel), t * 60)
+                    for name, (_, _, targets) in NAMED.items()
+                    for channel, t in targets.items() if t is not None], else_=None)
+    return (select(ranked.c.name, ranked.c.channel, func.max(ranked.c.n),
+                   func.avg(case((middle, ranked.c.s), else_=None)),
+                   func.sum(case((ranked.c.s <= target, 1), else_=0)))
+            .group_by(ranked.c.name, ranked.c.channel))
