@@ -98,7 +98,7 @@ class Period:
         """Every Beijing month the period touches, in order."""
         local = self.start.astimezone(SHANGHAI)
         year, month = local.year, local.month
-        out = []
+        out: list[str] = []
         while month_start(year, month) < self.end and len(out) <= MAX_MONTHS:
             out.append(f"{year:04d}-{month:02d}")
             year, month = _next(year, month)

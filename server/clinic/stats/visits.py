@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.server.clinic.stats.models import OutpatientVisitTotal
@@ -127,12 +127,16 @@ async def save(session: AsyncSession, user: User, totals: Sequence[Total], ip: s
     if new:
         await session.execute(insert(OutpatientVisitTotal), new)
     if changed:
-        await session.execute(
-            update(OutpatientVisitTotal.__table__)
+        # Core executemany on the session's connection (an ORM update with several parameter
+        # sets would be taken for an update by primary key).
+        table = OutpatientVisitTotal.__table__
+        assert isinstance(table, Table)
+        await (await session.connection()).execute(
+            update(table)
             .where(t.institution_id == bindparam("b_inst"), t.month == bindparam("b_month"))
             .values(visits=bindparam("visits"), updated_by_id=bindparam("updated_by_id"),
                     updated_at=bindparam("updated_at")),
-            changed, execution_options={"synchronize_session": False})
+            changed)
     audit.record(session, user, action, "outpatient_visit_totals", ip=ip, detail={
         "rows": len(totals), "inserted": len(new), "replaced": len(changed),
         "institutions": sorted({x.institution_id for x in totals})[:200]})

@@ -26,8 +26,10 @@ depends_on = None
 INDEXES = (
     ('ix_consultations_stats_requester', 'consultations',
      ['requester_institution_id', 'created_at', 'kind', 'status']),
-    ('ix_consultations_stats_target', 'consultations', ['target_institution_id', 'created_at']),
-    ('ix_consultations_stats_expert', 'consultations', ['expert_id', 'created_at']),
+    ('ix_consultations_stats_target', 'consultations',
+     ['target_institution_id', 'created_at', 'kind', 'status']),
+    ('ix_consultations_stats_expert', 'consultations',
+     ['expert_id', 'created_at', 'kind', 'status', 'target_institution_id']),
     ('ix_referrals_stats_from', 'referrals',
      ['from_institution_id', 'requested_at', 'direction', 'status']),
     ('ix_referrals_stats_to', 'referrals',
