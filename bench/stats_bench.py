@@ -237,7 +237,7 @@ async def measure(label: str, url: str, n_c: int, n_r: int, repeat: int,
             scope = await resolve(session, admin, None, None, False)
             ids = set(alliances[turn[0] % ALLIANCES])
             scope.places[:] = [p for p in scope.places if p.id in ids]
-            await compute(session, scope, period, now)
+        await compute(db, scope, period, now)
 
     async def count() -> None:
         turn[0] += 1
@@ -251,7 +251,7 @@ async def measure(label: str, url: str, n_c: int, n_r: int, repeat: int,
         one = await resolve(session, admin, None, None, False)
         ids = set(alliances[1])
         one.places[:] = [p for p in one.places if p.id in ids]
-        figures = await compute(session, one, period, now)
+    figures = await compute(db, one, period, now)
     print(f"[{label}] a year of one alliance: {figures['consultations']['total']:,} "
           f"consultations, {figures['referrals']['total']:,} referrals, "
           f"{figures['referrals']['green_channel']['count']:,} green channel", flush=True)

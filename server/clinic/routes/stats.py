@@ -33,7 +33,7 @@ CONTENT_TYPES = {"csv": "text/csv", "xlsx": imports.XLSX_TYPE}
 async def get_stats(req: ApiRequest) -> Any:
     query: StatsQuery = req.query
     async with req.db.read() as session:
-        figures = await service.read(session, req.user, query, utcnow(), req.ip)
+        figures = await service.read(session, req.db, req.user, query, utcnow(), req.ip)
     body = figures.model_dump(mode="json", by_alias=True)
     if query.format == "json":
         return body
