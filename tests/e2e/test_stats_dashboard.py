@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from aiohttp.test_utils import TestServer
 from playwright.async_api import expect
@@ -22,16 +21,10 @@ async def test_coordinator_dashboard_charts_and_csv(server: TestServer, new_page
     ids = await stats_fixture.build(server.app[keys.DATABASE])
     page = await new_page()
     await login(page, "coordinator")
-    answers = []
-
-    async def keep(response) -> None:  # noqa: ANN001 - a Playwright response
-        if "/api/stats?" in response.url and "format=" not in response.url:
-            answers.append(json.loads(await response.text()))
-
-    page.on("response", keep)
-    await page.goto("/" + QUARTER)
+    async with page.expect_response(lambda r: "/api/stats?" in r.url) as first:
+        await page.goto("/" + QUARTER)
+    body = await (await first.value).json()
     await expect(page.locator(".stats-cards[data-ready]")).to_be_visible()
-    body = answers[-1]
     assert body["period"]["months"] == ["2024-01", "2024-02", "2024-03"]
 
     # the cards show the API's figures
@@ -70,10 +63,13 @@ async def test_coordinator_dashboard_charts_and_csv(server: TestServer, new_page
 
     # drill down: the Dianbai row opens Dianbai with those below it
     dianbai = ids["institutions"]["dianbai"]
-    await page.locator(f'#stats-by-institution tr[data-institution="{dianbai}"] a').click()
+    async with page.expect_response(lambda r: "/api/stats?" in r.url
+                                    and f"institution_id={dianbai}" in r.url) as info:
+        await page.locator(f'#stats-by-institution tr[data-institution="{dianbai}"] a').click()
+    drilled = await (await info.value).json()
     await expect(page.locator(".stats-crumbs [aria-current=page]")).to_have_text(
         "Dianbai District People's Hospital")
     await expect(page.locator('.stats-card[data-figure="referrals_up"][data-value="4"]')
                  ).to_be_visible()
-    assert answers[-1]["scope"]["institution_ids"] == [dianbai]
+    assert drilled["scope"]["institution_ids"] == [dianbai]
     assert page.js_errors == []  # type: ignore[attr-defined]

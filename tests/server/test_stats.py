@@ -246,3 +246,17 @@ async def test_no_patient_identifying_data_in_the_figures(api: Api, quarter: dic
     assert not {k for k in keys_seen if k.startswith("patient") or k in (
         "name_of_patient", "national_id", "phone", "birth_date", "sex", "display_name",
         "username", "user_id", "requester_id", "expert_id")}
+
+
+async def test_the_scan_per_month_and_the_case_per_row_agree(api: Api, quarter: dict[str, Any],
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """A scope too large for one scan per month (``MAX_MONTH_SCANS``) is counted with a CASE
+    per row instead: the same figures."""
+    from yilian.server.clinic.stats import queries
+
+    admin = await api.login("admin")
+    fast = await stats(admin)
+    monkeypatch.setattr(queries, "MAX_MONTH_SCANS", 0)
+    slow = await stats(admin)
+    assert slow == fast

@@ -13,7 +13,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.server.clinic.models import Consultation, Referral
@@ -39,6 +49,27 @@ def _in_period(column: Any, period: Period) -> ColumnElement[bool]:
     return and_(column >= period.start, column < period.end)
 
 
+#: Above this many (institutions x months), one scan with a CASE per row replaces the scan per
+#: month (whose IN lists would pass PostgreSQL's 32,767 parameters).
+MAX_MONTH_SCANS = 6000
+
+
+async def _count_per_month(session: AsyncSession, time: Any, keys: Sequence[Any],
+                           where: Sequence[ColumnElement[bool]], ids: Sequence[int],
+                           period: Period) -> Rows | None:
+    """(month, *keys, count): one range scan per Beijing month, glued with UNION ALL, each
+    labelled with its month (no per-row CASE: 2-3x faster on 50,000 rows). None when the
+    scope is too large for it (``MAX_MONTH_SCANS``)."""
+    if len(ids) * len(period.months) > MAX_MONTH_SCANS:
+        return None
+    edges = [period.start, *period.boundaries(), period.end]
+    parts = [select(literal_column(f"'{label}'").label("month"), *keys, func.count())
+             .where(*where, time >= lo, time < hi).group_by(*keys)
+             for label, lo, hi in zip(period.months, edges, edges[1:], strict=False)]
+    stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+    return [tuple(r) for r in await session.execute(stmt)]
+
+
 async def _count_by(session: AsyncSession, rows: Select[Any], period: Period,
                     *, distinct: bool = False) -> Rows:
     """Group ``rows`` (whose first column ``at`` is a time) by month and their other columns:
@@ -57,6 +88,11 @@ async def consultations_requested(session: AsyncSession, ids: Sequence[int], per
                                   ) -> Rows:
     """(month, requesting institution, kind, status, count) of consultations requested."""
     c = Consultation.__table__.c
+    fast = await _count_per_month(session, c.created_at, (
+        c.requester_institution_id, c.kind, c.status), [c.requester_institution_id.in_(ids)],
+        ids, period)
+    if fast is not None:
+        return fast
     rows = select(c.created_at.label("at"), c.requester_institution_id, c.kind, c.status
                   ).where(c.requester_institution_id.in_(ids), _in_period(c.created_at, period))
     return await _count_by(session, rows, period)
@@ -70,19 +106,22 @@ async def consultations_received(session: AsyncSession, ids: Sequence[int], peri
     joined to the experts' institutions."""
     c = Consultation.__table__.c
     u = User.__table__.c
-    targeted = await _count_by(session, select(
-        c.created_at.label("at"), c.target_institution_id, c.kind, c.status).where(
-        c.target_institution_id.in_(ids), _in_period(c.created_at, period)), period)
+    targeted = await _count_per_month(session, c.created_at, (
+        c.target_institution_id, c.kind, c.status), [c.target_institution_id.in_(ids)], ids,
+        period)
+    if targeted is None:
+        targeted = await _count_by(session, select(
+            c.created_at.label("at"), c.target_institution_id, c.kind, c.status).where(
+            c.target_institution_id.in_(ids), _in_period(c.created_at, period)), period)
     experts = select(u.id).where(u.institution_id.in_(ids)).scalar_subquery()
-    rows = select(c.created_at.label("at"), c.expert_id, c.kind, c.status).where(
-        c.expert_id.in_(experts), c.target_institution_id.is_(None),
-        _in_period(c.created_at, period)).subquery()
-    per_expert = select(month_of(rows.c.at, period).label("month"), rows.c.expert_id,
-                        rows.c.kind, rows.c.status).subquery()
-    counted = (select(per_expert.c.month, per_expert.c.expert_id, per_expert.c.kind,
-                      per_expert.c.status, func.count().label("n"))
-               .group_by(per_expert.c.month, per_expert.c.expert_id, per_expert.c.kind,
-                         per_expert.c.status).subquery())
+    edges = [period.start, *period.boundaries(), period.end]
+    parts = [select(literal_column(f"'{label}'").label("month"), c.expert_id, c.kind,
+                    c.status, func.count().label("n"))
+             .where(c.expert_id.in_(experts), c.target_institution_id.is_(None),
+                    c.created_at >= lo, c.created_at < hi)
+             .group_by(c.expert_id, c.kind, c.status)
+             for label, lo, hi in zip(period.months, edges, edges[1:], strict=False)]
+    counted = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
     keys = (counted.c.month, u.institution_id, counted.c.kind, counted.c.status)
     stmt = (select(*keys, func.sum(counted.c.n))
             .join_from(counted, User.__table__, u.id == counted.c.expert_id).group_by(*keys))
@@ -94,6 +133,13 @@ async def referrals(session: AsyncSession, ids: Sequence[int], period: Period) -
     """(month, from institution, to institution, direction, status, green channel or None,
     count) of the referrals sent from or to the institutions (each once)."""
     r = Referral.__table__.c
+    keys = (r.from_institution_id, r.to_institution_id, r.direction, r.status, r.green_channel)
+    sent_rows = await _count_per_month(session, r.requested_at, keys,
+                                       [r.from_institution_id.in_(ids)], ids, period)
+    got_rows = await _count_per_month(session, r.requested_at, keys, [
+        r.to_institution_id.in_(ids), r.from_institution_id.not_in(ids)], ids, period)
+    if sent_rows is not None and got_rows is not None:
+        return sent_rows + got_rows
     cols = (r.requested_at.label("at"), r.from_institution_id.label("src"),
             r.to_institution_id.label("dst"), r.direction, r.status, r.green_channel)
     sent = select(*cols).where(r.from_institution_id.in_(ids),
