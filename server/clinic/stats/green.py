@@ -48,22 +48,6 @@ _REFERRALS = Referral.__table__
 _POINTS = ReferralMilestone.__table__
 
 
-def _point(name: str) -> ColumnElement[Any]:
-    """The current value of time point ``name`` of the outer referral row (Core aliases:
-    this runs a dozen times per request, and ORM aliases cost milliseconds each to build)."""
-    m = _POINTS.alias(f"m_{name}")
-    later = _POINTS.alias(f"later_{name}")
-    recorded = (select(m.c.at)
-                .where(m.c.referral_id == _REFERRALS.c.id, m.c.milestone == name,
-                       ~select(later.c.id).where(later.c.referral_id == m.c.referral_id,
-                                                 later.c.corrects_id == m.c.id).exists())
-                .order_by(m.c.id.desc()).limit(1).scalar_subquery())
-    column = TRANSITION_POINTS.get(name)
-    if column is None:
-        return recorded
-    return func.coalesce(recorded, _REFERRALS.c[column])
-
-
 def _seconds(dialect: str, start: Any, end: Any) -> ColumnElement[Any]:
     """Elapsed seconds from ``start`` to ``end``, to the millisecond."""
     if dialect == "sqlite":  # UTC text; julianday keeps ~50 µs at today's dates
@@ -126,13 +110,40 @@ def _statement(dialect: str) -> Any:
     referrals requested in [:start, :end) sent from or to one of :ids."""
     r = _REFERRALS.c
     used = sorted({p for start, end, _ in NAMED.values() for p in (start, end)})
-    points = (select(r.green_channel.label("channel"),
-                     *[_point(p).label(f"p_{p}") for p in used])
-              .where(r.green_channel.is_not(None),
-                     r.requested_at >= bindparam("start", type_=r.requested_at.type),
-                     r.requested_at < bindparam("end", type_=r.requested_at.type),
-                     or_(r.from_institution_id.in_(bindparam("ids", expanding=True)),
-                         r.to_institution_id.in_(bindparam("ids", expanding=True))))
+    # Set-based rather than a subquery per point and referral: the green referrals of the
+    # scope, their recorded rows that no row corrects, the newest such row per point, then one
+    # row per referral with a column per point (the referral's column where none was recorded).
+    refs = (select(r.id, r.green_channel.label("channel"),
+                   *[r[c] for c in sorted(set(TRANSITION_POINTS.values()))])
+            .where(r.green_channel.is_not(None),
+                   r.requested_at >= bindparam("start", type_=r.requested_at.type),
+                   r.requested_at < bindparam("end", type_=r.requested_at.type),
+                   or_(r.from_institution_id.in_(bindparam("ids", expanding=True)),
+                       r.to_institution_id.in_(bindparam("ids", expanding=True))))
+            .cte("refs"))
+    m = _POINTS.alias("m")
+    later = _POINTS.alias("later")
+    valid = (select(m.c.id, m.c.referral_id, m.c.milestone, m.c.at)
+             .join_from(m, refs, refs.c.id == m.c.referral_id)
+             .where(m.c.milestone.in_(used),
+                    ~select(later.c.id).where(later.c.referral_id == m.c.referral_id,
+                                              later.c.corrects_id == m.c.id).exists())
+             .cte("valid"))
+    newest = (select(func.max(valid.c.id).label("id"))
+              .group_by(valid.c.referral_id, valid.c.milestone).subquery())
+    pivot = (select(valid.c.referral_id,
+                    *[func.max(case((valid.c.milestone == p, valid.c.at), else_=None)
+                               ).label(f"r_{p}") for p in used])
+             .join_from(valid, newest, newest.c.id == valid.c.id)
+             .group_by(valid.c.referral_id).subquery())
+
+    def value(p: str) -> Any:
+        column = TRANSITION_POINTS.get(p)
+        recorded = pivot.c[f"r_{p}"]
+        return recorded if column is None else func.coalesce(recorded, refs.c[column])
+
+    points = (select(refs.c.channel, *[value(p).label(f"p_{p}") for p in used])
+              .join_from(refs, pivot, pivot.c.referral_id == refs.c.id, isouter=True)
               .cte("points"))
     parts = []
     for name, (start, end, targets) in NAMED.items():
