@@ -18,6 +18,7 @@ from yilian.server.clinic.stats.schemas import (
 )
 from yilian.server.core.api import ApiRequest, ApiRouter
 from yilian.server.core.db import utcnow
+from yilian.server.core.errors import ValidationFailed
 
 router = ApiRouter()
 TAG = "statistics"
@@ -32,19 +33,24 @@ CONTENT_TYPES = {"csv": "text/csv", "xlsx": imports.XLSX_TYPE}
               query=StatsQuery, response=StatsOut)
 async def get_stats(req: ApiRequest) -> Any:
     query: StatsQuery = req.query
+    # ``format`` is read here rather than declared in the query model: the OpenAPI document
+    # gives one content type per route, and this one's is the JSON.
+    fmt = req.request.query.get("format", "json")
+    if fmt not in ("json", "csv", "xlsx"):
+        raise ValidationFailed("format is json, csv or xlsx", details={"errors": [
+            {"loc": ["query", "format"], "msg": "expected json, csv or xlsx", "type": "enum"}]})
     async with req.db.read() as session:
-        figures = await service.read(session, req.db, req.user, query, utcnow(), req.ip)
+        figures = await service.read(session, req.db, req.user, query, utcnow(), req.ip, fmt)
     body = figures.model_dump(mode="json", by_alias=True)
-    if query.format == "json":
+    if fmt == "json":
         return body
-    data = (export.csv_bytes(body, req.user.locale) if query.format == "csv"
+    data = (export.csv_bytes(body, req.user.locale) if fmt == "csv"
             else export.xlsx_bytes(body, req.user.locale))
     months = body["period"]["months"]
     name = f"yilian-stats-{months[0]}" + (f"-{months[-1]}" if len(months) > 1 else "")
     return web.Response(body=data, headers={
-        "Content-Type": CONTENT_TYPES[query.format] + ("; charset=utf-8"
-                                                       if query.format == "csv" else ""),
-        "Content-Disposition": f'attachment; filename="{name}.{query.format}"',
+        "Content-Type": CONTENT_TYPES[fmt] + ("; charset=utf-8" if fmt == "csv" else ""),
+        "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
         "Cache-Control": "no-store"})
 
 

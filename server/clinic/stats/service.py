@@ -61,7 +61,7 @@ async def compute(db: Database, scope: Scope, period: Period, now: datetime
 
 
 async def read(session: AsyncSession, db: Database, user: User, query: StatsQuery,
-               now: datetime, ip: str | None) -> StatsOut:
+               now: datetime, ip: str | None, fmt: str = "json") -> StatsOut:
     """The figures ``user`` asked for, checked and audited (one ``read_stats`` entry naming
     the scope, the period and the format; the figures name no patient)."""
     period = period_of(query, now)
@@ -72,6 +72,6 @@ async def read(session: AsyncSession, db: Database, user: User, query: StatsQuer
                  query.institution_id, ip=ip, detail={
                      "alliance_id": query.alliance_id, "institution_id": query.institution_id,
                      "include_below": query.include_below, "from": period.start.isoformat(),
-                     "to": period.end.isoformat(), "format": query.format,
+                     "to": period.end.isoformat(), "format": fmt,
                      "institutions": len(scope.ids)})
     return result
