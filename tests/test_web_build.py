@@ -49,12 +49,12 @@ def _output(web: Path = WEB_DIR) -> dict[str, str]:
             for p in files}
 
 
-def test_the_lock_pins_ohif_and_socket_io_exactly() -> None:
+def test_the_lock_pins_ohif_echarts_and_socket_io_exactly() -> None:
     lock = json.loads((WEB_DIR / "package-lock.json").read_text())
     manifest = json.loads((WEB_DIR / "package.json").read_text())
     assert lock["lockfileVersion"] == 3
     assert lock["packages"][""]["dependencies"] == manifest["dependencies"] == {
-        "@ohif/app": "3.13.2", "socket.io-client": "4.8.1"}
+        "@ohif/app": "3.13.2", "echarts": "6.1.0", "socket.io-client": "4.8.1"}
     ohif = lock["packages"]["node_modules/@ohif/app"]
     assert ohif["version"] == "3.13.2"
     assert ohif["integrity"] == ("sha512-WZdxmpmG7rqFgW9ZJLcbgr3XCtLi1KDNPoMaeY5PPe6j4G4fjEjj"
@@ -64,7 +64,7 @@ def test_the_lock_pins_ohif_and_socket_io_exactly() -> None:
     for name, entry in lock["packages"].items():
         if name:
             assert entry["integrity"].startswith("sha512-"), name
-    for name in ("@ohif/app", "socket.io-client"):
+    for name in ("@ohif/app", "echarts", "socket.io-client"):
         installed = json.loads((NODE_MODULES / name / "package.json").read_text())
         assert installed["version"] == lock["packages"][f"node_modules/{name}"]["version"]
 
