@@ -123,6 +123,10 @@ def read_xlsx(raw: bytes) -> list[Raw]:
             if cells > MAX_CELLS:
                 raise _refuse(f"a file holds at most {MAX_ROWS} rows")
             table.append((number, list(row)))
+    except ValidationFailed:
+        raise
+    except Exception as exc:  # a damaged sheet's XML fails while its rows are read
+        raise _refuse(f"the workbook cannot be read: {type(exc).__name__}") from None
     finally:
         book.close()
     return _rows(table)
