@@ -19,6 +19,9 @@ async def test_a_created_user_chooses_a_password_then_lands_in_the_app(new_page,
     await expect(admin.get_by_role("heading", name="User accounts")).to_be_visible()
     await expect(admin.locator("tr[data-username='guilin_doctor']")).to_have_count(1)
     await admin.get_by_role("link", name="New account").click()
+    # the form replaces the list (whose cells carry "Username" labels on phones): wait for it
+    await expect(admin).to_have_url(re.compile(r"#/users/new$"))
+    await expect(admin.get_by_label("Username")).to_have_count(1)
     await admin.get_by_label("Username").fill("zhangmin")
     await admin.get_by_label("Name", exact=True).fill("Zhang Min")
     await admin.get_by_label("Role").select_option("township_doctor")
