@@ -15,9 +15,7 @@ it has ended).
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -106,23 +104,3 @@ def by_institution(people: Iterable[Attendee]) -> dict[int, tuple[int, int]]:
         count, mins = totals.get(person.institution_id, (0, 0))
         totals[person.institution_id] = (count + 1, mins + person.minutes)
     return totals
-
-
-#: Formula characters a spreadsheet would execute at the start of a cell.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
-    """UTF-8 with a BOM (so Excel on a Chinese Windows reads it as UTF-8), CRLF lines, and
-    cells that would start a formula defused with a leading apostrophe."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
