@@ -34,6 +34,7 @@ from yilian.server.clinic.routes import (
     referrals,
     reports,
 )
+from yilian.server.clinic.routes import stats as stats_routes
 from yilian.server.clinic.routes import teaching as teaching_routes
 from yilian.server.clinic.scheduling import extend_horizon
 from yilian.server.clinic.sharing import ClinicalShares
@@ -77,6 +78,7 @@ def api_router() -> ApiRouter:
                    oncall, rtc_routes, teaching, teaching_routes, notifications,
                    admin, admin_modalities, admin_imports, users, audit_routes):
         router.include(module.router)
+    router.include(stats_routes.router)  # the statistics (issue 11)
     return router
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import MetaData
 
 import yilian.dicom.models
 import yilian.server.clinic.models
+import yilian.server.clinic.stats.models
 import yilian.server.clinic.teaching.models
 import yilian.server.core.models
 import yilian.signaling.models  # noqa: F401  (each import declares its tables on Base)

@@ -13,6 +13,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,13 +111,23 @@ def settings(template: tuple[Path, str], tmp_path: Path) -> Iterator[Settings]:
     tpl_dir, tpl_name = template
     data_dir = tmp_path / "data"
     shutil.copytree(tpl_dir, data_dir)
+    with database_copy(tpl_name) as url:
+        yield base_settings(data_dir, url)
+
+
+@contextmanager
+def database_copy(template_name: str) -> Iterator[str]:
+    """A fresh copy of the template database for the length of the block: its URL on
+    PostgreSQL, ``""`` on SQLite (where the database is a file of the copied data directory)."""
     if not PG_URL:
-        yield base_settings(data_dir)
+        yield ""
         return
     name = f"yilian_t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{tpl_name}"'))
-    yield base_settings(data_dir, _pg_url(name))
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+    try:
+        yield _pg_url(name)
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

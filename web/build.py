@@ -46,6 +46,12 @@ BASE = "/ohif/"
 
 #: package -> {file in the package: file under static/vendor/<package>/}
 VENDOR_FILES = {
+    # ECharts for the statistics dashboard (issue 11): the self-contained ESM build, which has
+    # Chinese and English built in.
+    "echarts": {
+        "dist/echarts.esm.min.mjs": "echarts.esm.min.js",
+        "LICENSE": "LICENSE",
+    },
     "socket.io-client": {
         "dist/socket.io.esm.min.js": "socket.io.esm.min.js",
         "dist/socket.io.esm.min.js.map": "socket.io.esm.min.js.map",

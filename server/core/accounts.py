@@ -117,7 +117,10 @@ def check_role(actor: User | None, role: str) -> None:
     """Raise unless ``actor`` may give an account ``role``."""
     if role not in RANK:
         raise invalid("invalid_role", "role", f"role is one of {', '.join(ROLES)}")
-    if actor is not None and actor.role != "admin" and RANK[role] > RANK[actor.role]:
+    # Only an administrator makes (or promotes to) coordinator or admin: a coordinator who
+    # could make a coordinator at a partner institution would reach that partner's other
+    # alliances through the new account.
+    if actor is not None and actor.role != "admin" and RANK[role] >= RANK[actor.role]:
         raise Forbidden(f"a {actor.role} may not make a {role}", code="role_not_allowed",
                         details={"role": role})
 
@@ -275,8 +278,12 @@ async def managed_user(session: AsyncSession, actor: User, user_id: int,
 
 
 def require_may_change(actor: User, user: User) -> None:
-    """Raise unless ``actor`` may change ``user`` (a coordinator may not change an admin)."""
-    if actor.role != "admin" and RANK[user.role] > RANK[actor.role]:
+    """Raise unless ``actor`` may change ``user``: a coordinator changes the accounts of the
+    roles below theirs (and their own, within what one may change of oneself), never another
+    coordinator's or an admin's (a reset would hand them that account and its reach)."""
+    if user.id == actor.id:
+        return
+    if actor.role != "admin" and RANK[user.role] >= RANK[actor.role]:
         raise Forbidden(f"a {actor.role} may not change a {user.role}'s account",
                         code="role_not_allowed", details={"role": user.role})
 

@@ -316,14 +316,8 @@ async def check_credentials(db: Database, username: str, password: str, *,
         user = (
             await session.execute(select(User).where(User.username == username))
         ).scalar_one_or_none()
-    now = utcnow()
-    if lockout is not None and user is not None and user.locked_until is not None \
-            and user.locked_until > now:
-        raise AccountLocked(
-            "this account is locked after too many wrong passwords; try again later or ask "
-            "an administrator to unlock it",
-            details={"retry_after_seconds": int((user.locked_until - now).total_seconds()) + 1,
-                     "scope": "account"})
+    if lockout is not None and user is not None:
+        refuse_if_locked(user)
     ok = await asyncio.to_thread(
         verify_password, user.password_hash if user is not None else None, password
     )
@@ -340,6 +334,18 @@ async def check_credentials(db: Database, username: str, password: str, *,
             await session.execute(update(User).where(User.id == user.id)
                                   .values(failed_logins=0))
     return user
+
+
+def refuse_if_locked(user: User) -> None:
+    """429 ``account_locked`` while the account is locked, before any password is looked at
+    (so the answer says nothing about the password, and a locked account takes no guesses)."""
+    now = utcnow()
+    if user.locked_until is not None and user.locked_until > now:
+        raise AccountLocked(
+            "this account is locked after too many wrong passwords; try again later or ask "
+            "an administrator to unlock it",
+            details={"retry_after_seconds": int((user.locked_until - now).total_seconds()) + 1,
+                     "scope": "account"})
 
 
 async def count_failure(db: Database, user: User, lockout: AuthSettings,

@@ -60,6 +60,7 @@ from yilian.server.demo.green import green_channel
 from yilian.server.demo.notices import seed_inbox
 from yilian.server.demo.oncall import write_rosters
 from yilian.server.demo.referrals import downward, upward
+from yilian.server.demo.stats import history as stats_history
 from yilian.server.demo.teaching import teaching_sessions
 from yilian.server.schema import migrate
 
@@ -85,6 +86,8 @@ async def prepare_demo(settings: Settings, *, reset: bool = False) -> None:
             logger.info("demo data already present in %s", settings.data_dir)
             return
         await load_demo(db, settings)
+        # A year of history for the statistics dashboard: only here, not in the tests' demo.
+        await stats_history(db)
     finally:
         await db.close()
 

@@ -210,9 +210,18 @@ async def test_a_coordinator_manages_only_their_alliance_and_up_to_coordinator(a
                                             {"institution_id": guilin_doctor.user[
                                                 "institution_id"]})
     assert status == 403 and err["error"]["code"] == "outside_alliance"
+    # Nor to coordinator: only an admin makes coordinators (one made at a partner
+    # institution would reach that partner's other alliances).
+    status, err = await coordinator.request("PATCH", f"/api/users/{made['id']}",
+                                            {"role": "coordinator", "title": "护士长"})
+    assert status == 403 and err["error"]["code"] == "role_not_allowed"
+    status, err = await coordinator.post("/api/users", _new(made["institution_id"],
+                                                            username="liwei2",
+                                                            role="coordinator"))
+    assert status == 403 and err["error"]["code"] == "role_not_allowed"
     status, changed = await coordinator.request("PATCH", f"/api/users/{made['id']}",
-                                                {"role": "coordinator", "title": "护士长"})
-    assert status == 200 and changed["role"] == "coordinator" and changed["title"] == "护士长"
+                                                {"title": "护士长"})
+    assert status == 200 and changed["title"] == "护士长"
 
 
 async def test_clinicians_manage_no_accounts(api: Any) -> None:

@@ -78,6 +78,10 @@ async def test_wrong_old_passwords_count_towards_the_lockout(api: Any) -> None:
         assert status == 422 and err["error"]["code"] == "wrong_password"
     status, err = await _login(api, "expert", "yilian-demo")
     assert status == 429 and err["error"]["code"] == "account_locked"
+    # the token takes no more guesses either, the right one included, while it is locked
+    status, err = await expert.post("/api/auth/password", {"old_password": "yilian-demo",
+                                                           "new_password": "x" * 12})
+    assert status == 429 and err["error"]["code"] == "account_locked"
 
 
 async def test_my_sessions_and_ending_them(api: Any) -> None:

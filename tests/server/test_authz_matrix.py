@@ -140,6 +140,22 @@ CASES.update(referral_cases(Case))
 CASES.update(teaching_cases(Case))
 CASES.update(accounts_cases(Case))
 CASES.update(directory_cases(Case))
+# Statistics (issue 11): each role reads its own scope by default (a doctor their institution,
+# a coordinator their alliances, an admin everything); visit totals are entered by a
+# coordinator of the institution's alliance or an admin (5: Shangtang Village Clinic, in the
+# five-level alliance); the import reaches its content-type check (415 for a JSON body) only
+# past the role check.
+CASES.update({
+    ("GET", "/api/stats"): Case("GET", "/api/stats", ALL_OK),
+    ("GET", "/api/stats/visits"): Case("GET", "/api/stats/visits", ALL_OK),
+    ("PUT", "/api/stats/visits"): Case(
+        "PUT", "/api/stats/visits", {**dict.fromkeys(ROLES, 403), "coordinator": 200,
+                                     "admin": 200},
+        body={"totals": [{"institution_id": 5, "month": "2024-01", "visits": 10}]}),
+    ("POST", "/api/stats/visits/import"): Case(
+        "POST", "/api/stats/visits/import", {**dict.fromkeys(ROLES, 403), "coordinator": 415,
+                                             "admin": 415}, body={}),
+})
 
 
 def registered() -> ApiRouter:

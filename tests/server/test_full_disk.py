@@ -18,7 +18,7 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
-from tests.conftest import PG_URL, Api, with_settings
+from tests.conftest import Api, with_settings
 from tests.dicom.conftest import stored, stow
 from yilian.dicom.models import DicomInstance
 from yilian.dicom.synth import ct_series
@@ -103,14 +103,12 @@ async def test_a_full_disk_answers_507_and_recovers(settings: Settings,
             assert await _instances(server) == instances  # nothing indexed
             assert _files(data / "dicom") == files  # nothing left on disk, staged or placed
 
-            # A login writes a token row: on SQLite that is the full disk (507, nothing
-            # stored); PostgreSQL lies elsewhere and still takes it. Never a 500.
+            # A login writes a token row and an audit line (logins are audited), and the
+            # audit line is journaled on the data disk first: on either database the full
+            # disk refuses it (507, nothing stored). Never a 500.
             status, body = await api.post("/api/auth/login",
                                           {"username": "village", "password": "yilian-demo"})
-            if PG_URL:
-                assert status == 200, body
-            else:
-                assert (status, body["error"]["code"]) == (507, "insufficient_storage"), body
+            assert (status, body["error"]["code"]) == (507, "insufficient_storage"), body
             # Reading patients needs an audit line, journaled on the full disk first.
             status, body = await township.get("/api/patients")
             assert (status, body["error"]["code"]) == (507, "insufficient_storage"), body

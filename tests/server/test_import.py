@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from typing import Any
 
 from sqlalchemy import func, select
@@ -147,6 +148,19 @@ async def test_a_file_with_errors_changes_nothing_and_lists_every_bad_row(api: A
     assert await _counts(api) == before
 
 
+def damaged_xlsx(good: bytes) -> bytes:
+    """A workbook whose first sheet's XML is cut in half (openpyxl's read-only mode fails
+    only when the rows are read)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.startswith("xl/worksheets/"):
+                data = data[:len(data) // 2]
+            dst.writestr(item, data)
+    return out.getvalue()
+
+
 async def test_xlsx_per_table_gb18030_csv_and_bad_files(api: Api) -> None:
     admin = await api.login("admin")
     users = [USERS[0], ["gb_user", "黄小明", "township_doctor", "沙琅镇中心卫生院", "", "", ""]]
@@ -164,6 +178,7 @@ async def test_xlsx_per_table_gb18030_csv_and_bad_files(api: Api) -> None:
         ({"users": csv_bytes([["username", "colour"], ["a", "red"]])}, "unknown_column"),
         ({"users": b""}, "empty_table"),
         ({"users": csv_bytes([USERS[0]])}, "nothing_to_import"),
+        ({"users": damaged_xlsx(xlsx_bytes({"users": USERS}))}, "unreadable_file"),
     ]
     for files, code in cases:
         status, report = await _post(admin, "/api/imports/dry-run", **files)

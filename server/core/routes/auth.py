@@ -18,6 +18,7 @@ from yilian.server.core.auth import (
     count_failure,
     hash_password,
     issue_token,
+    refuse_if_locked,
     revoke_token,
     revoke_user_tokens,
     token_digest,
@@ -123,6 +124,7 @@ async def change_password(req: ApiRequest) -> UserOut:
         user = await session.get(User, req.user.id)
     if user is None:
         raise Unauthorized("this account no longer exists")
+    refuse_if_locked(user)  # a stolen token takes no more guesses than the login does
     if not await asyncio.to_thread(verify_password, user.password_hash, body.old_password):
         # A stolen token must not become a way to guess the password: it counts as a
         # failed login (and locks the account at the limit).

@@ -1,7 +1,7 @@
 """Accounts: when the last wrong password was given, so the lockout counts failures in a window.
 
 Revision ID: 0010_accounts_more
-Revises: 0008_accounts
+Revises: 0009_stats
 Create Date: 2026-11-30
 
 ``users.last_failed_login_at``: a wrong password further than the lockout window
@@ -16,7 +16,7 @@ from alembic import op
 import yilian.server.core.db
 
 revision = '0010_accounts_more'
-down_revision = '0008_accounts'
+down_revision = '0009_stats'
 branch_labels = None
 depends_on = None
 

@@ -28,6 +28,8 @@ import * as teaching from "./views/teaching.js";
 import * as teachingForm from "./views/teaching-form.js";
 import * as teachingSession from "./views/teaching-session.js";
 import * as teachingAttendance from "./views/teaching-attendance.js";
+import * as stats from "./views/stats.js";
+import * as statsVisits from "./views/stats-visits.js";
 import { followReferralCounts, referralNavItems, updateReferralCounts } from "./features/referral-nav.js";
 import * as admin from "./views/admin.js";
 // accounts: the forced password choice, my account, user administration, the audit log
@@ -72,6 +74,8 @@ const ROUTES = [
   { path: /^\/users\/new$/, view: userForm, nav: "users", manager: true },
   { path: /^\/users\/(\d+)$/, view: userForm, nav: "users", params: ["id"], manager: true },
   { path: /^\/audit$/, view: auditLog, nav: "audit", admin: true },
+  { path: /^\/stats$/, view: stats, nav: "stats" },
+  { path: /^\/stats\/visits$/, view: statsVisits, nav: "stats" },
 ];
 
 function navItems(user) {
@@ -90,6 +94,7 @@ function navItems(user) {
   if (isManager(user)) items.push(["admin", "#/admin", t("directory.nav")]);
   if (isManager(user)) items.push(["users", "#/users", t("accounts.nav_users")]);
   if (user.role === "admin") items.push(["audit", "#/audit", t("accounts.nav_audit")]);
+  items.push(["stats", "#/stats", t("stats.nav")]); // everyone reads their own scope's figures
   return items;
 }
 

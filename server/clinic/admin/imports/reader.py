@@ -91,16 +91,26 @@ def _csv_rows(data: bytes) -> list[list[str]] | None:
         return None
 
 
+MAX_UNPACKED = 64 * 1024 * 1024  # what a workbook may unpack to
+
+
 def _xlsx_sheets(data: bytes) -> dict[str, list[list[str]]] | None:
     from openpyxl import load_workbook  # only imports need it
 
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if sum(i.file_size for i in archive.infolist()) > MAX_UNPACKED:
+                return None  # a zip bomb is not read
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # openpyxl raises many kinds for a file that is not a workbook
         return None
     try:
+        # read-only sheets parse their XML while the rows are read: a damaged sheet raises
+        # here (ParseError, a SyntaxError), not at load
         return {ws.title.strip(): [[_text(c) for c in row] for row in ws.iter_rows(
             values_only=True, max_row=MAX_ROWS + 50)] for ws in book.worksheets}
+    except Exception:
+        return None
     finally:
         book.close()
 
