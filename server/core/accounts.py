@@ -12,18 +12,25 @@ For many accounts at once (an import), load a :class:`Directory` once and pass i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.server.core import audit
 from yilian.server.core.access import alliance_partner_ids
-from yilian.server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from yilian.server.core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+    YilianError,
+)
 from yilian.server.core.models import ROLES, Department, Institution, User
 
+T = TypeVar("T")
 #: Lower-case letters, digits, ``.``, ``_`` and ``-``; 3 to 64 characters, starting with a
 #: letter or digit (names people type on a phone, and that fit a CSV without quoting).
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
@@ -157,28 +164,69 @@ def check_specialties(role: str, specialties: Iterable[str]) -> list[str]:
     return codes
 
 
-def check_new_user(directory: Directory, actor: User | None, new: NewUser) -> NewUser:
-    """Raise the first rule ``new`` breaks (4xx with its code); return it normalised."""
-    username = normalize_username(new.username)
+def check_username(directory: Directory, username: str) -> str:
+    """The username normalised; raises unless it is well formed and free."""
+    username = normalize_username(username)
     if not USERNAME.fullmatch(username):
         raise invalid("invalid_username", "username", "a username is 3 to 64 lower-case "
                        "letters, digits, '.', '_' or '-', starting with a letter or digit")
     if username in directory.usernames:
         raise Conflict(f"the username {username!r} is taken", code="username_taken",
                        details={"username": username})
-    display_name = new.display_name.strip()
+    return username
+
+
+def check_display_name(display_name: str) -> str:
+    display_name = display_name.strip()
     if not display_name or len(display_name) > 120:
         raise invalid("invalid_display_name", "display_name",
                        "a display name has 1 to 120 characters")
-    check_role(actor, new.role)
-    check_institution(directory, new.institution_id)
-    department_id = resolve_department(directory, new.institution_id, new.department)
-    title = (new.title or "").strip() or None
+    return display_name
+
+
+def check_title(title: str | None) -> str | None:
+    title = (title or "").strip() or None
     if title is not None and len(title) > 64:
         raise invalid("invalid_title", "title", "a title has at most 64 characters")
-    return NewUser(username, display_name, new.role, new.institution_id,
-                   check_specialties(new.role, new.specialties), title, department_id,
-                   new.locale)
+    return title
+
+
+def user_problems(directory: Directory, actor: User | None, new: NewUser
+                  ) -> tuple[NewUser | None, list[tuple[str, YilianError]]]:
+    """Every rule ``new`` breaks, each as (field of :class:`NewUser`, its 4xx error), in the
+    order :func:`check_new_user` checks them (the department only once the institution is
+    right); with none, ``new`` normalised. An import reports them all, row by row."""
+    problems: list[tuple[str, YilianError]] = []
+
+    def attempt(name: str, check: Callable[[], T]) -> T | None:
+        try:
+            return check()
+        except YilianError as exc:
+            problems.append((name, exc))
+            return None
+
+    username = attempt("username", lambda: check_username(directory, new.username))
+    display_name = attempt("display_name", lambda: check_display_name(new.display_name))
+    attempt("role", lambda: check_role(actor, new.role))
+    before = len(problems)
+    attempt("institution_id", lambda: check_institution(directory, new.institution_id))
+    department = None if len(problems) > before else attempt(
+        "department", lambda: resolve_department(directory, new.institution_id, new.department))
+    title = attempt("title", lambda: check_title(new.title))
+    specialties = attempt("specialties", lambda: check_specialties(new.role, new.specialties))
+    if problems or username is None or display_name is None or specialties is None:
+        return None, problems
+    return NewUser(username, display_name, new.role, new.institution_id, specialties, title,
+                   department, new.locale), []
+
+
+def check_new_user(directory: Directory, actor: User | None, new: NewUser) -> NewUser:
+    """Raise the first rule ``new`` breaks (4xx with its code); return it normalised."""
+    checked, problems = user_problems(directory, actor, new)
+    if problems:
+        raise problems[0][1]
+    assert checked is not None
+    return checked
 
 
 def snapshot(user: User) -> dict[str, Any]:

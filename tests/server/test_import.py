@@ -205,3 +205,27 @@ async def test_import_bad_requests(api: Api) -> None:
         status, body = await _post(client, "/api/imports", users=csv_bytes(USERS))
         assert status == 403, body
     assert await _counts(api) == before
+
+
+async def test_users_are_checked_by_the_accounts_rules(api: Api) -> None:
+    """The import applies the accounts service's rules (as POST /api/users does): usernames
+    are stored in lower case and compared so, '@' is not a username character, names and
+    titles have the accounts' lengths."""
+    admin = await api.login("admin")
+    users = [["username", "display_name", "role", "institution", "title"],
+             ["Mixed.Case", "大小写", "township_doctor", SHALANG, ""],            # row 2: fine
+             ["TOWNSHIP", "重名", "township_doctor", SHALANG, ""],                # 3: exists
+             ["mixed.case", "再次", "township_doctor", SHALANG, ""],              # 4: duplicate
+             ["li@shalang", "邮箱", "township_doctor", SHALANG, ""],              # 5
+             ["long_name", "名" * 121, "township_doctor", SHALANG, "职" * 65]]    # 6: 2 problems
+    status, report = await _post(admin, "/api/imports/dry-run", users=csv_bytes(users))
+    assert status == 200, report
+    got = [(e["row"], e["column"], e["code"]) for e in report["errors"]]
+    assert got == [(3, "username", "exists"), (4, "username", "duplicate"),
+                   (5, "username", "invalid_username"), (6, "display_name", "invalid_display_name"),
+                   (6, "title", "invalid_title")], got
+    status, result = await _post(admin, "/api/imports", users=csv_bytes(users[:2]))
+    assert status == 201, result
+    async with api.server.app[keys.DATABASE].read() as session:
+        made = await session.scalar(select(User).where(User.display_name == "大小写"))
+    assert made is not None and made.username == "mixed.case"

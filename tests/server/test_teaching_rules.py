@@ -147,14 +147,6 @@ def test_a_session_that_never_started_has_no_attendees() -> None:
     assert attendance.clip(stays[0], at(10), at(30)) is None
 
 
-def test_csv_has_bom_crlf_and_defuses_formulas() -> None:
-    data = attendance.to_csv(("name", "minutes"), [("张三", 3), ("=HYPERLINK(1)", 1),
-                                                   ("a,b", None)])
-    assert data.startswith(b"\xef\xbb\xbf")
-    text = data.decode("utf-8-sig")
-    assert text.split("\r\n") == ["name,minutes", "张三,3", "'=HYPERLINK(1),1", '"a,b",', ""]
-
-
 def test_signed_links_bind_recording_user_and_expiry() -> None:
     secret, now = "s3cret", datetime.now(UTC)
     url = recordings.signed_url(secret, 5, 9, now)

@@ -15,11 +15,11 @@ it has ended).
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from yilian.server.core import csvfile
 
 
 @dataclass(frozen=True)
@@ -108,21 +108,7 @@ def by_institution(people: Iterable[Attendee]) -> dict[int, tuple[int, int]]:
     return totals
 
 
-#: Formula characters a spreadsheet would execute at the start of a cell.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
-    """UTF-8 with a BOM (so Excel on a Chinese Windows reads it as UTF-8), CRLF lines, and
-    cells that would start a formula defused with a leading apostrophe."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+# The CSV writer for Excel is server/core/csvfile.py; server/clinic/stats/export.py still
+# imports these two names from here (until it imports them from there).
+to_csv = csvfile.to_csv
+_cell = csvfile.defuse

@@ -17,6 +17,7 @@ from yilian.server.clinic.teaching.schemas import (
 )
 from yilian.server.clinic.teaching.workflow import Roles
 from yilian.server.core import audit
+from yilian.server.core.csvfile import to_csv
 from yilian.server.core.db import UTCDateTime, utcnow
 from yilian.server.core.errors import Forbidden
 from yilian.server.core.models import Institution, User
@@ -78,7 +79,7 @@ async def attendance_csv(session: AsyncSession, user: User, teaching_id: int,
     rows = await attendees(session, user, teaching_id, ip, export=True)
     local = {i.id: i.local_name for i in (await session.execute(select(Institution).where(
         Institution.id.in_({r.institution_id for r in rows})))).scalars()} if rows else {}
-    return attendance.to_csv(CSV_HEADER, (
+    return to_csv(CSV_HEADER, (
         (r.user_id, r.display_name, r.institution_id, r.institution_name,
          local.get(r.institution_id) or "", _iso(r.joined_at), _iso(r.left_at), r.minutes)
         for r in rows))

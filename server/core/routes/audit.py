@@ -3,9 +3,6 @@ institution, action and period; the same as CSV (UTF-8 with BOM, for Excel)."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,6 +14,7 @@ from sqlalchemy import Select, select
 from yilian.server.core import audit, keys
 from yilian.server.core.access import require_role
 from yilian.server.core.api import ApiRequest, ApiRouter
+from yilian.server.core.csvfile import to_csv
 from yilian.server.core.errors import ValidationFailed
 from yilian.server.core.models import AuditEntry, User
 from yilian.server.core.schemas import Id, Int, QueryDatetime
@@ -83,24 +81,6 @@ def _out(entry: AuditEntry, username: str | None) -> AuditOut:
                     patient_id=entry.patient_id, ip=entry.ip, detail=entry.detail)
 
 
-#: Formula characters a spreadsheet would execute at the start of a cell.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
-    """UTF-8 with a BOM (Excel on a Chinese Windows then reads it as UTF-8), CRLF lines, and
-    cells that would start a formula defused with a leading apostrophe."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
 @router.route("GET", "/api/audit", summary="Search the audit log (admin): by user_id, "

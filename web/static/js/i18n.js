@@ -53,6 +53,12 @@ export function has(key) {
   return Boolean(table && Object.prototype.hasOwnProperty.call(table, key.slice(dot + 1)));
 }
 
+/** The keys of a namespace that start with prefix, without it: keys("terms", "specialty_")
+ * lists the specialty codes the tables name. */
+export function keys(namespace, prefix) {
+  return Object.keys(tables[namespace] || {}).filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+}
+
 /** The text for "namespace.key" in the current language, placeholders filled. */
 export function t(key, params) {
   const dot = key.indexOf(".");

@@ -1,7 +1,7 @@
 // Reference data shared by the screens: institutions, alliances, experts and known patients.
 
 import { api, session } from "./api.js";
-import { locale, t } from "./i18n.js";
+import { keys, locale, t } from "./i18n.js";
 
 const PATIENTS_KEY = "yilian.patients";
 
@@ -53,6 +53,12 @@ export const store = {
   myAlliances() {
     const mine = session.user && session.user.institution_id;
     return this.alliances.filter((a) => a.member_ids.includes(mine));
+  },
+
+  /** The specialties an administrator may give a department, alliance or expert: those the
+   * language tables name and any already in use (a new install has none in use yet). */
+  assignableSpecialties() {
+    return [...new Set([...keys("terms", "specialty_"), ...this.specialties()])].sort();
   },
 
   /** Every specialty any institution or expert offers. */

@@ -4,9 +4,6 @@ known before its branches), audited, and answered with each new user's initial p
 
 from __future__ import annotations
 
-import csv
-import io
-
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +14,7 @@ from yilian.server.clinic.admin.permissions import require_admin
 from yilian.server.clinic.admin.rules import RANK
 from yilian.server.clinic.admin.schemas import ImportReport, ImportResult
 from yilian.server.core import audit
+from yilian.server.core.csvfile import to_csv
 from yilian.server.core.db import Database, utcnow
 from yilian.server.core.errors import ValidationFailed
 from yilian.server.core.models import AllianceMember, Department, Institution, User
@@ -29,7 +27,7 @@ async def dry_run(db: Database, user: User, upload: Upload) -> ImportReport:
     """Check everything, write nothing."""
     require_admin(user, "import institutions and users")
     async with db.read() as session:
-        plan = await check(session, upload)
+        plan = await check(session, upload, user)
     return ImportReport(ok=not upload.problems, counts=plan.counts(), errors=upload.problems)
 
 
@@ -45,7 +43,7 @@ async def run(db: Database, user: User, upload: Upload, ip: str | None) -> Impor
     """Import everything or nothing (422 ``import_invalid`` listing every problem)."""
     require_admin(user, "import institutions and users")
     async with db.read() as session:
-        plan = await check(session, upload)
+        plan = await check(session, upload, user)
     if upload.problems:
         raise _refuse(upload, plan)
     # Hashing takes seconds: done before the write transaction, which it would hold up.
@@ -54,7 +52,7 @@ async def run(db: Database, user: User, upload: Upload, ip: str | None) -> Impor
     async with db.write() as session:
         # Checked again where it is written: the directory may have changed meanwhile.
         upload.problems.clear()
-        plan = await check(session, upload)
+        plan = await check(session, upload, user)
         if upload.problems:
             raise _refuse(upload, plan)
         names = await _write(session, plan, hashes)
@@ -89,7 +87,7 @@ async def _write(session: AsyncSession, plan: Plan, hashes: list[str]) -> list[s
             {"institution_id": ref(d.institution), "name": d.name, "specialty": d.specialty}
             for d in plan.departments])
     wanted = {ref(u.institution) for u in plan.users}
-    dept_ids = {(iid, name.lower()): did for did, iid, name in (await session.execute(
+    dept_ids = {(iid, name.casefold()): did for did, iid, name in (await session.execute(
         select(Department.id, Department.institution_id, Department.name).where(
             Department.institution_id.in_(wanted)))).all()} if wanted else {}
     now = utcnow()
@@ -97,7 +95,7 @@ async def _write(session: AsyncSession, plan: Plan, hashes: list[str]) -> list[s
         await session.execute(insert(User), [
             {"username": u.username, "display_name": u.display_name, "password_hash": h,
              "role": u.role, "institution_id": ref(u.institution),
-             "department_id": dept_ids[(ref(u.institution), u.department.lower())]
+             "department_id": dept_ids[(ref(u.institution), u.department.casefold())]
              if u.department else None,
              "specialties": u.specialties, "title": u.title, "active": True,
              "created_at": now, "must_change_password": True, "failed_logins": 0}
@@ -108,10 +106,8 @@ async def _write(session: AsyncSession, plan: Plan, hashes: list[str]) -> list[s
 
 
 def _passwords_csv(plan: Plan, passwords: list[str], institutions: list[str]) -> str:
-    """username, name, institution, initial password: UTF-8 with a BOM, so Excel shows Chinese."""
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
-    w.writerow(["username", "display_name", "institution", "initial_password"])
-    for u, inst, p in zip(plan.users, institutions, passwords, strict=True):
-        w.writerow([u.username, u.display_name, inst, p])
-    return "\ufeff" + out.getvalue()
+    """username, name, institution, initial password, as a CSV file for Excel (with its byte
+    order mark; a name such as "=1+1" cannot run as a formula)."""
+    return to_csv(["username", "display_name", "institution", "initial_password"], (
+        [u.username, u.display_name, inst, p]
+        for u, inst, p in zip(plan.users, institutions, passwords, strict=True))).decode("utf-8")

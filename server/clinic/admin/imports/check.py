@@ -1,6 +1,7 @@
 """The dry run: every row of every table checked against the database and the rest of the
-files, with the same rules as the API (levels and parents, unique names, roles, departments
-of the user's institution, specialties for specialists). Every problem is listed with its
+files, with the same rules as the API (levels and parents, unique names; for users the accounts
+service's own rules: usernames, roles, departments of the user's institution, specialties for
+specialists). Every problem is listed with its
 row, column and code; nothing is written."""
 
 from __future__ import annotations
@@ -8,12 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.server.clinic.admin.imports.reader import Upload
 from yilian.server.clinic.admin.rules import RANK
 from yilian.server.clinic.admin.schemas import ImportCounts
+from yilian.server.core import accounts
+from yilian.server.core.accounts import SPECIALTY, Directory
 from yilian.server.core.models import ROLES, Alliance, Department, Institution, User
 from yilian.server.core.models.alliance import LEVELS
 
@@ -25,11 +28,9 @@ ROLE_WORDS = {**{r: r for r in ROLES}, "村医": "village_doctor", "乡村医生
               "乡镇医生": "township_doctor", "基层医生": "township_doctor",
               "专家": "specialist", "专科医生": "specialist", "协调员": "coordinator",
               "医联体管理员": "coordinator", "管理员": "admin"}
-USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
-SPECIALTY = re.compile(r"^[a-z][a-z_]{1,47}$")
 SPLIT = re.compile(r"[;,；，、\s]+")
-LIMITS = {"name": 200, "local_name": 200, "display_name": 120, "department": 120,
-          "title": 64}
+#: Lengths of the institution and department columns (an account's are the accounts rules').
+LIMITS = {"name": 200, "local_name": 200, "department": 120}
 
 
 @dataclass
@@ -83,7 +84,6 @@ class _Known:
     by_name: dict[str, tuple[int, str]]  # lower(name) -> (id, level)
     by_local: dict[str, list[int]]  # local name -> ids (not unique)
     departments: dict[int, set[str]]  # institution id -> lower(department names)
-    usernames: set[str]  # lower(username)
     alliances: dict[str, int]  # lower(name) -> id
     #: local name -> lower(name) of the institutions the file creates (unique ones only)
     new_local: dict[str, str] = field(default_factory=dict)
@@ -103,18 +103,21 @@ async def _known(session: AsyncSession) -> _Known:
     return _Known(
         by_name={n.lower(): (iid, lv) for iid, n, _, lv in insts}, by_local=by_local,
         departments=depts,
-        usernames=set(await session.scalars(select(func.lower(User.username)))),
         alliances={n.lower(): aid for aid, n in (await session.execute(
             select(Alliance.id, Alliance.name))).all()})
 
 
-async def check(session: AsyncSession, upload: Upload) -> Plan:
-    """Validate the upload; problems are added to ``upload.problems``."""
+async def check(session: AsyncSession, upload: Upload, actor: User | None = None) -> Plan:
+    """Validate the upload for ``actor`` (the accounts rules: None, unrestricted); problems
+    are added to ``upload.problems``."""
     known = await _known(session)
+    users = upload.tables.get("users")
+    directory = await accounts.Directory.load(
+        session, actor, [r.get("username", "") for _, r in users.rows] if users else [])
     plan = Plan()
     new_levels = _institutions(upload, known, plan)
     new_depts = _departments(upload, known, plan, new_levels)
-    _users(upload, known, plan, new_levels, new_depts)
+    _users(upload, known, plan, new_levels, new_depts, directory, actor)
     if not any(upload.tables.get(t) and upload.tables[t].rows for t in upload.tables) \
             and not upload.problems:
         upload.problem("file", 0, "", "nothing_to_import", "the files hold no rows")
@@ -123,9 +126,11 @@ async def check(session: AsyncSession, upload: Upload) -> Plan:
     return plan
 
 
-def _too_long(upload: Upload, table: str, row: int, record: dict[str, str]) -> bool:
+def _too_long(upload: Upload, table: str, row: int, record: dict[str, str],
+              columns: tuple[str, ...] = tuple(LIMITS)) -> bool:
     bad = False
-    for col, limit in LIMITS.items():
+    for col in columns:
+        limit = LIMITS[col]
         if len(record.get(col, "")) > limit:
             upload.problem(table, row, col, "too_long", f"at most {limit} characters")
             bad = True
@@ -255,68 +260,76 @@ def _departments(upload: Upload, known: _Known, plan: Plan, new_levels: dict[str
     return added
 
 
+#: The columns of the users table the account fields are read from.
+USER_COLUMNS = {"username": "username", "display_name": "display_name", "role": "role",
+                "institution_id": "institution", "department": "department", "title": "title",
+                "specialties": "specialties"}
+#: The accounts service's codes that the import reports under its own (older) names.
+USER_CODES = {"username_taken": "exists", "specialties_required": "specialty_required"}
+
+
+def _stand_ins(directory: Directory, new_levels: dict[str, str],
+               new_depts: dict[int | str, set[str]]) -> dict[str, int]:
+    """Make the file's new institutions and departments known to ``directory`` under stand-in
+    (negative) ids, so the accounts rules check the users placed in them; returns
+    lower(new institution name) -> its stand-in id."""
+    ids = {name: -n for n, name in enumerate(sorted(new_levels), start=1)}
+    directory.institutions.update(ids.values())
+    n = 0
+    for ref, names in new_depts.items():
+        inst = ref if isinstance(ref, int) else ids[ref]
+        for name in names:
+            n += 1
+            directory.departments[-n] = inst
+            directory.department_names[(inst, name.casefold())] = -n
+    return ids
+
+
 def _users(upload: Upload, known: _Known, plan: Plan, new_levels: dict[str, str],
-           new_depts: dict[int | str, set[str]]) -> None:
+           new_depts: dict[int | str, set[str]], directory: Directory,
+           actor: User | None) -> None:
+    """Each row checked by the accounts service's rules (every rule it breaks is listed),
+    plus what only a file has: empty cells, institutions by name, repeated usernames."""
     table = upload.tables.get("users")
+    stand_in = _stand_ins(directory, new_levels, new_depts)
     seen: dict[str, int] = {}
     for number, r in table.rows if table else []:
-        ok = not _too_long(upload, "users", number, r)
-        username = r.get("username", "")
-        if not username:
-            upload.problem("users", number, "username", "required", "the username is missing")
-            ok = False
-        elif not USERNAME.match(username):
-            upload.problem("users", number, "username", "invalid_username",
-                           "2-64 letters, digits, '.', '_', '@' or '-', starting with a letter "
-                           "or digit")
-            ok = False
-        elif username.lower() in known.usernames:
-            upload.problem("users", number, "username", "exists",
-                           f"the username {username!r} is taken")
-            ok = False
-        elif username.lower() in seen:
-            upload.problem("users", number, "username", "duplicate",
-                           f"{username!r} is also on row {seen[username.lower()]}")
-            ok = False
-        else:
-            seen[username.lower()] = number
-        if not r.get("display_name"):
-            upload.problem("users", number, "display_name", "required", "the name is missing")
-            ok = False
-        role = ROLE_WORDS.get(r.get("role", "").lower())
-        if role is None:
-            upload.problem("users", number, "role", "invalid_role",
-                           f"{r.get('role', '')!r} is not a role; use one of {', '.join(ROLES)}")
-            ok = False
-        inst, _ = _find(r.get("institution", ""), known, new_levels) \
+        ok = not _too_long(upload, "users", number, r, ("department",))
+        empty = {c for c in ("username", "display_name", "role", "institution") if not r.get(c)}
+        for column in sorted(empty):
+            upload.problem("users", number, column, "required", f"the {column} is missing")
+        ok = ok and not empty
+        inst, _ = _find(r["institution"], known, new_levels) \
             if r.get("institution") else (None, None)
-        if not r.get("institution"):
-            upload.problem("users", number, "institution", "required",
-                           "the institution is missing")
-            ok = False
-        elif inst is None:
-            upload.problem("users", number, "institution", "unknown_institution",
-                           f"no institution {r['institution']!r} here or in the file")
-            ok = False
-        department = r.get("department") or None
-        if department is not None and inst is not None:
-            names = new_depts.get(inst, set()) | (known.departments.get(inst, set())
-                                                  if isinstance(inst, int) else set())
-            if department.lower() not in names:
-                upload.problem("users", number, "department", "unknown_department",
-                               f"{r['institution']!r} has no department {department!r}")
+        raw_role = r.get("role", "")
+        new = accounts.NewUser(
+            r.get("username", ""), r.get("display_name", ""),
+            ROLE_WORDS.get(raw_role.lower(), raw_role),
+            inst if isinstance(inst, int) else stand_in.get(inst or "", 0),
+            [s for s in SPLIT.split(r.get("specialties", "")) if s], r.get("title") or None,
+            r.get("department") or None)
+        checked, problems = accounts.user_problems(directory, actor, new)
+        for field_name, exc in problems:
+            column = USER_COLUMNS[field_name]
+            if column in empty:
+                continue
+            message = exc.message
+            if column == "institution":
+                message = f"no institution {r['institution']!r} here or in the file"
+            elif column == "department":
+                message = f"{r['institution']!r} has no department {r['department']!r}"
+            elif column == "role":
+                message = f"{raw_role!r} is not a role; use one of {', '.join(ROLES)}"
+            upload.problem("users", number, column, USER_CODES.get(exc.code, exc.code), message)
+        username = accounts.normalize_username(new.username)
+        if username and not any(f == "username" for f, _ in problems):
+            if username in seen:
+                upload.problem("users", number, "username", "duplicate",
+                               f"{username!r} is also on row {seen[username]}")
                 ok = False
-        specialties = [s for s in SPLIT.split(r.get("specialties", "")) if s]
-        bad = [s for s in specialties if not SPECIALTY.match(s)]
-        if bad:
-            upload.problem("users", number, "specialties", "invalid_specialty",
-                           f"{bad[0]!r} is not a specialty code (lower-case letters and _)")
-            ok = False
-        elif role == "specialist" and not specialties:
-            upload.problem("users", number, "specialties", "specialty_required",
-                           "a specialist needs at least one specialty")
-            ok = False
-        if ok and role is not None and inst is not None:
-            plan.users.append(NewUser(number, username, r["display_name"], role, inst,
-                                      department, sorted(set(specialties)),
-                                      r.get("title") or None))
+            else:
+                seen[username] = number
+        if ok and checked is not None and inst is not None:
+            plan.users.append(NewUser(number, checked.username, checked.display_name,
+                                      checked.role, inst, r.get("department") or None,
+                                      sorted(checked.specialties), checked.title))

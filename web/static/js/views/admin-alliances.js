@@ -18,7 +18,7 @@ const sortedInstitutions = () => [...store.institutions.values()].sort((a, b) =>
 function allianceDialog(existing) {
   const name = h("input", { name: "alliance_name", required: true, maxlength: 200, value: existing ? existing.name : "" });
   const kind = select({ name: "kind" }, KINDS.map((k) => [k, t(`directory.kind_${k}`)]), existing ? existing.kind : "tight");
-  const specialty = select({ name: "alliance_specialty" }, [["", t("directory.dept_no_specialty")], ...store.specialties().map((s) => [s, specialtyLabel(s)])], existing ? existing.specialty || "" : "");
+  const specialty = select({ name: "alliance_specialty" }, [["", t("directory.dept_no_specialty")], ...store.assignableSpecialties().map((s) => [s, specialtyLabel(s)])], existing ? existing.specialty || "" : "");
   const lead = select({ name: "lead_institution_id", required: true }, [["", t("directory.all_choose_lead")],
     ...sortedInstitutions().map((i) => ({ value: i.id, label: instLabel(i), group: term("level", i.level) }))], existing ? existing.lead_institution_id : "");
   const sync = () => { specialty.required = kind.value === "specialty"; };

@@ -67,7 +67,7 @@ function institutionDialog(perms, existing) {
 
 function departmentDialog(inst, dept) {
   const name = h("input", { name: "department_name", required: true, maxlength: 120, value: dept ? dept.name : "" });
-  const specialties = store.specialties();
+  const specialties = store.assignableSpecialties();
   if (dept && dept.specialty && !specialties.includes(dept.specialty)) specialties.push(dept.specialty);
   const specialty = select({ name: "specialty" }, [["", t("directory.dept_no_specialty")], ...specialties.map((s) => [s, specialtyLabel(s)])], dept ? dept.specialty || "" : "");
   return formDialog({

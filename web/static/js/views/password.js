@@ -56,7 +56,7 @@ export async function render({ root, navigate }) {
     navigate("#/login");
   } }, t("nav.logout"));
   const user = session.user || {};
-  mount(root, h("div", { class: "login-page" },
+  mount(root, h("div", { class: "login-page login-single" },
     h("section", { class: "login-card" },
       h("div", { class: "login-top" }, languageSwitch(), leave),
       h("div", { class: "login-brand" },

@@ -28,7 +28,7 @@ function fields(user, existing) {
     password: h("input", { name: "password", type: "text", autocomplete: "off", required: true, minlength: MIN_LENGTH, spellcheck: "false" }),
     active: h("input", { name: "active", type: "checkbox", checked: existing ? existing.active : true }),
   };
-  const list = h("datalist", { id: "specialty-codes" }, store.specialties().map((s) => h("option", { value: s }, specialtyLabel(s))));
+  const list = h("datalist", { id: "specialty-codes" }, store.assignableSpecialties().map((s) => h("option", { value: s }, specialtyLabel(s))));
   const specialtyField = field(t("accounts.specialties"), c.specialties, { hint: t("accounts.specialties_hint") });
   const showSpecialties = () => { specialtyField.hidden = c.role.value !== "specialist"; };
   c.role.addEventListener("change", showSpecialties);
