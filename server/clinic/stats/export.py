@@ -2,7 +2,7 @@
 the Chinese) and Excel (.xlsx, three sheets), in the caller's language (Chinese by default).
 
 Both hold the same three tables: the summary (figure, value), the months and the
-institutions. Cells that would start a formula are defused (``teaching.attendance.to_csv``).
+institutions. Cells that would start a formula are defused (``core.csvfile``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from yilian.server.clinic.stats.figures import ROW_FIELDS, SENT_RECEIVED
-from yilian.server.clinic.teaching.attendance import _cell, to_csv
+from yilian.server.core.csvfile import defuse, to_csv
 
 # key -> (Chinese, English)
 LABELS: dict[str, tuple[str, str]] = {
@@ -149,7 +149,7 @@ def xlsx_bytes(stats: dict[str, Any], locale: str | None) -> bytes:
 def _xlsx_cell(value: Any) -> Any:
     if value is None:
         return None
-    return value if isinstance(value, int | float) else _cell(value)
+    return value if isinstance(value, int | float) else defuse(value)
 
 
 def _widths(sheet: Any, table: Iterable[Sequence[Any]]) -> None:

@@ -19,8 +19,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from yilian.server.core import csvfile
-
 
 @dataclass(frozen=True)
 class Stay:
@@ -106,9 +104,3 @@ def by_institution(people: Iterable[Attendee]) -> dict[int, tuple[int, int]]:
         count, mins = totals.get(person.institution_id, (0, 0))
         totals[person.institution_id] = (count + 1, mins + person.minutes)
     return totals
-
-
-# The CSV writer for Excel is server/core/csvfile.py; server/clinic/stats/export.py still
-# imports these two names from here (until it imports them from there).
-to_csv = csvfile.to_csv
-_cell = csvfile.defuse
