@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from yilian.dicom.modalities import AE_RE, parse_networks
 from yilian.dicom.models import DicomModality
+from yilian.server.core.db import one_at_a_time
 from yilian.server.core.errors import Conflict, ValidationFailed
 
 
@@ -52,6 +53,7 @@ class ModalityRegistry:
                                    "no backslash, no leading or trailing space)",
                                    code="invalid_ae_title", details={"field": "ae_title"})
         networks = _networks(addresses)
+        await one_at_a_time(session, "ae-title")
         if await session.scalar(select(DicomModality.id).where(
                 DicomModality.ae_title == ae_title)) is not None:
             raise Conflict(f"the AE title {ae_title!r} is already registered",

@@ -111,14 +111,13 @@ async def confirm_signer(db: Database, limiter: LoginLimiter, user: User, consul
             detail={"version": draft.version, "reason": reason})])
 
     try:
-        limiter.check(user.username, ip)
+        stamp = limiter.attempt(user.username, ip)  # counted before argon2 runs
     except TooManyRequests:
         await refuse("too_many_attempts")
         raise
     if await asyncio.to_thread(verify_password, password_hash, password):
-        limiter.succeeded(user.username)
+        limiter.succeeded(user.username, ip, stamp)
         return
-    limiter.failed(user.username, ip)
     await refuse("invalid_password")
     raise Forbidden("the password is not the signer's; the report was not signed",
                     code="invalid_password")

@@ -10,6 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from aiohttp import web
 from argon2 import PasswordHasher
@@ -285,8 +286,11 @@ class LoginLimiter:
                              "scope": "account" if key.startswith("u:") else "address"},
                 )
 
-    def failed(self, username: str, ip: str | None) -> None:
-        """Count a failed attempt."""
+    def attempt(self, username: str, ip: str | None) -> float:
+        """Check the limits and count this attempt at once, before the password is looked at:
+        attempts made side by side each take a place in the window, so no more than the limit
+        are ever being checked. Returns the attempt's stamp for :meth:`succeeded`."""
+        self.check(username, ip)
         if len(self._failures) >= self.max_keys:
             for key in list(self._failures):
                 self._window(key)  # drop what has aged out
@@ -295,10 +299,19 @@ class LoginLimiter:
         now = time.monotonic()
         for key, _ in self._keys(username, ip):
             self._failures.setdefault(key, deque()).append(now)
+        return now
 
-    def succeeded(self, username: str) -> None:
-        """A good login clears the account's failures (not the address's)."""
+    def succeeded(self, username: str, ip: str | None = None,
+                  stamp: float | None = None) -> None:
+        """A good password clears the account's failures, and takes back its own attempt from
+        the address's window (many staff behind one hospital address log in rightly)."""
         self._failures.pop(f"u:{username.lower()}", None)
+        q = self._failures.get(f"ip:{ip}") if ip and stamp is not None else None
+        if q is not None:
+            try:
+                q.remove(stamp)  # type: ignore[arg-type]
+            except ValueError:
+                pass
 
 
 async def check_credentials(db: Database, username: str, password: str, *,
@@ -306,18 +319,20 @@ async def check_credentials(db: Database, username: str, password: str, *,
                             ip: str | None = None) -> User | None:
     """The user if the password matches; argon2 runs off the event loop.
 
-    With ``lockout`` (the login route), wrong passwords count against the account: the
-    ``lockout_attempts``-th, each within ``lockout_window_seconds`` of the previous, locks it
-    for ``lockout_seconds``; a locked account is refused (429 ``account_locked``) before its
-    password is looked at, so the answer says nothing about the password. Failures and locks
-    are audited."""
+    With ``lockout`` (the login route), every attempt on an existing account is counted before
+    its password is looked at (:func:`reserve_attempt`): the ``lockout_attempts``-th wrong one,
+    each within ``lockout_window_seconds`` of the previous, locks the account for
+    ``lockout_seconds``, and attempts made side by side cannot take more guesses than that. A
+    locked account is refused (429 ``account_locked``) whatever the password, so the answer
+    says nothing about it. Failures and locks are audited."""
     username = username.strip().lower()
     async with db.read() as session:
         user = (
             await session.execute(select(User).where(User.username == username))
         ).scalar_one_or_none()
+    count = 0
     if lockout is not None and user is not None:
-        refuse_if_locked(user)
+        count = await reserve_attempt(db, user.id, lockout)
     ok = await asyncio.to_thread(
         verify_password, user.password_hash if user is not None else None, password
     )
@@ -325,49 +340,81 @@ async def check_credentials(db: Database, username: str, password: str, *,
         return None
     if not ok:
         if lockout is not None:
-            await count_failure(db, user, lockout, ip)
+            await attempt_failed(db, user, count, lockout, ip)
         return None
+    if lockout is not None:
+        await attempt_succeeded(db, user.id)
     if not user.active:
         return None
-    if user.failed_logins:
-        async with db.write() as session:
-            await session.execute(update(User).where(User.id == user.id)
-                                  .values(failed_logins=0))
     return user
 
 
-def refuse_if_locked(user: User) -> None:
-    """429 ``account_locked`` while the account is locked, before any password is looked at
-    (so the answer says nothing about the password, and a locked account takes no guesses)."""
-    now = utcnow()
-    if user.locked_until is not None and user.locked_until > now:
-        raise AccountLocked(
-            "this account is locked after too many wrong passwords; try again later or ask "
-            "an administrator to unlock it",
-            details={"retry_after_seconds": int((user.locked_until - now).total_seconds()) + 1,
-                     "scope": "account"})
+def _locked(seconds: float) -> AccountLocked:
+    return AccountLocked(
+        "this account is locked after too many wrong passwords; try again later or ask "
+        "an administrator to unlock it",
+        details={"retry_after_seconds": max(1, int(seconds) + 1), "scope": "account"})
 
 
-async def count_failure(db: Database, user: User, lockout: AuthSettings,
-                         ip: str | None) -> None:
-    """Count a wrong password against the account (audited); lock it at the limit."""
+async def _refuse_locked(db: Database, user_id: int) -> NoReturn:
+    async with db.read() as session:
+        until = (await session.execute(
+            select(User.locked_until).where(User.id == user_id))).scalar_one_or_none()
+    seconds = (until - utcnow()).total_seconds() if until is not None else 0.0
+    raise _locked(seconds)
+
+
+async def reserve_attempt(db: Database, user_id: int, lockout: AuthSettings) -> int:
+    """Count a password attempt against the account before the password is checked; returns
+    how many attempts the window now holds. In one statement, so attempts made side by side
+    each take their own place: while the account is locked, or the window already holds
+    ``lockout_attempts`` attempts still being checked, it is 429 ``account_locked``."""
     now = utcnow()
     window_start = now - timedelta(seconds=lockout.lockout_window_seconds)
+    fresh = or_(User.last_failed_login_at.is_(None), User.last_failed_login_at < window_start)
     async with db.write() as session:
-        # One statement, so concurrent failures each count.
         count = (await session.execute(
-            update(User).where(User.id == user.id).values(
-                failed_logins=case(
-                    (or_(User.last_failed_login_at.is_(None),
-                         User.last_failed_login_at < window_start), 1),
-                    else_=User.failed_logins + 1),
-                last_failed_login_at=now)
-            .returning(User.failed_logins))).scalar_one()
+            update(User).where(
+                User.id == user_id,
+                or_(User.locked_until.is_(None), User.locked_until <= now),
+                or_(fresh, User.failed_logins < lockout.lockout_attempts),
+            ).values(failed_logins=case((fresh, 1), else_=User.failed_logins + 1),
+                     last_failed_login_at=now)
+            .returning(User.failed_logins))).scalar_one_or_none()
+    if count is None:
+        await _refuse_locked(db, user_id)
+    return count
+
+
+async def attempt_succeeded(db: Database, user_id: int) -> None:
+    """The right password: the count starts again, unless an attempt beside this one locked
+    the account meanwhile (then this one is refused too)."""
+    now = utcnow()
+    async with db.write() as session:
+        ok = (await session.execute(
+            update(User).where(User.id == user_id,
+                               or_(User.locked_until.is_(None), User.locked_until <= now))
+            .values(failed_logins=0).returning(User.id))).scalar_one_or_none()
+    if ok is None:
+        await _refuse_locked(db, user_id)
+
+
+async def attempt_failed(db: Database, user: User, count: int, lockout: AuthSettings,
+                         ip: str | None) -> None:
+    """A wrong password, already counted by :func:`reserve_attempt` as the ``count``-th in the
+    window: audited. When the window holds ``lockout_attempts`` attempts, the account locks.
+    Attempts still being checked count as wrong until shown right, so with a right password
+    among attempts made side by side the account may lock a little early, never late."""
+    now = utcnow()
+    until = now + timedelta(seconds=lockout.lockout_seconds)
+    async with db.write() as session:
         audit.record(session, user, "login_failed", "user", user.id, ip=ip,
                      detail={"failed_logins": count})
-        if count >= lockout.lockout_attempts:
-            until = now + timedelta(seconds=lockout.lockout_seconds)
-            await session.execute(update(User).where(User.id == user.id)
-                                  .values(locked_until=until, failed_logins=0))
+        locked = (await session.execute(
+            update(User).where(User.id == user.id,
+                               User.failed_logins >= lockout.lockout_attempts)
+            .values(locked_until=until, failed_logins=0).returning(User.id))).scalar_one_or_none()
+        if locked is not None:
             audit.record(session, user, "account_locked", "user", user.id, ip=ip,
-                         detail={"failed_logins": count, "locked_until": until.isoformat()})
+                         detail={"failed_logins": lockout.lockout_attempts,
+                                 "locked_until": until.isoformat()})

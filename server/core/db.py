@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
@@ -255,6 +256,21 @@ class Database:
         engine, self._sync_engine = self._sync_engine, None
         if engine is not None:
             engine.dispose()
+
+
+async def one_at_a_time(session: AsyncSession, *names: str) -> None:
+    """Make the transactions that check something before writing it (is the name free? is
+    this the last administrator?) take turns, per name, until this transaction ends.
+
+    On PostgreSQL this is a transaction-scoped advisory lock per name, taken in one order so
+    two transactions never wait on each other; the check that follows sees what the one before
+    committed. On SQLite writers already go one at a time (``Database.write``)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted({int.from_bytes(hashlib.blake2b(n.encode(), digest_size=8).digest(), "big",
+                                  signed=True) for n in names})
+    for key in keys:
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def alembic_config(script_location: Path, connection: Any = None) -> Any:

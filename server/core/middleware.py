@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError
 
 from yilian.server.core.errors import InsufficientStorage, YilianError, error_body
 from yilian.server.core.metrics import Metrics
@@ -75,6 +76,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status >= 500 and _storage_full(exc):  # e.g. the audit journal on a full disk
             return _full(request)
         return web.json_response(exc.to_json(), status=exc.status)
+    except IntegrityError as exc:
+        # A uniqueness or reference rule the checks before the write did not catch (a change
+        # made at the same moment): the transaction was rolled back, nothing was stored. Not
+        # the statement's parameters in the log: they may hold patient data or hashes.
+        logger.warning("integrity conflict on %s %s (%s)", request.method, request.path,
+                       type(exc.orig).__name__)
+        return error_response(409, "conflict", "this conflicts with a change made at the same "
+                              "moment; nothing was stored; reload and try again")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -57,6 +57,55 @@ async def test_five_wrong_passwords_lock_the_account_whatever_the_password(api: 
     assert (await _login(api, "township", "yilian-demo"))[0] == 200
 
 
+async def test_side_by_side_attempts_take_no_more_guesses_than_the_lockout(api: Any) -> None:
+    # Twenty wrong passwords at once: each attempt is counted before its password is checked,
+    # so only five are ever checked; the rest are refused unseen, and the account is locked.
+    answers = await asyncio.gather(*(_login(api, "township", f"wrong-{i}") for i in range(20)))
+    codes = sorted(err["error"]["code"] for _, err in answers)
+    assert codes.count("invalid_credentials") == 5, codes
+    assert {s for s, err in answers if err["error"]["code"] != "invalid_credentials"} == {429}
+    api.server.app[keys.LOGIN_LIMITER]._failures.clear()  # a minute later: the lock remains
+    status, err = await _login(api, "township", "yilian-demo")
+    assert status == 429 and err["error"]["code"] == "account_locked"
+    await api.flush_audit()
+    async with api.server.app[keys.DATABASE].read() as session:
+        actions = [a for (a,) in await session.execute(
+            select(AuditEntry.action).where(AuditEntry.action.in_(("login_failed",
+                                                                   "account_locked"))))]
+    assert sorted(actions) == ["account_locked"] + ["login_failed"] * 5
+
+    # The right password beside four wrong ones: attempts still being checked count as wrong,
+    # so the account may lock early (if the right one is checked last), never late.
+    answers = await asyncio.gather(*(_login(api, "county", p) for p in
+                                     ("w-1", "w-2", "yilian-demo", "w-3", "w-4")))
+    statuses = sorted(s for s, _ in answers)
+    assert statuses in ([200, 401, 401, 401, 401], [401, 401, 401, 401, 429]), statuses
+    # A right password checked on its own starts the count again.
+    api.server.app[keys.LOGIN_LIMITER]._failures.clear()
+    async with api.server.app[keys.DATABASE].write() as session:
+        await session.execute(update(User).where(User.username == "county")
+                              .values(locked_until=None))
+    for i in range(4):
+        assert (await _login(api, "county", f"again-{i}"))[0] == 401
+    assert (await _login(api, "county", "yilian-demo"))[0] == 200
+    assert (await _login(api, "county", "again-5"))[0] == 401
+    assert (await _login(api, "county", "yilian-demo"))[0] == 200
+
+
+async def test_the_address_limit_counts_attempts_before_their_passwords(api: Any) -> None:
+    limiter = api.server.app[keys.LOGIN_LIMITER]
+    per_account = limiter.per_account
+    answers = await asyncio.gather(*(_login(api, f"nobody-{i % 2}", "x")
+                                     for i in range(2 * per_account + 6)))
+    assert sorted(s for s, _ in answers).count(401) == 2 * per_account
+    # Right passwords give their attempt back: a hospital's staff behind one address are not
+    # stopped by their own logins.
+    limiter._failures.clear()
+    limiter.per_address = 3
+    for _ in range(5):
+        assert (await _login(api, "village", "yilian-demo"))[0] == 200
+
+
 async def test_failures_further_apart_than_the_window_start_the_count_again(api: Any) -> None:
     for i in range(4):
         assert (await _login(api, "county", f"wrong-{i}"))[0] == 401

@@ -91,6 +91,12 @@ async def test_csv_import_with_chinese_names_dry_run_then_real(api: Api) -> None
     assert entry.action == "import" and entry.detail["after"]["users"] == 3  # type: ignore[index]
     assert entry.detail["after"]["usernames"] == ["xiadong_li", "xiadong_village",  # type: ignore[index]
                                                   "shalang_rehab"]
+    # each new account is audited as if created by hand, with its fields
+    created = {e.detail["after"]["username"]: e for e in await audit_entries(api, "user")  # type: ignore[index]
+               if e.action == "create_user"}
+    assert set(created) >= set(rows)
+    assert created["xiadong_li"].resource_id == str(users["xiadong_li"].id)
+    assert created["xiadong_li"].detail["after"]["role"] == "township_doctor"  # type: ignore[index]
     # the same file again: everything now exists, nothing is written twice
     status, report = await _post(admin, "/api/imports", **files)
     assert status == 422 and report["error"]["code"] == "import_invalid"

@@ -13,6 +13,7 @@ from yilian.server.clinic.admin.permissions import require_admin
 from yilian.server.clinic.admin.schemas import AllianceIn, AlliancePatch, MembersIn
 from yilian.server.clinic.schemas import AllianceOut
 from yilian.server.core import audit
+from yilian.server.core.db import one_at_a_time
 from yilian.server.core.errors import Conflict, NotFound, ValidationFailed
 from yilian.server.core.models import Alliance, AllianceMember, Institution, User
 
@@ -34,14 +35,16 @@ def _snapshot(a: Alliance) -> dict[str, Any]:
             "lead_institution_id": a.lead_institution_id}
 
 
-async def _alliance(session: AsyncSession, alliance_id: int) -> Alliance:
-    found = await session.get(Alliance, alliance_id)
+async def _alliance(session: AsyncSession, alliance_id: int, *, lock: bool = False) -> Alliance:
+    """The alliance; ``lock``: its row held until commit, so changes to its members take turns."""
+    found = await session.get(Alliance, alliance_id, with_for_update=lock or None)
     if found is None:
         raise NotFound(f"no alliance {alliance_id}")
     return found
 
 
 async def _name_free(session: AsyncSession, name: str, alliance_id: int | None = None) -> None:
+    await one_at_a_time(session, "alliance-name")
     other = await session.scalar(select(Alliance.id).where(
         func.lower(Alliance.name) == name.lower()))
     if other is not None and other != alliance_id:
@@ -90,13 +93,14 @@ async def change_alliance(session: AsyncSession, user: User, alliance_id: int,
                           body: AlliancePatch, ip: str | None) -> AllianceOut:
     """Rename an alliance, change its kind, specialty or lead (a new lead joins it)."""
     require_admin(user, "change alliances")
-    alliance = await _alliance(session, alliance_id)
+    alliance = await _alliance(session, alliance_id, lock=True)
     given = body.model_fields_set
     for field in ("name", "kind", "lead_institution_id"):
         if field in given and getattr(body, field) is None:
             raise ValidationFailed(f"an alliance keeps its {field}", details={"field": field})
     before = _snapshot(alliance)
     members = await _member_ids(session, alliance.id)
+    members_before = sorted(members)
     if body.name is not None:
         await _name_free(session, body.name, alliance.id)
         alliance.name = body.name
@@ -114,8 +118,12 @@ async def change_alliance(session: AsyncSession, user: User, alliance_id: int,
     await session.flush()
     after = _snapshot(alliance)
     if after != before:
-        audit.record(session, user, "update", "alliance", alliance.id, ip=ip,
-                     detail={"before": before, "after": after})
+        detail: dict[str, Any] = {"before": before, "after": after}
+        if sorted(members) != members_before:  # a new lead joins as a member
+            detail["before"] = {**before, "member_ids": members_before}
+            detail["after"] = {**after, "member_ids": sorted(members)}
+            detail["added"] = sorted(set(members) - set(members_before))
+        audit.record(session, user, "update", "alliance", alliance.id, ip=ip, detail=detail)
     return _out(alliance, members)
 
 
@@ -124,7 +132,7 @@ async def set_members(session: AsyncSession, user: User, alliance_id: int, body:
     """Replace an alliance's members; the lead stays one (422 ``lead_not_member`` if left
     out). Audited with the members before and after."""
     require_admin(user, "change an alliance's members")
-    alliance = await _alliance(session, alliance_id)
+    alliance = await _alliance(session, alliance_id, lock=True)
     wanted = set(body.member_ids)
     if alliance.lead_institution_id not in wanted:
         raise ValidationFailed("the lead institution stays a member of its alliance",

@@ -22,6 +22,7 @@ from yilian.server.clinic.models import OnCallShift, Referral
 from yilian.server.clinic.referrals.oncall import staff_of
 from yilian.server.clinic.schemas import DepartmentOut, InstitutionOut
 from yilian.server.core import audit
+from yilian.server.core.db import one_at_a_time
 from yilian.server.core.errors import Conflict, NotFound, ValidationFailed
 from yilian.server.core.models import Department, Institution, User
 
@@ -51,6 +52,7 @@ async def _institution(session: AsyncSession, institution_id: int, field: str | 
 
 
 async def _name_free(session: AsyncSession, name: str, institution_id: int | None = None) -> None:
+    await one_at_a_time(session, "institution-name")  # held to commit: no twin meanwhile
     stmt = select(Institution.id).where(func.lower(Institution.name) == name.lower())
     other = await session.scalar(stmt)
     if other is not None and other != institution_id:
@@ -143,6 +145,7 @@ def _dept_snapshot(d: Department) -> dict[str, Any]:
 
 async def _department_name_free(session: AsyncSession, institution_id: int, name: str,
                                 department_id: int | None = None) -> None:
+    await one_at_a_time(session, "department-name")
     other = await session.scalar(select(Department.id).where(
         Department.institution_id == institution_id,
         func.lower(Department.name) == name.lower()))

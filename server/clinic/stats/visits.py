@@ -22,7 +22,7 @@ from yilian.server.clinic.stats.schemas import VisitTotalOut, VisitTotalsQuery
 from yilian.server.clinic.stats.scope import _members, coordinator_alliances, resolve
 from yilian.server.core import audit
 from yilian.server.core.access import require_role
-from yilian.server.core.db import utcnow
+from yilian.server.core.db import one_at_a_time, utcnow
 from yilian.server.core.errors import ValidationFailed
 from yilian.server.core.models import Institution, User
 
@@ -106,18 +106,23 @@ async def check(session: AsyncSession, user: User, rows: Sequence[tuple[int, Any
     return out
 
 
+#: Replaced totals listed with their earlier value in the audit entry of one save.
+AUDIT_REPLACED = 5_000
+
+
 async def save(session: AsyncSession, user: User, totals: Sequence[Total], ip: str | None,
                action: str) -> list[VisitTotalOut]:
     """Write checked totals in bulk (an entered month replaces its total); audited once."""
     t = OutpatientVisitTotal.__table__.c
     now = utcnow()
-    existing: set[tuple[int, str]] = set()
+    await one_at_a_time(session, "visit-totals")  # which rows exist holds until commit
+    existing: dict[tuple[int, str], int] = {}
     keys = [(x.institution_id, x.month) for x in totals]
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
-        rows = await session.execute(select(t.institution_id, t.month).where(
+        rows = await session.execute(select(t.institution_id, t.month, t.visits).where(
             tuple_(t.institution_id, t.month).in_(chunk)))
-        existing |= {(r[0], r[1]) for r in rows}
+        existing |= {(r[0], r[1]): r[2] for r in rows}
     new = [{"institution_id": x.institution_id, "month": x.month, "visits": x.visits,
             "updated_by_id": user.id, "updated_at": now}
            for x in totals if (x.institution_id, x.month) not in existing]
@@ -139,7 +144,12 @@ async def save(session: AsyncSession, user: User, totals: Sequence[Total], ip: s
             changed)
     audit.record(session, user, action, "outpatient_visit_totals", ip=ip, detail={
         "rows": len(totals), "inserted": len(new), "replaced": len(changed),
-        "institutions": sorted({x.institution_id for x in totals})[:200]})
+        "institutions": sorted({x.institution_id for x in totals})[:200],
+        # what a replaced total was, so the audit can tell who changed which figure from what
+        "before": [{"institution_id": x.institution_id, "month": x.month,
+                    "visits": existing[(x.institution_id, x.month)], "now": x.visits}
+                   for x in totals if (x.institution_id, x.month) in existing
+                   and existing[(x.institution_id, x.month)] != x.visits][:AUDIT_REPLACED]})
     return [VisitTotalOut(institution_id=x.institution_id, month=x.month, visits=x.visits,
                           updated_by_id=user.id, updated_at=now) for x in totals]
 

@@ -13,12 +13,13 @@ from sqlalchemy import ColumnElement, select, update
 from yilian.server.core import audit, keys
 from yilian.server.core.api import ApiRequest, ApiRouter
 from yilian.server.core.auth import (
+    attempt_failed,
+    attempt_succeeded,
     bearer_token,
     check_credentials,
-    count_failure,
     hash_password,
     issue_token,
-    refuse_if_locked,
+    reserve_attempt,
     revoke_token,
     revoke_user_tokens,
     token_digest,
@@ -50,13 +51,12 @@ def user_out(user: User) -> UserOut:
 async def login(req: ApiRequest) -> LoginOut:
     body: LoginIn = req.body
     limiter = req.request.app[keys.LOGIN_LIMITER]
-    limiter.check(body.username, req.ip)
+    stamp = limiter.attempt(body.username, req.ip)  # counted before argon2 runs
     user = await check_credentials(req.db, body.username, body.password,
                                    lockout=req.settings.auth, ip=req.ip)
     if user is None:
-        limiter.failed(body.username, req.ip)
         raise Unauthorized("wrong username or password", code="invalid_credentials")
-    limiter.succeeded(body.username)
+    limiter.succeeded(body.username, req.ip, stamp)
     ttl = req.settings.auth.token_ttl_seconds
     token = await issue_token(req.db, user, ttl, address=req.ip,
                               user_agent=req.request.headers.get("User-Agent"))
@@ -124,15 +124,16 @@ async def change_password(req: ApiRequest) -> UserOut:
         user = await session.get(User, req.user.id)
     if user is None:
         raise Unauthorized("this account no longer exists")
-    refuse_if_locked(user)  # a stolen token takes no more guesses than the login does
+    # A stolen token must not become a way to guess the password: the attempt counts as a
+    # login's does, before the password is looked at (and locks the account at the limit).
+    count = await reserve_attempt(req.db, user.id, auth)
     if not await asyncio.to_thread(verify_password, user.password_hash, body.old_password):
-        # A stolen token must not become a way to guess the password: it counts as a
-        # failed login (and locks the account at the limit).
-        await count_failure(req.db, user, auth, req.ip)
+        await attempt_failed(req.db, user, count, auth, req.ip)
         raise ValidationFailed("the current password is wrong", code="wrong_password",
                                details={"errors": [{"loc": ["body", "old_password"],
                                                     "msg": "wrong password",
                                                     "type": "wrong_password"}]})
+    await attempt_succeeded(req.db, user.id)
     await asyncio.to_thread(check_password, body.new_password, username=user.username,
                             min_length=auth.password_min_length,
                             previous_hash=user.password_hash, field="new_password")
@@ -145,7 +146,7 @@ async def change_password(req: ApiRequest) -> UserOut:
             raise Unauthorized("this account no longer exists")
         was_required = row.must_change_password
         row.password_hash, row.must_change_password = new_hash, False
-        row.password_changed_at, row.failed_logins, row.locked_until = utcnow(), 0, None
+        row.password_changed_at, row.failed_logins = utcnow(), 0
         ended = await revoke_user_tokens(session, row.id, keep=current)
         audit.record(session, req.user, "change_password", "user", row.id, ip=req.ip,
                      detail={"required": was_required, "sessions_ended": len(ended)})

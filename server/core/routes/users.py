@@ -16,7 +16,7 @@ from yilian.server.core import accounts, audit, keys
 from yilian.server.core.accounts import Directory, NewUser
 from yilian.server.core.api import ApiRequest, ApiRouter
 from yilian.server.core.auth import hash_password, revoke_user_tokens, user_token_digests
-from yilian.server.core.db import utcnow
+from yilian.server.core.db import one_at_a_time, utcnow
 from yilian.server.core.errors import Conflict
 from yilian.server.core.models import User
 from yilian.server.core.passwords import MAX_PASSWORD_CHARS, check_password
@@ -231,6 +231,8 @@ async def _apply(session: Any, req: ApiRequest, user: User, body: UserPatch, giv
     user.specialties = accounts.check_specialties(role, specialties or [])
     leaves_admins = user.role == "admin" and user.active and (
         role != "admin" or body.active is False)
+    if leaves_admins:
+        await one_at_a_time(session, "active-admins")  # two admins demoting each other
     if leaves_admins and await accounts.count_active_admins(session) <= 1:
         raise Conflict("this is the last active administrator", code="last_admin")
     if body.display_name is not None:

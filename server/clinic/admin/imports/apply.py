@@ -13,9 +13,9 @@ from yilian.server.clinic.admin.imports.reader import Upload
 from yilian.server.clinic.admin.permissions import require_admin
 from yilian.server.clinic.admin.rules import RANK
 from yilian.server.clinic.admin.schemas import ImportReport, ImportResult
-from yilian.server.core import audit
+from yilian.server.core import accounts, audit
 from yilian.server.core.csvfile import to_csv
-from yilian.server.core.db import Database, utcnow
+from yilian.server.core.db import Database, one_at_a_time, utcnow
 from yilian.server.core.errors import ValidationFailed
 from yilian.server.core.models import AllianceMember, Department, Institution, User
 
@@ -50,12 +50,15 @@ async def run(db: Database, user: User, upload: Upload, ip: str | None) -> Impor
     passwords = [codes.new_code() for _ in plan.users]
     hashes = await codes.hash_codes(passwords)
     async with db.write() as session:
-        # Checked again where it is written: the directory may have changed meanwhile.
+        # Checked again where it is written: the directory may have changed meanwhile (and
+        # names taken by another writer wait until this one has committed).
+        await one_at_a_time(session, "institution-name", "department-name")
         upload.problems.clear()
         plan = await check(session, upload, user)
         if upload.problems:
             raise _refuse(upload, plan)
-        names = await _write(session, plan, hashes)
+        names, created = await _write(session, plan, hashes)
+        accounts.audit_created(session, user, created, ip=ip)
         counts = plan.counts()
         audit.record(session, user, "import", "directory", None, ip=ip, detail={
             "after": {**counts.model_dump(),
@@ -64,8 +67,10 @@ async def run(db: Database, user: User, upload: Upload, ip: str | None) -> Impor
     return ImportResult(counts=counts, passwords_csv=_passwords_csv(plan, passwords, names))
 
 
-async def _write(session: AsyncSession, plan: Plan, hashes: list[str]) -> list[str]:
-    """Insert the plan; returns each new user's institution name for the password sheet."""
+async def _write(session: AsyncSession, plan: Plan, hashes: list[str]
+                 ) -> tuple[list[str], list[User]]:
+    """Insert the plan; returns each new user's institution name for the password sheet, and
+    the new accounts."""
     ids: dict[str, int] = {}
 
     def ref(r: int | str) -> int:
@@ -91,18 +96,19 @@ async def _write(session: AsyncSession, plan: Plan, hashes: list[str]) -> list[s
         select(Department.id, Department.institution_id, Department.name).where(
             Department.institution_id.in_(wanted)))).all()} if wanted else {}
     now = utcnow()
+    created: list[User] = []
     if plan.users:
-        await session.execute(insert(User), [
+        created = list(await session.scalars(insert(User).returning(User), [
             {"username": u.username, "display_name": u.display_name, "password_hash": h,
              "role": u.role, "institution_id": ref(u.institution),
              "department_id": dept_ids[(ref(u.institution), u.department.casefold())]
              if u.department else None,
              "specialties": u.specialties, "title": u.title, "active": True,
              "created_at": now, "must_change_password": True, "failed_logins": 0}
-            for u, h in zip(plan.users, hashes, strict=True)])
+            for u, h in zip(plan.users, hashes, strict=True)]))
     names: dict[int, str] = dict((await session.execute(select(Institution.id, Institution.name).where(
         Institution.id.in_(wanted)))).all()) if wanted else {}
-    return [names.get(ref(u.institution), "") for u in plan.users]
+    return [names.get(ref(u.institution), "") for u in plan.users], created
 
 
 def _passwords_csv(plan: Plan, passwords: list[str], institutions: list[str]) -> str:
