@@ -184,7 +184,11 @@ async def test_the_picker_attaches_a_stored_study_without_typing_its_uid(new_pag
 
     # In the request form, the picker fills the studies to share.
     await page.goto("/#/request")
-    await page.get_by_test_id("attach-study").click()
+    # The consultation page has an attach-study button too: wait for the request form (which
+    # renders once its data is in) so the click is not on the page being left.
+    form = page.locator("form.request-form")
+    await expect(form).to_be_visible()
+    await form.get_by_test_id("attach-study").click()
     await page.get_by_test_id("study-picker").get_by_label(text("studies", "picker_patient_id")).fill("PK-77")
     await page.get_by_test_id("study-picker").get_by_role("button", name=text("studies", "picker_search")).click()
     await page.get_by_test_id("study-picker").get_by_test_id("pick-study").click()
