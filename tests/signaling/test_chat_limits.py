@@ -108,7 +108,9 @@ async def test_a_chat_flood_is_rate_limited_per_user_and_the_server_stays_respon
             assert statistics.median(probes) < 0.2, probes
 
             # Only what was accepted went out and was kept.
-            await until(lambda: len(expert.got("chat")) == codes["ok"])
+            # (30 s: on a loaded machine the socket still drains the flood's refusals first)
+            await until(lambda: len(expert.got("chat")) >= codes["ok"], 30)
+            assert len(expert.got("chat")) == codes["ok"]
             status, body = await doctors["expert"].get(f"/api/consultations/{consultation}")
             assert status == 200 and len(body["chat"]) == codes["ok"]
 
