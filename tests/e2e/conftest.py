@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -32,9 +34,10 @@ def _skip_without_browser() -> None:
         pytest.skip(f"{CHROMIUM} is not installed (the e2e tests always run on CI)")
 
 
-@pytest.fixture
-async def browser(server: TestServer) -> AsyncIterator[object]:
-    """A headless Chromium; depends on ``server`` so it closes before the server does."""
+@asynccontextmanager
+async def launched_chromium() -> AsyncIterator[Any]:
+    """The Debian Chromium, headless, with the flags above (skipped where it is absent, except
+    on CI); closed at the end of the block. Fixtures of any scope yield from it."""
     _skip_without_browser()
     from playwright.async_api import async_playwright
 
@@ -45,6 +48,13 @@ async def browser(server: TestServer) -> AsyncIterator[object]:
             yield b
         finally:
             await b.close()
+
+
+@pytest.fixture
+async def browser(server: TestServer) -> AsyncIterator[object]:
+    """A headless Chromium; depends on ``server`` so it closes before the server does."""
+    async with launched_chromium() as b:
+        yield b
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import PG_URL, _pg_admin, _pg_url, base_settings
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _skip_without_browser
+from tests.e2e.conftest import TIMEOUT_MS, launched_chromium
 from tests.server.live import live_server
 from yilian.server.core.settings import Settings
 
@@ -52,14 +52,8 @@ def empty_server(empty_settings: Settings) -> Iterator[str]:
 
 @pytest.fixture
 async def chromium(empty_server: str) -> AsyncIterator[Browser]:
-    _skip_without_browser()
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                           headless=True)
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with launched_chromium() as browser:
+        yield browser
 
 
 def create_first_admin(settings: Settings) -> str:

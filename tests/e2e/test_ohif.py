@@ -23,7 +23,7 @@ from PIL import Image
 from playwright.async_api import expect
 
 from tests.conftest import PG_URL, _pg_admin, _pg_url, base_settings
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _skip_without_browser
+from tests.e2e.conftest import TIMEOUT_MS, launched_chromium
 from tests.e2e.test_consultation_flow import login
 from yilian.server.app import create_app
 from yilian.server.core.settings import Settings
@@ -78,16 +78,8 @@ async def ohif_server(ohif_settings: Settings) -> AsyncIterator[TestServer]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def ohif_browser(ohif_server: TestServer) -> AsyncIterator[Any]:
-    _skip_without_browser()
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                           headless=True)
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with launched_chromium() as browser:
+        yield browser
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -31,7 +31,7 @@ from aiortc import RTCSessionDescription
 from playwright.async_api import Page, expect
 
 from tests.conftest import Api, base_settings, database_copy
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, ON_CI, TIMEOUT_MS
+from tests.e2e.conftest import ON_CI, TIMEOUT_MS, _skip_without_browser, launched_chromium
 from tests.e2e.test_layout import login_zh as login
 from tests.signaling.test_redis_processes import REDIS_HOST, REDIS_PORT, ServerProcess, _redis_up
 from tests.support.broadcast_peer import BroadcastPresenter, BroadcastViewer
@@ -69,8 +69,7 @@ def bsettings(template: tuple[Path, str],
         if ON_CI:
             pytest.fail("CI provides Redis on 127.0.0.1:6379")
         pytest.skip("no Redis on 127.0.0.1:6379")
-    if not CHROMIUM.exists() and not ON_CI:
-        pytest.skip(f"{CHROMIUM} is not installed (the e2e tests always run on CI)")
+    _skip_without_browser()
     data_dir = tmp_path_factory.mktemp("teaching") / "data"
     shutil.copytree(template[0], data_dir)
     with database_copy(template[1]) as url:
@@ -117,14 +116,8 @@ async def users(bserver: TestServer) -> AsyncIterator[dict[str, Api]]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def bbrowser(bserver: TestServer) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
+    async with launched_chromium() as b:
+        yield b
 
 
 async def open_page(browser: Any, server: TestServer, username: str) -> Page:
