@@ -95,28 +95,34 @@ async def test_a_chat_flood_is_rate_limited_per_user_and_the_server_stays_respon
                 async with http.get(healthz) as resp:
                     assert resp.status == 200
                 probes.append(time.monotonic() - started)
-                if len(probes) == 5:  # mid-flood, from the same user's other device
+                if 5 <= len(probes) <= 7:  # mid-flood, from the same user's other device
                     phone_acks.append(await phone.call("chat", {"room": room, "text": "phone"}))
                 await asyncio.sleep(0.05)
             report = json.loads(await asyncio.wait_for(flooder.stdout.readline(), 120))
             assert await flooder.wait() == 0
             codes = report["codes"]
             assert set(codes) == {"ok", "rate_limited"}, report
-            # The burst of 10, then one a second while the flood lasted.
-            assert 10 <= codes["ok"] <= 10 + int(report["seconds"]) + 1, report
+            # The phone may catch a token refilled before the flooder took it (a loaded machine
+            # slows the flooder), but not three lines in a row: the bucket is the user's.
+            phone_ok = sum(1 for a in phone_acks if a["ok"])
+            assert len(phone_acks) == 3 and phone_ok < 3, phone_acks
+            # The burst of 10, then one a second while the flood lasted, for both devices.
+            assert 10 <= codes["ok"] + phone_ok <= 10 + int(report["seconds"]) + 1, report
             assert report["sent"] > 1000, report
             assert statistics.median(probes) < 0.2, probes
 
             # Only what was accepted went out and was kept.
             # (30 s: on a loaded machine the socket still drains the flood's refusals first)
-            await until(lambda: len(expert.got("chat")) >= codes["ok"], 30)
-            assert len(expert.got("chat")) == codes["ok"]
+            accepted = codes["ok"] + phone_ok
+            await until(lambda: len(expert.got("chat")) >= accepted, 30)
+            assert len(expert.got("chat")) == accepted
             status, body = await doctors["expert"].get(f"/api/consultations/{consultation}")
-            assert status == 200 and len(body["chat"]) == codes["ok"]
+            assert status == 200 and len(body["chat"]) == accepted
 
             # The limit is the user's, not the socket's; it refills at one line a second.
-            assert [a["error"]["code"] for a in phone_acks] == ["rate_limited"], phone_acks
-            assert phone_acks[0]["error"]["message"].startswith("too many chat messages; the next")
+            refused = [a["error"] for a in phone_acks if not a["ok"]]
+            assert {e["code"] for e in refused} == {"rate_limited"}, phone_acks
+            assert refused[0]["message"].startswith("too many chat messages; the next")
             await asyncio.sleep(1.1)
             assert (await phone.call("chat", {"room": room, "text": "from my phone"}))["ok"]
             # Another user has a bucket of their own.
