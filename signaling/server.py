@@ -162,6 +162,7 @@ class RtcServer:
         channel: str = DEFAULT_CHANNEL,
         chat: ChatPolicy | None = None,
         recheck_seconds: float = 5.0,
+        websocket_only: bool = False,
     ) -> None:
         eio.install()  # one watchdog per socket instead of timers on every packet
         manager: FanoutRedisManager | None = None
@@ -189,6 +190,9 @@ class RtcServer:
                                          scrub=scrub_engineio),
             # Same-origin only: the web client is served by the same app.
             cors_allowed_origins=None,
+            # Several processes on one port: a long-polling session's requests would reach
+            # whichever process the kernel picks, a websocket stays with one.
+            transports=["websocket"] if websocket_only else ["polling", "websocket"],
         )
         self.sio.garbage_log = ThrottledLog(logger)
         self.namespace = RtcNamespace(gate, store, grace_seconds=grace_seconds, chat=chat)
@@ -288,6 +292,7 @@ def setup_rtc(app: web.Application, rules: Mapping[RoomKind, RoomRules],
         chat=ChatPolicy(settings.rtc.chat_max_chars, settings.rtc.chat_burst,
                         settings.rtc.chat_per_second),
         recheck_seconds=settings.rtc.recheck_seconds,
+        websocket_only=settings.workers > 1,
     )
     app[rtc_keys.RTC] = rtc
     if broadcast is not None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from yilian.server.clinic.models import Consultation, Patient, Referral, ReferralConsultation
 from yilian.server.core.access import require_clinical
@@ -72,6 +73,11 @@ def readable_consultation_filter(user: User) -> ColumnElement[bool]:
                Consultation.id.in_(referral_shared_consultations(user)))
 
 
+# Built once, run with parameters (every change of a consultation starts with one).
+_CONSULTATION = select(Consultation).where(Consultation.id == bindparam("id"))
+_LOCKED_CONSULTATION = _CONSULTATION.with_for_update()
+
+
 async def get_visible_consultation(
     session: AsyncSession, user: User, consultation_id: int, *, for_update: bool = False
 ) -> Consultation:
@@ -80,16 +86,21 @@ async def get_visible_consultation(
     A consultation shared with a referral is read-only for the receiving team: it is found
     for reading, never ``for_update`` (every change locks its row first), and the actions that
     do not change it (sharing a study, a teaching copy) check participation themselves."""
+    return await session.run_sync(visible_consultation_sync, user, consultation_id,
+                                  for_update=for_update)
+
+
+def visible_consultation_sync(session: Session, user: User, consultation_id: int, *,
+                              for_update: bool = False) -> Consultation:
+    """:func:`get_visible_consultation` on a synchronous session."""
     require_clinical(user, "open consultations")
-    stmt = select(Consultation).where(Consultation.id == consultation_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    c = (await session.execute(stmt)).scalar_one_or_none()
+    c = session.execute(_LOCKED_CONSULTATION if for_update else _CONSULTATION,
+                        {"id": consultation_id}).scalar_one_or_none()
     if c is None:
         raise NotFound(f"no consultation {consultation_id}")
     if can_see_consultation(user, c):
         return c
-    if not for_update and await session.scalar(select(exists(
+    if not for_update and session.scalar(select(exists(
             referral_shared_consultations(user).where(
                 ReferralConsultation.consultation_id == c.id)))):
         return c

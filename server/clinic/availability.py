@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from yilian.server.clinic.models import AvailabilityException, AvailabilityRule, Slot
 from yilian.server.clinic.scheduling import extend_horizon
@@ -19,7 +20,6 @@ from yilian.server.clinic.schemas import (
     SlotsQuery,
     WeeklyRule,
 )
-from yilian.server.clinic.views import slot_out
 from yilian.server.core.access import shares_alliance
 from yilian.server.core.db import utcnow
 from yilian.server.core.errors import Forbidden, NotFound, ValidationFailed
@@ -35,7 +35,7 @@ async def _get_expert(session: AsyncSession, expert_id: int) -> User:
     return expert
 
 
-async def slots(session: AsyncSession, expert_id: int, q: SlotsQuery) -> list[SlotOut]:
+def slots(session: Session, expert_id: int, q: SlotsQuery) -> list[SlotOut]:
     """An expert's slots in a time range (default: the next 14 days, at most 92)."""
     start = q.from_ or utcnow()
     end = q.to or start + timedelta(days=14)
@@ -44,11 +44,24 @@ async def slots(session: AsyncSession, expert_id: int, q: SlotsQuery) -> list[Sl
                                                                      "to": str(end)})
     if end - start > MAX_SLOT_RANGE:
         raise ValidationFailed("ask for at most 92 days of slots at once")
-    await _get_expert(session, expert_id)
-    stmt = select(Slot).where(Slot.expert_id == expert_id, Slot.start >= start, Slot.start < end)
-    if q.status:
-        stmt = stmt.where(Slot.status == q.status)
-    return [slot_out(s) for s in (await session.execute(stmt.order_by(Slot.start))).scalars()]
+    params = {"expert_id": expert_id, "start": start, "end": end, "status": q.status}
+    rows = session.execute(_SLOTS_WITH_STATUS if q.status else _SLOTS, params).all()
+    if not rows and session.scalar(_IS_EXPERT, {"expert_id": expert_id}) is None:
+        raise NotFound(f"no expert {expert_id}")
+    return [SlotOut(id=r.id, start=r.start, end=r.end, status=r.status) for r in rows]
+
+
+# Built once and run with parameters (doctors ask for slots on every booking). The columns,
+# not Slot objects: the answer is a list of them, and the expert's role is joined in so that
+# one statement answers (a second only when there are no slots: no expert, or none free).
+_SLOTS_IN_RANGE = (
+    select(Slot.id, Slot.start, Slot.end, Slot.status)
+    .join(User, (User.id == Slot.expert_id) & (User.role == "specialist"))
+    .where(Slot.expert_id == bindparam("expert_id"), Slot.start >= bindparam("start"),
+           Slot.start < bindparam("end")))
+_IS_EXPERT = select(User.id).where(User.id == bindparam("expert_id"), User.role == "specialist")
+_SLOTS = _SLOTS_IN_RANGE.order_by(Slot.start)
+_SLOTS_WITH_STATUS = _SLOTS_IN_RANGE.where(Slot.status == bindparam("status")).order_by(Slot.start)
 
 
 async def may_edit(session: AsyncSession, user: User, expert: User) -> bool:

@@ -2,12 +2,21 @@
 
 Each public function is one thing a user does; the HTTP routes parse, call one of these, and
 return what it returns. The rules themselves are in ``workflow`` (states, transitions, who may
-act), ``access`` (who may see) and ``scheduling`` (slots)."""
+act), ``access`` (who may see) and ``scheduling`` (slots).
+
+The changes (request, accept, decline, ...) are synchronous functions of one session, run by
+``Database.write_sync``: on SQLite each holds the write lock for a millisecond or two on the
+event loop's thread, instead of a hop to the driver's thread per statement with every other
+request of the loop run in between (what made bookings queue at a busy hour)."""
 
 from __future__ import annotations
 
-from sqlalchemy import case, select
+from datetime import datetime
+from typing import NamedTuple, cast
+
+from sqlalchemy import Table, bindparam, case, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from yilian.server.clinic import notices
 from yilian.server.clinic.access import (
@@ -16,7 +25,15 @@ from yilian.server.clinic.access import (
     get_visible_consultation,
     is_participant,
 )
-from yilian.server.clinic.models import Consultation, ConsultationEvent, Patient, Slot
+from yilian.server.clinic.models import (
+    Consultation,
+    ConsultationEvent,
+    ConsultationStudy,
+    Patient,
+    ReportVersion,
+    Slot,
+)
+from yilian.server.clinic.notices import Person
 from yilian.server.clinic.ports import ChatLog, StudyCatalog
 from yilian.server.clinic.scheduling import book_slot, release_slot
 from yilian.server.clinic.schemas import (
@@ -25,9 +42,14 @@ from yilian.server.clinic.schemas import (
     ConsultationOut,
     ConsultationsQuery,
     ConsultationWithChatOut,
+    PatientSummary,
+    SlotOut,
 )
-from yilian.server.clinic.sharing import share_studies
-from yilian.server.clinic.views import consultation_views, report_states
+from yilian.server.clinic.sharing import check_studies, share_studies
+from yilian.server.clinic.views import (
+    consultation_view,
+    consultation_views,
+)
 from yilian.server.clinic.workflow import (
     CALLED_OFF,
     SLOT_REQUIRED_KINDS,
@@ -39,7 +61,7 @@ from yilian.server.clinic.workflow import (
 )
 from yilian.server.core import audit
 from yilian.server.core.access import require_clinical
-from yilian.server.core.db import Database, utcnow
+from yilian.server.core.db import Database, by_id, by_ids, utcnow
 from yilian.server.core.errors import Conflict, Forbidden, NotFound, SlotTaken, ValidationFailed
 from yilian.server.core.models import Institution, User
 
@@ -48,60 +70,81 @@ def apply_transition(
     c: Consultation, action: str, actor: User | None, note: str | None = None
 ) -> ConsultationEvent:
     """Move ``c`` by ``action`` (raising InvalidTransition) and record who and when."""
+    event = transition(c, action, actor, note)
+    c.events.append(event)
+    return event
+
+
+def transition(c: Consultation, action: str, actor: User | None,
+               note: str | None = None) -> ConsultationEvent:
+    """Move ``c`` by ``action`` (raising InvalidTransition); the event that records it, for the
+    caller to store."""
     new = next_state(c.status, action)
     event = ConsultationEvent(
-        from_status=c.status, to_status=new, actor_id=actor.id if actor else None,
-        at=utcnow(), note=note,
+        consultation_id=c.id, from_status=c.status, to_status=new,
+        actor_id=actor.id if actor else None, at=utcnow(), note=note,
     )
     c.status = new
     c.updated_at = event.at
-    c.events.append(event)
     return event
 
 
 async def expire_overdue(db: Database) -> int:
     """Expire requests nobody accepted before their deadline; returns how many."""
+    return await db.write_sync(_expire_overdue)
+
+
+def _expire_overdue(session: Session) -> int:
     now = utcnow()
-    async with db.write() as session:
-        overdue = (
-            await session.execute(
-                # locked: another process's sweep or an accept that commits first is not
-                # overwritten (PostgreSQL re-checks the status once the lock is had)
-                select(Consultation).where(
-                    Consultation.status == "requested", Consultation.deadline < now
-                ).with_for_update()
-            )
-        ).scalars().all()
-        for c in overdue:
-            apply_transition(c, "expire", None, "nobody accepted before the deadline")
-            await release_slot(session, c.slot_id)  # it will not take place
-            await notices.expired(session, c)
+    overdue = session.execute(
+        # locked: another process's sweep or an accept that commits first is not
+        # overwritten (PostgreSQL re-checks the status once the lock is had)
+        select(Consultation).where(
+            Consultation.status == "requested", Consultation.deadline < now
+        ).with_for_update()
+    ).scalars().all()
+    for c in overdue:
+        apply_transition(c, "expire", None, "nobody accepted before the deadline")
+        release_slot(session, c.slot_id)  # it will not take place
+        notices.expired(session, c)
     return len(overdue)
 
 
-async def _view(session: AsyncSession, c: Consultation, viewer: User) -> ConsultationOut:
-    return (await consultation_views(session, [c], viewer))[0]
-
-
-async def _take_slot(session: AsyncSession, slot_id: int, expert_id: int) -> Slot:
-    """Book a slot for a consultation, or raise 409 ``slot_taken`` / 422."""
-    if await book_slot(session, slot_id, expert_id):
-        slot = await session.get(Slot, slot_id)
-        assert slot is not None
-        return slot
-    slot = await session.get(Slot, slot_id)
+def _take_slot(session: Session, slot_id: int, expert_id: int, holder: int) -> SlotOut:
+    """Book a slot for the consultation ``holder``, or raise 409 ``slot_taken`` / 422."""
+    booked = book_slot(session, slot_id, expert_id, holder)
+    if booked is not None:
+        # The slot as it now is, without a SELECT (the UPDATE returned its times).
+        return SlotOut(id=slot_id, start=booked.start, end=booked.end, status="booked")
+    slot = by_id(session, Slot, slot_id)
     if slot is None or slot.expert_id != expert_id:
-        raise ValidationFailed(f"expert {expert_id} has no slot {slot_id}",
-                               details={"field": "slot_id"})
+        raise _not_the_experts(slot_id, expert_id)
     if slot.status == "booked":
         raise SlotTaken(f"slot {slot_id} is already booked", details={"slot_id": slot_id})
     raise Conflict(f"slot {slot_id} cannot be booked (it is {slot.status} or in the past)",
                    code="slot_unavailable", details={"slot_id": slot_id, "status": slot.status})
 
 
-async def create(session: AsyncSession, catalog: StudyCatalog, user: User, body: ConsultationIn,
-                 ip: str | None) -> ConsultationOut:
-    """Request a consultation with an expert (in one of their slots) or a specialty queue."""
+def _not_the_experts(slot_id: int, expert_id: int) -> ValidationFailed:
+    return ValidationFailed(f"expert {expert_id} has no slot {slot_id}",
+                            details={"field": "slot_id"})
+
+
+class Parties(NamedTuple):
+    """What :func:`check_request` found: the patient, the named expert, the requester's
+    institution (its name and local name, for the expert's notice), and the start of the
+    slot asked for (not yet booked)."""
+
+    patient: PatientSummary
+    expert: Person | None
+    place: tuple[str, str]
+    slot_start: datetime | None
+
+
+def check_request(session: Session, user: User, body: ConsultationIn) -> Parties:
+    """The request's patient and expert once the request is one this user may make (else
+    4xx): one statement for the patient, the expert, the requester's institution and the
+    queue's."""
     require_clinical(user, "request consultations")
     if body.slot_id and not body.expert_id:
         raise ValidationFailed("a slot_id needs the expert_id it belongs to",
@@ -109,45 +152,140 @@ async def create(session: AsyncSession, catalog: StudyCatalog, user: User, body:
     if not body.expert_id and not (body.specialty or body.target_institution_id):
         raise ValidationFailed("name an expert_id, or a specialty and/or target_institution_id "
                                "queue", details={"field": "expert_id"})
-    patient = await session.get(Patient, body.patient_id)
-    if patient is None or patient.institution_id != user.institution_id:
+    row = session.execute(_PARTIES, {
+        "patient": body.patient_id, "expert": body.expert_id, "place": user.institution_id,
+        "target": body.target_institution_id, "slot": body.slot_id}).first()
+    if row is None or row.institution_id != user.institution_id:
         raise NotFound(f"no patient {body.patient_id} at your institution",
                        details={"field": "patient_id"})
+    expert = None
     if body.expert_id:
-        expert = await session.get(User, body.expert_id)
-        if expert is None or expert.role != "specialist" or not expert.active:
+        if row.expert_id is None or row.expert_role != "specialist" or not row.expert_active:
             raise ValidationFailed(f"no expert {body.expert_id}", details={"field": "expert_id"})
-        if expert.id == user.id:
+        if row.expert_id == user.id:
             raise ValidationFailed("you cannot request a consultation with yourself",
                                    details={"field": "expert_id"})
-    if body.target_institution_id and await session.get(
-        Institution, body.target_institution_id
-    ) is None:
+        expert = Person(row.expert_id, row.expert_name, row.expert_locale, row.expert_active)
+    if body.target_institution_id and row.target_id is None:
         raise ValidationFailed(f"no institution {body.target_institution_id}",
                                details={"field": "target_institution_id"})
-    slot = (await _take_slot(session, body.slot_id, body.expert_id)
-            if body.slot_id and body.expert_id else None)
+    if body.slot_id and body.expert_id and row.slot_expert_id != body.expert_id:
+        raise _not_the_experts(body.slot_id, body.expert_id)
+    patient = PatientSummary(id=row.id, name=row.name, sex=row.sex, birth_date=row.birth_date)
+    return Parties(patient, expert, (row.place_name or "", row.place_local or row.place_name or ""),
+                   row.slot_start)
+
+
+async def shareable_studies(db: Database, catalog: StudyCatalog, user: User,
+                            body: ConsultationIn) -> list[str]:
+    """The studies a request shares, each checked (``sharing.check_studies``), before its
+    transaction: the image index is asked through the async catalog. The request itself is
+    checked first, so a refused request answers as it would without studies."""
+    if not body.study_uids:
+        return []
+    async with db.read() as session:
+        await session.run_sync(check_request, user, body)
+        return await check_studies(session, catalog, user, body.patient_id, body.study_uids)
+
+
+def create(session: Session, user: User, body: ConsultationIn, study_uids: list[str],
+           ip: str | None) -> ConsultationOut:
+    """Request a consultation with an expert (in one of their slots) or a specialty queue,
+    sharing ``study_uids`` (checked by :func:`shareable_studies`)."""
+    patient, expert, place, slot_start = check_request(session, user, body)
     now = utcnow()
+    # Core statements, not the ORM's unit of work (a third of the request's CPU before); the
+    # Consultation object stays out of the session, for the notice's text and the view.
     c = Consultation(
         patient_id=patient.id, requester_id=user.id,
         requester_institution_id=user.institution_id, kind=body.kind,
         urgency=body.urgency, question=body.question, expert_id=body.expert_id,
-        slot_id=slot.id if slot else None, specialty=body.specialty,
+        slot_id=body.slot_id, specialty=body.specialty,
         target_institution_id=body.target_institution_id,
-        deadline=deadline_for(body.urgency, now, slot.start if slot else None),
-        status="requested", created_at=now, updated_at=now, events=[], studies=[],
-    )
-    session.add(c)
-    c.events.append(ConsultationEvent(from_status=None, to_status="requested", actor_id=user.id,
-                                      at=now))
-    await session.flush()
-    if slot:
-        slot.consultation_id = c.id
-    if body.study_uids:
-        await share_studies(session, catalog, user, c, body.study_uids)
+        deadline=deadline_for(body.urgency, now, slot_start),
+        status="requested", reason=None, created_at=now, updated_at=now)
+    c.id = session.execute(_INSERT_CONSULTATION, {
+        col: getattr(c, col) for col in _CONSULTATION_COLUMNS}).scalar_one()
+    # Booked once the request exists, so the slot names it in the same UPDATE (a slot that is
+    # taken after all rolls the request back).
+    slot = (_take_slot(session, body.slot_id, body.expert_id, c.id)
+            if body.slot_id and body.expert_id else None)
+    event = ConsultationEvent(consultation_id=c.id, from_status=None, to_status="requested",
+                              actor_id=user.id, at=now, note=None)
+    session.execute(_INSERT_EVENT, {col: getattr(event, col) for col in _EVENT_COLUMNS})
+    if study_uids:
+        session.execute(insert(_STUDIES), [
+            {"consultation_id": c.id, "study_instance_uid": u, "shared_by_id": user.id,
+             "shared_at": now} for u in study_uids])
     audit.record(session, user, "create", "consultation", c.id, patient_id=c.patient_id, ip=ip)
-    await notices.requested(session, c, user)
-    return (await consultation_views(session, [c], user, new=True))[0]
+    notices.requested(session, c, user, expert=expert, place=place)
+    names = {user.id: user.display_name} | ({expert.id: expert.display_name} if expert else {})
+    return consultation_view(c, patient, slot, [event], study_uids, "none", names)
+
+
+_CONSULTATIONS = cast(Table, Consultation.__table__)
+_EVENTS = cast(Table, ConsultationEvent.__table__)
+_STUDIES = cast(Table, ConsultationStudy.__table__)
+_CONSULTATION_COLUMNS = [col.key for col in _CONSULTATIONS.columns if col.key != "id"]
+_INSERT_CONSULTATION = insert(_CONSULTATIONS).returning(_CONSULTATIONS.c.id)
+_EVENT_COLUMNS = [col.key for col in _EVENTS.columns if col.key != "id"]
+_INSERT_EVENT = insert(_EVENTS)
+_SLOTS = cast(Table, Slot.__table__)
+_PATIENTS = cast(Table, Patient.__table__)
+# What check_request reads, in one statement: each outer join matches one row or none.
+_EXPERT = cast(Table, User.__table__).alias("expert")
+_PLACE = cast(Table, Institution.__table__).alias("place")
+_TARGET = cast(Table, Institution.__table__).alias("target")
+_PARTIES = (
+    select(_PATIENTS.c.id, _PATIENTS.c.institution_id, _PATIENTS.c.name, _PATIENTS.c.sex,
+           _PATIENTS.c.birth_date, _EXPERT.c.id.label("expert_id"),
+           _EXPERT.c.role.label("expert_role"), _EXPERT.c.active.label("expert_active"),
+           _EXPERT.c.display_name.label("expert_name"), _EXPERT.c.locale.label("expert_locale"),
+           _PLACE.c.name.label("place_name"), _PLACE.c.local_name.label("place_local"),
+           _TARGET.c.id.label("target_id"), _SLOTS.c.expert_id.label("slot_expert_id"),
+           _SLOTS.c.start.label("slot_start"))
+    .select_from(_PATIENTS)
+    .outerjoin(_EXPERT, _EXPERT.c.id == bindparam("expert"))
+    .outerjoin(_PLACE, _PLACE.c.id == bindparam("place"))
+    .outerjoin(_TARGET, _TARGET.c.id == bindparam("target"))
+    .outerjoin(_SLOTS, _SLOTS.c.id == bindparam("slot"))
+    .where(_PATIENTS.c.id == bindparam("patient")))
+
+# What ``act`` reads and writes, built once.
+_CONSULTATION_KEYS = [col.key for col in _CONSULTATIONS.columns]
+_REQUESTER = cast(Table, User.__table__).alias("requester")
+_REPORT_STATUS = (select(case((ReportVersion.signed_at.is_(None), "draft"), else_="signed"))
+                  .where(ReportVersion.consultation_id == _CONSULTATIONS.c.id)
+                  .order_by(ReportVersion.version.desc()).limit(1).scalar_subquery())
+_ACT_ROW = (
+    select(*_CONSULTATIONS.columns,
+           _PATIENTS.c.name.label("patient_name"), _PATIENTS.c.sex.label("patient_sex"),
+           _PATIENTS.c.birth_date.label("patient_birth_date"),
+           _SLOTS.c.start.label("slot_start"), _SLOTS.c.end.label("slot_end"),
+           _SLOTS.c.status.label("slot_status"),
+           _REQUESTER.c.display_name.label("requester_name"),
+           _REQUESTER.c.locale.label("requester_locale"),
+           _REQUESTER.c.active.label("requester_active"),
+           _REPORT_STATUS.label("report_status"),
+           exists().where(_STUDIES.c.consultation_id == _CONSULTATIONS.c.id).label("studies"))
+    .join(_PATIENTS, _PATIENTS.c.id == _CONSULTATIONS.c.patient_id)
+    .join(_REQUESTER, _REQUESTER.c.id == _CONSULTATIONS.c.requester_id)
+    .outerjoin(_SLOTS, _SLOTS.c.id == _CONSULTATIONS.c.slot_id)
+    .where(_CONSULTATIONS.c.id == bindparam("id"))
+    .with_for_update(of=_CONSULTATIONS))
+#: What an action may change (parameters named b_<column>: not like the columns).
+_CHANGING = ("status", "updated_at", "expert_id", "slot_id", "deadline", "reason")
+_UPDATE_CONSULTATION = (update(_CONSULTATIONS).where(_CONSULTATIONS.c.id == bindparam("b_id"))
+                        .values({key: bindparam(f"b_{key}") for key in _CHANGING}))
+_HISTORY = (select(*(_EVENTS.c[key] for key in _EVENT_COLUMNS))
+            .where(_EVENTS.c.consultation_id == bindparam("id")).order_by(_EVENTS.c.id))
+_STUDY_UIDS = (select(_STUDIES.c.study_instance_uid)
+               .where(_STUDIES.c.consultation_id == bindparam("id"))
+               .order_by(_STUDIES.c.shared_at))
+
+
+async def _view(session: AsyncSession, c: Consultation, viewer: User) -> ConsultationOut:
+    return (await consultation_views(session, [c], viewer))[0]
 
 
 async def list_visible(session: AsyncSession, user: User, q: ConsultationsQuery,
@@ -186,42 +324,78 @@ async def read(session: AsyncSession, chat: ChatLog, user: User, consultation_id
     return ConsultationWithChatOut(**dict(view), chat=messages)
 
 
-async def act(session: AsyncSession, user: User, consultation_id: int, action: str, *,
-              slot_id: int | None = None, reason: str | None = None,
-              ip: str | None = None) -> ConsultationOut:
-    """Take ``action`` (accept, decline, cancel, start, no_show, complete) on a consultation."""
-    c = await get_visible_consultation(session, user, consultation_id, for_update=True)
+def act(session: Session, user: User, consultation_id: int, action: str, *,
+        slot_id: int | None = None, reason: str | None = None,
+        ip: str | None = None) -> ConsultationOut:
+    """Take ``action`` (accept, decline, cancel, start, no_show, complete) on a consultation.
+
+    SQLAlchemy Core, not the ORM: one locking SELECT brings the consultation with its patient,
+    slot, requester, report state and whether it has studies, one more its history (and one
+    its studies, if any); the change is one UPDATE and one INSERT. The Consultation object is
+    a transient copy of its row (for the rules, the notice and the view), never flushed."""
+    require_clinical(user, "open consultations")
+    row = session.execute(_ACT_ROW, {"id": consultation_id}).one_or_none()
+    if row is None:
+        raise NotFound(f"no consultation {consultation_id}")
+    c = Consultation(**{key: row[i] for i, key in enumerate(_CONSULTATION_KEYS)})
+    if not can_see_consultation(user, c):
+        raise NotFound(f"no consultation {consultation_id}")
     # A specialist who sees an unassigned request sees it through their queue.
     reaches_queue = user.role == "specialist"
     if not may_act(action, user.id, c.requester_id, c.expert_id, reaches_queue):
         raise Forbidden(actor_refusal(action))
     next_state(c.status, action)  # a clear 409 before anything is touched
+    extra = row._mapping
+    slot = (SlotOut(id=c.slot_id, start=extra["slot_start"], end=extra["slot_end"],
+                    status=extra["slot_status"]) if c.slot_id else None)
     if action == "accept":
-        await _accept(session, user, c, slot_id)
+        slot = _accept(session, user, c, slot_id) or slot
     elif action in ("decline", "cancel"):
         c.reason = reason
-    elif action == "complete" and (await report_states(session, [c.id])).get(c.id) != "signed":
+    elif action == "complete" and extra["report_status"] != "signed":
         raise Conflict("sign the report before completing the consultation",
                        code="report_not_signed")
-    apply_transition(c, action, user, reason if action in ("decline", "cancel") else None)
-    if c.status in CALLED_OFF:
-        await release_slot(session, c.slot_id)  # it will not take place
+    event = transition(c, action, user, reason if action in ("decline", "cancel") else None)
+    session.execute(_UPDATE_CONSULTATION, {"b_id": c.id} | {
+        f"b_{key}": getattr(c, key) for key in _CHANGING})
+    session.execute(_INSERT_EVENT, {col: getattr(event, col) for col in _EVENT_COLUMNS})
+    if c.status in CALLED_OFF and c.slot_id is not None:
+        release_slot(session, c.slot_id)  # it will not take place
+        slot = (slot.model_copy(update={"status": "free"})
+                if slot is not None and slot.status == "booked" else slot)
     audit.record(session, user, action, "consultation", c.id, patient_id=c.patient_id, ip=ip)
-    await notices.answered(session, c, user, action, reason)
-    return await _view(session, c, user)
+    requester = Person(c.requester_id, extra["requester_name"], extra["requester_locale"],
+                       extra["requester_active"])
+    notices.answered(session, c, user, action, reason, requester=requester)
+    # The history as stored, the event just inserted last.
+    events = [ConsultationEvent(**e._mapping) for e in session.execute(_HISTORY, {"id": c.id})]
+    names = {user.id: user.display_name, c.requester_id: requester.display_name}
+    unknown = {i for i in [c.expert_id, *(e.actor_id for e in events)]
+               if i is not None and i not in names}
+    names |= {u.id: u.display_name for u in by_ids(session, User, unknown).values()}
+    patient = PatientSummary(id=c.patient_id, name=extra["patient_name"],
+                             sex=extra["patient_sex"], birth_date=extra["patient_birth_date"])
+    study_uids = (list(session.execute(_STUDY_UIDS, {"id": c.id}).scalars())
+                  if extra["studies"] else [])
+    return consultation_view(c, patient, slot, events, study_uids,
+                             extra["report_status"] or "none", names)
 
 
-async def _accept(session: AsyncSession, user: User, c: Consultation, wanted: int | None) -> None:
+def _accept(session: Session, user: User, c: Consultation,
+            wanted: int | None) -> SlotOut | None:
+    """Assign the consultation to its expert, moving it to the slot ``wanted`` (then returned)."""
     if wanted and wanted != c.slot_id:
-        slot = await _take_slot(session, wanted, user.id)
-        await release_slot(session, c.slot_id)
-        slot.consultation_id = c.id
+        slot = _take_slot(session, wanted, user.id, c.id)
+        release_slot(session, c.slot_id)
         c.slot_id = slot.id
         c.deadline = max(c.deadline, slot.start)
-    elif c.slot_id is None and c.kind in SLOT_REQUIRED_KINDS and c.urgency != "emergency":
+        c.expert_id = user.id
+        return slot
+    if c.slot_id is None and c.kind in SLOT_REQUIRED_KINDS and c.urgency != "emergency":
         raise ValidationFailed(f"a {c.kind} consultation is accepted into one of your slots: "
                                "send slot_id", code="slot_required", details={"field": "slot_id"})
     c.expert_id = user.id
+    return None
 
 
 async def share_study(session: AsyncSession, catalog: StudyCatalog, user: User,

@@ -3,9 +3,12 @@ free slots (experts of the caller's own alliances first)."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from yilian.server.clinic.models import Slot
 from yilian.server.clinic.schemas import (
@@ -15,10 +18,10 @@ from yilian.server.clinic.schemas import (
     ExpertsQuery,
     InstitutionOut,
     InstitutionsQuery,
+    SlotOut,
 )
-from yilian.server.clinic.views import slot_out
-from yilian.server.core.access import alliance_partner_ids
 from yilian.server.core.db import utcnow
+from yilian.server.core.freshness import watch
 from yilian.server.core.models import Alliance, AllianceMember, Department, Institution, User
 
 NEXT_SLOTS = 3
@@ -61,31 +64,74 @@ async def alliances(session: AsyncSession) -> list[AllianceOut]:
     ]
 
 
-async def experts(session: AsyncSession, user: User, q: ExpertsQuery) -> list[ExpertOut]:
+@dataclass(frozen=True)
+class _Roster:
+    """What an expert search reads besides slots: active specialists with their institution
+    and department names (by id), and the institutions of each alliance."""
+
+    experts: list[tuple[User, str, str | None]]
+    members: dict[int, frozenset[int]]
+
+    def partners(self, institution_id: int) -> set[int]:
+        """Institutions sharing an alliance with this one (itself included)."""
+        found = {institution_id}
+        for members in self.members.values():
+            if institution_id in members:
+                found |= members
+        return found
+
+
+#: Users, institutions, departments and alliances change by administration only: the roster
+#: is read once per change (this process's: ``core.freshness``), and at least every
+#: ROSTER_TTL seconds (another process's).
+ROSTER_TABLES = watch("users", "institutions", "departments", "alliances", "alliance_members")
+ROSTER_TTL = 10.0
+_rosters: dict[str, tuple[int, float, _Roster]] = {}
+
+_EXPERTS = (
+    select(User, Institution.name, Department.name)
+    .join(Institution, Institution.id == User.institution_id)
+    .outerjoin(Department, Department.id == User.department_id)
+    .where(User.role == "specialist", User.active.is_(True))
+    .order_by(User.id)
+)
+
+
+def _roster(session: Session) -> _Roster:
+    key = str(session.get_bind().engine.url)
+    generation, now = ROSTER_TABLES.value, time.monotonic()
+    cached = _rosters.get(key)
+    if cached is not None and cached[0] == generation and now - cached[1] < ROSTER_TTL:
+        return cached[2]
+    experts: list[tuple[User, str, str | None]] = [
+        (u, inst, dept) for u, inst, dept in session.execute(_EXPERTS)]
+    for u, _, _ in experts:
+        session.expunge(u)  # kept beyond this session, read-only
+    members: dict[int, set[int]] = {}
+    for alliance_id, institution_id in session.execute(
+            select(AllianceMember.alliance_id, AllianceMember.institution_id)):
+        members.setdefault(alliance_id, set()).add(institution_id)
+    roster = _Roster(experts, {a: frozenset(m) for a, m in members.items()})
+    _rosters[key] = (generation, now, roster)
+    return roster
+
+
+def experts(session: Session, user: User, q: ExpertsQuery) -> list[ExpertOut]:
     """Active specialists with their next free slots; the caller's alliance partners first."""
-    stmt = (
-        select(User, Institution.name, Department.name)
-        .join(Institution, Institution.id == User.institution_id)
-        .outerjoin(Department, Department.id == User.department_id)
-        .where(User.role == "specialist", User.active.is_(True))
-    )
-    if q.institution_id:
-        stmt = stmt.where(User.institution_id == q.institution_id)
-    if q.alliance_id:
-        stmt = stmt.join(AllianceMember, AllianceMember.institution_id == User.institution_id).where(
-            AllianceMember.alliance_id == q.alliance_id
-        )
-    rows = (await session.execute(stmt.order_by(User.id))).all()
-    if q.specialty:
-        rows = [r for r in rows if q.specialty in (r[0].specialties or [])]
-    partners = await alliance_partner_ids(session, user.institution_id)
-    free = await _next_free_slots(session, [r[0].id for r in rows])
+    roster = _roster(session)
+    in_alliance = roster.members.get(q.alliance_id, frozenset()) if q.alliance_id else None
+    rows = [(u, inst, dept) for u, inst, dept in roster.experts
+            if (not q.institution_id or u.institution_id == q.institution_id)
+            and (in_alliance is None or u.institution_id in in_alliance)
+            and (not q.specialty or q.specialty in (u.specialties or []))]
+    partners = roster.partners(user.institution_id)
+    free = _next_free_slots(session, [u.id for u, _, _ in rows])
     found = [
         ExpertOut(
             id=u.id, display_name=u.display_name, institution_id=u.institution_id,
             institution_name=inst, department=dept, specialties=list(u.specialties or []),
             title=u.title, in_my_alliance=u.institution_id in partners,
-            next_free_slots=[slot_out(s) for s in free.get(u.id, [])],
+            next_free_slots=free.get(u.id, []),
         )
         for u, inst, dept in rows
     ]
@@ -93,23 +139,34 @@ async def experts(session: AsyncSession, user: User, q: ExpertsQuery) -> list[Ex
     return found
 
 
-async def _next_free_slots(session: AsyncSession, expert_ids: list[int]) -> dict[int, list[Slot]]:
-    """Each expert's next few free slots, in one query (a window over the slot index)."""
+# Each expert's next few free slots in one statement, built once and run with parameters. On
+# SQLite: per expert, a correlated LIMIT over the (expert, status, start) index. PostgreSQL
+# would run that subquery once per slot row: there, the same LIMIT in a LATERAL join.
+_LATER = aliased(Slot)
+_NEXT = (select(_LATER.expert_id, _LATER.id, _LATER.start, _LATER.end)
+         .where(_LATER.expert_id == User.id, _LATER.status == "free",
+                _LATER.start > bindparam("now"))
+         .order_by(_LATER.start).limit(NEXT_SLOTS))
+_NEXT_IDS = _NEXT.with_only_columns(_LATER.id).correlate(User)
+_NEXT_FREE = (select(Slot.expert_id, Slot.id, Slot.start, Slot.end).select_from(User)
+              .join(Slot, Slot.id.in_(_NEXT_IDS))
+              .where(User.id.in_(bindparam("expert_ids", expanding=True)))
+              .order_by(Slot.expert_id, Slot.start))
+_LATERAL = _NEXT.lateral()
+_NEXT_FREE_LATERAL = (select(_LATERAL.c.expert_id, _LATERAL.c.id, _LATERAL.c.start,
+                             _LATERAL.c.end)
+                      .select_from(User).join(_LATERAL, true())
+                      .where(User.id.in_(bindparam("expert_ids", expanding=True)))
+                      .order_by(_LATERAL.c.expert_id, _LATERAL.c.start))
+
+
+def _next_free_slots(session: Session, expert_ids: list[int]) -> dict[int, list[SlotOut]]:
+    """Each expert's next few free slots."""
     if not expert_ids:
         return {}
-    rank = func.row_number().over(partition_by=Slot.expert_id, order_by=Slot.start).label("rank")
-    ranked = (
-        select(Slot.id, rank)
-        .where(Slot.expert_id.in_(expert_ids), Slot.status == "free", Slot.start > utcnow())
-        .subquery()
-    )
-    slots = (
-        await session.execute(
-            select(Slot).join(ranked, ranked.c.id == Slot.id).where(ranked.c.rank <= NEXT_SLOTS)
-            .order_by(Slot.expert_id, Slot.start)
-        )
-    ).scalars()
-    out: dict[int, list[Slot]] = {}
-    for slot in slots:
-        out.setdefault(slot.expert_id, []).append(slot)
+    out: dict[int, list[SlotOut]] = {}
+    stmt = _NEXT_FREE if session.get_bind().dialect.name == "sqlite" else _NEXT_FREE_LATERAL
+    for r in session.execute(stmt, {"expert_ids": expert_ids, "now": utcnow()}):
+        out.setdefault(r.expert_id, []).append(SlotOut(id=r.id, start=r.start, end=r.end,
+                                                       status="free"))
     return out

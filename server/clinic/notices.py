@@ -3,17 +3,23 @@
 The texts name people, institutions, the kind of consultation and its number, never the
 patient: a title may show on a locked screen (the browser's Notification API) and an inbox
 outlives the case. The consultation page the notification links to shows the rest to those
-who may see it. Each function adds inbox rows in the caller's transaction (``core.notify``).
+who may see it. Each function adds inbox rows in the caller's transaction (``core.notify``), on a
+synchronous session (the workflow runs as one; async callers go through ``run_sync``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from yilian.server.clinic.models import Consultation
 from yilian.server.core import notify
-from yilian.server.core.models import Institution, User
+from yilian.server.core.db import by_id
+from yilian.server.core.models import User
+from yilian.server.core.notify import Addressee
 
 _KIND = {
     "video": ("视频会诊", "video consultation"),
@@ -27,6 +33,15 @@ _ANSWERED = {"accept": "consultation.accepted", "decline": "consultation.decline
              "cancel": "consultation.cancelled"}
 #: The longest reason quoted in a notification's body.
 _REASON_CHARS = 200
+
+
+class Person(NamedTuple):
+    """The columns of a user that a notice and a view need (read without the ORM)."""
+
+    id: int
+    display_name: str
+    locale: str | None
+    active: bool
 
 
 def _kind(c: Consultation) -> tuple[str, str]:
@@ -44,44 +59,40 @@ def _reason(reason: str | None) -> tuple[str, str]:
     return f"：{text}", f": {text}"
 
 
-async def _users(session: AsyncSession, *ids: int | None) -> list[User]:
-    wanted = [i for i in ids if i is not None]
-    if not wanted:
-        return []
-    return list((await session.execute(select(User).where(User.id.in_(wanted)))).scalars())
+def _users(session: Session, *ids: int | None) -> list[User]:
+    # By primary key: those the transaction already holds cost no SQL.
+    return [u for i in ids if i is not None and (u := by_id(session, User, i)) is not None]
 
 
-def _send(session: AsyncSession, users: list[User], c: Consultation, kind: str,
+def _send(session: Session, users: Sequence[Addressee], c: Consultation, kind: str,
           zh: tuple[str, str], en: tuple[str, str], *, urgent: bool = False) -> None:
     notify.send(session, users, kind, {"zh-CN": zh, "en": en},
                 resource_type="consultation", resource_id=c.id, urgent=urgent)
 
 
-async def queue_specialists(session: AsyncSession, c: Consultation) -> list[User]:
+def queue_specialists(session: Session, c: Consultation) -> list[User]:
     """The specialists an unassigned request reaches (``access.consultation_filter``'s queue
     rule): the target institution's, of the requested specialty when one is named."""
     if c.target_institution_id is None:
         return []
-    rows = await session.execute(select(User).where(
+    rows = session.execute(select(User).where(
         User.role == "specialist", User.active.is_(True),
         User.institution_id == c.target_institution_id))
     return [u for u in rows.scalars()
             if c.specialty is None or c.specialty in (u.specialties or [])]
 
 
-async def requested(session: AsyncSession, c: Consultation, requester: User) -> None:
-    """A new request: to the named expert, or to every specialist its queue reaches. An
-    emergency is urgent (sound and the browser's notification)."""
-    if c.expert_id is not None:
-        recipients = await _users(session, c.expert_id)
-    else:
-        recipients = await queue_specialists(session, c)
+def requested(session: Session, c: Consultation, requester: User, *,
+              expert: Addressee | None, place: tuple[str, str]) -> None:
+    """A new request: to the named expert (``expert``, the row of ``c.expert_id``), or to
+    every specialist its queue reaches. An emergency is urgent (sound and the browser's
+    notification). ``place``: the requester's institution, its name and local name."""
+    recipients: list[Addressee] = [expert] if expert is not None else list(
+        queue_specialists(session, c))
     recipients = [u for u in recipients if u.id != requester.id]
     if not recipients:
         return
-    place = await session.get(Institution, requester.institution_id)
-    zh_place = (place.local_name or place.name) if place else ""
-    en_place = place.name if place else ""
+    en_place, zh_place = place
     (zh_kind, en_kind), (zh_urg, en_urg) = _kind(c), _URGENCY.get(c.urgency, (c.urgency,) * 2)
     emergency = c.urgency == "emergency"
     zh = ("急诊会诊申请" if emergency else "新的会诊申请",
@@ -91,23 +102,23 @@ async def requested(session: AsyncSession, c: Consultation, requester: User) -> 
     _send(session, recipients, c, "consultation.requested", zh, en, urgent=emergency)
 
 
-async def answered(session: AsyncSession, c: Consultation, actor: User, action: str,
-                   reason: str | None = None) -> None:
+def answered(session: Session, c: Consultation, actor: User, action: str,
+             reason: str | None, *, requester: Addressee) -> None:
     """Accepted, declined or cancelled: the other side hears of it (the requester, or for a
-    cancellation the assigned expert; an unassigned request's queue is not told)."""
+    cancellation the assigned expert; an unassigned request's queue is not told).
+    ``requester``: the row of ``c.requester_id``."""
     zh_kind, en_kind = _kind(c)
     zh_why, en_why = _reason(reason)
     name = actor.display_name
+    recipients: list[Addressee] = [requester]
     if action == "accept":
-        recipients = await _users(session, c.requester_id)
         zh = ("会诊已接受", f"{name} 已接受您的{zh_kind}申请（#{c.id}）")
         en = ("Consultation accepted", f"{name} accepted your {en_kind} request (#{c.id})")
     elif action == "decline":
-        recipients = await _users(session, c.requester_id)
         zh = ("会诊申请被拒绝", f"{name} 拒绝了您的{zh_kind}申请（#{c.id}）{zh_why}")
         en = ("Consultation declined", f"{name} declined your {en_kind} request (#{c.id}){en_why}")
     elif action == "cancel":
-        recipients = await _users(session, c.expert_id)
+        recipients = list(_users(session, c.expert_id))
         zh = ("会诊已取消", f"{name} 取消了{zh_kind}申请（#{c.id}）{zh_why}")
         en = ("Consultation cancelled", f"{name} cancelled the {en_kind} request (#{c.id}){en_why}")
     else:
@@ -116,19 +127,19 @@ async def answered(session: AsyncSession, c: Consultation, actor: User, action: 
     _send(session, recipients, c, _ANSWERED[action], zh, en)
 
 
-async def expired(session: AsyncSession, c: Consultation) -> None:
+def expired(session: Session, c: Consultation) -> None:
     """Nobody accepted the request in time: its requester hears of it."""
     zh_kind, en_kind = _kind(c)
-    _send(session, await _users(session, c.requester_id), c, "consultation.expired",
+    _send(session, _users(session, c.requester_id), c, "consultation.expired",
           ("会诊申请已过期", f"您的{zh_kind}申请（#{c.id}）在期限内无人接受，已过期"),
           ("Consultation request expired",
            f"Nobody accepted your {en_kind} request (#{c.id}) in time"))
 
 
-async def report_signed(session: AsyncSession, c: Consultation, signer: User) -> None:
+def report_signed(session: Session, c: Consultation, signer: User) -> None:
     """A signed report (first or corrected): the requester hears of it."""
     zh_kind, en_kind = _kind(c)
-    recipients = [u for u in await _users(session, c.requester_id) if u.id != signer.id]
+    recipients = [u for u in _users(session, c.requester_id) if u.id != signer.id]
     _send(session, recipients, c, "report.signed",
           ("会诊报告已签发", f"{signer.display_name} 签发了{zh_kind}（#{c.id}）的报告"),
           ("Consultation report signed",

@@ -142,7 +142,7 @@ async def sign(session: AsyncSession, user: User, consultation_id: int, ip: str 
     await session.flush()
     audit.record(session, user, "sign_report", "consultation", c.id, patient_id=c.patient_id,
                  ip=ip, detail={"version": draft.version, "with_password": with_password})
-    await notices.report_signed(session, c, signer)
+    await session.run_sync(notices.report_signed, c, signer)
     return _report_out(c, versions)
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from yilian.server.clinic.models import (
     AvailabilityException,
@@ -152,27 +154,29 @@ async def extend_horizon(session: AsyncSession, expert_id: int, days: int) -> No
     await materialize_slots(session, expert_id, now, now + timedelta(days=days))
 
 
-async def book_slot(session: AsyncSession, slot_id: int, expert_id: int) -> bool:
-    """Atomically take a free future slot; False if somebody else has it (or it is gone)."""
-    result = await session.execute(
-        update(Slot)
-        .where(
-            Slot.id == slot_id,
-            Slot.expert_id == expert_id,
-            Slot.status == "free",
-            Slot.start > utcnow(),
-        )
-        .values(status="booked")
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]  # a CursorResult for UPDATE
+def book_slot(session: Session, slot_id: int, expert_id: int,
+              holder: int | None = None) -> Row[datetime, datetime] | None:
+    """Atomically take a free future slot for the consultation ``holder``: its start and end,
+    or None if somebody else has it (or it is gone)."""
+    return session.execute(_BOOK, {"b_id": slot_id, "b_expert": expert_id, "b_now": utcnow(),
+                                   "b_holder": holder}).first()
 
 
-async def release_slot(session: AsyncSession, slot_id: int | None) -> None:
+def release_slot(session: Session, slot_id: int | None) -> None:
     """Give a booked slot back (the consultation that held it ended early)."""
-    if slot_id is None:
-        return
-    await session.execute(
-        update(Slot)
-        .where(Slot.id == slot_id, Slot.status == "booked")
-        .values(status="free", consultation_id=None)
-    )
+    if slot_id is not None:
+        session.execute(_RELEASE, {"b_id": slot_id})
+
+
+# Built once, run with parameters (every booking and every cancellation runs one); an UPDATE's
+# parameters may not be named like its columns.
+# Over the table, not the mapped class: an ORM UPDATE first looks for the rows in the session
+# to synchronize them, which cost more than the statement.
+_SLOTS = cast(Table, Slot.__table__)
+_BOOK = (update(_SLOTS)
+         .where(_SLOTS.c.id == bindparam("b_id"), _SLOTS.c.expert_id == bindparam("b_expert"),
+                _SLOTS.c.status == "free", _SLOTS.c.start > bindparam("b_now"))
+         .values(status="booked", consultation_id=bindparam("b_holder"))
+         .returning(_SLOTS.c.start, _SLOTS.c.end))
+_RELEASE = (update(_SLOTS).where(_SLOTS.c.id == bindparam("b_id"), _SLOTS.c.status == "booked")
+            .values(status="free", consultation_id=None))

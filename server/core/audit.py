@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ import orjson
 from aiohttp import web
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from yilian.server.core import keys
 from yilian.server.core.db import PENDING_AUDIT, Database, utcnow
@@ -69,7 +71,7 @@ def entry(user: User | None, action: str, resource_type: str, resource_id: objec
     }
 
 
-def record(session: AsyncSession, user: User | None, action: str, resource_type: str,
+def record(session: AsyncSession | Session, user: User | None, action: str, resource_type: str,
            resource_id: object = None, *, patient_id: int | None = None, ip: str | None = None,
            detail: dict[str, Any] | None = None) -> None:
     """Audit an access made through ``session``; logged once the session's work succeeds."""
@@ -80,9 +82,14 @@ def record(session: AsyncSession, user: User | None, action: str, resource_type:
 
 async def insert_entries(session: AsyncSession, entries: Iterable[Entry]) -> None:
     """Write entries to the table in their order (in the caller's transaction)."""
+    await session.run_sync(insert_entries_sync, list(entries))
+
+
+def insert_entries_sync(session: Session, entries: Iterable[Entry]) -> None:
+    """:func:`insert_entries` on a synchronous session (``Database.write_sync``)."""
     rows = list(entries)
     if rows:
-        await session.execute(insert(AuditEntry), rows)
+        session.execute(insert(AuditEntry), rows)
 
 
 class _Segment:
@@ -101,6 +108,11 @@ class _Segment:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+        os.close(self.fd)
+
+    def keep(self) -> None:
+        """Leave the journal on disk for ``replay`` (synced; unlocked once closed)."""
+        os.fsync(self.fd)
         os.close(self.fd)
 
 
@@ -182,8 +194,9 @@ class AuditLog:
                     self._current = None
             while self._closed_segments:
                 segment = self._closed_segments[0]
-                async with self.db.write() as session:
-                    await insert_entries(session, segment.entries)
+                # One worker-thread call on SQLite: the batch never waits on the event loop
+                # between its statements while it holds the write lock.
+                await self.db.write_sync(partial(insert_entries_sync, entries=segment.entries))
                 self._closed_segments.pop(0)
                 segment.remove()
 
@@ -269,7 +282,18 @@ class AuditLog:
             self._stopping = True
             self._wake.set()
             await asyncio.gather(task, return_exceptions=True)
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception:
+            # The table refused the last batches (the database locked past its busy timeout,
+            # or gone): they stay in their journal files, on disk, which the next start
+            # writes (``replay``). Stopping does not fail for it.
+            logger.exception("writing the last audit entries failed; their journals are kept "
+                             "for the next start")
+            with self._lock:
+                kept, self._closed_segments = self._closed_segments, []
+            for segment in kept:
+                segment.keep()
         with self._lock:
             if self._current is not None:  # empty: nothing to keep
                 self._current.remove()

@@ -15,8 +15,9 @@ from typing import NoReturn
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import ColumnElement, case, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from yilian.server.core import audit, keys
 from yilian.server.core.cache import TtlCache
@@ -165,13 +166,26 @@ async def token_holder(session: AsyncSession, digest: str, *, pending_password: 
     live. Runs on the caller's session, so a check can share its transaction. An account
     that must still choose its password holds no live token but with ``pending_password``
     (the HTTP API, which then lets it call only the password change)."""
-    row = await session.execute(
-        select(User, AuthToken.expires_at)
-        .join(AuthToken, AuthToken.user_id == User.id)
-        .where(AuthToken.token_hash == digest, *_live(utcnow(), pending_password=pending_password))
-    )
-    found = row.first()
+    return await session.run_sync(token_holder_sync, digest, pending_password=pending_password)
+
+
+def token_holder_sync(session: Session, digest: str, *, pending_password: bool = False
+                      ) -> tuple[User, datetime] | None:
+    """:func:`token_holder` on a synchronous session."""
+    found = session.execute(_HOLDER_PENDING if pending_password else _HOLDER,
+                            {"digest": digest, "now": utcnow()}).first()
     return None if found is None else (found[0], found[1])
+
+
+# Built once, run with parameters: every request whose token is not cached runs one.
+def _holder(pending_password: bool) -> Select[User, datetime]:
+    return (select(User, AuthToken.expires_at)
+            .join(AuthToken, AuthToken.user_id == User.id)
+            .where(AuthToken.token_hash == bindparam("digest"),
+                   *_live(bindparam("now"), pending_password=pending_password)))  # type: ignore[arg-type]
+
+
+_HOLDER_PENDING, _HOLDER = _holder(True), _holder(False)
 
 
 async def live_tokens(db: Database, digests: Collection[str]) -> set[str]:
@@ -197,8 +211,8 @@ async def authenticate_token(db: Database, token: str | None,
     digest = token_digest(token)
     if cache is not None and (user := cache.get(digest)) is not None:
         return user
-    async with db.read() as session:
-        found = await token_holder(session, digest, pending_password=True)
+    found = await db.read_sync(
+        lambda session: token_holder_sync(session, digest, pending_password=True))
     if found is None:
         return None
     user, expires_at = found

@@ -5,14 +5,28 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, Row, Select, create_engine, event, text
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    MetaData,
+    Row,
+    Select,
+    bindparam,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -39,6 +54,12 @@ PENDING_AUDIT = "yilian_audit"
 #: Notifications added on a write session, handed to ``Database.notify_sink`` after COMMIT.
 PENDING_NOTIFY = "yilian_notify"
 AuditSink = Callable[[list[dict[str, Any]]], None]
+
+#: Inline write transactions on SQLite between two WAL checkpoints (``Database._inline``).
+CHECKPOINT_EVERY = 200
+#: SQLite's "busy" and "locked" result codes: another connection holds a lock.
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
@@ -69,7 +90,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _setup_sqlite(engine: Engine) -> None:
+def _setup_sqlite(engine: Engine, busy_ms: int = 30000) -> None:
     """WAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE for write sessions.
 
     Deferred transactions that read and then write fail with SQLITE_BUSY when another
@@ -82,7 +103,7 @@ def _setup_sqlite(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
@@ -97,11 +118,15 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not url.startswith("sqlite")}
+        kwargs: dict[str, Any] = {"echo": echo}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=10, max_overflow=20)
+            # No ping before each checkout (a round trip per transaction, 7 % of the loop's
+            # time under load): a connection the server dropped fails its request with 503
+            # database_unavailable (core.middleware), and the pool then replaces every
+            # connection older than that failure.
+            kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         if self.is_sqlite:
@@ -115,6 +140,13 @@ class Database:
         self._sync_url = self.engine.url.set(drivername="sqlite") if self.is_sqlite and \
             db_name not in (None, "", ":memory:") else None
         self._sync_engine: Engine | None = None
+        self._inline_engine: Engine | None = None
+        # Their write transactions' engines (an engine with execution options is an object
+        # made per call: made once here, not per transaction).
+        self._sync_writer: Engine | None = None
+        self._inline_writer: Engine | None = None
+        self._inline_commits = 0
+        self._checkpoint: asyncio.Future[None] | None = None
         write_engine = self.engine.execution_options(yilian_write=True)
         self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
@@ -151,8 +183,7 @@ class Database:
             async with session.begin():
                 yield session
                 await self._audit_before_commit(session)
-            self._audit_after_commit(session)
-            self._notify_after_commit(session)
+            self._after_commit(session.info)
 
     async def _audit_before_commit(self, session: AsyncSession) -> None:
         if self.audit_sink is None and PENDING_AUDIT in session.info:
@@ -160,18 +191,6 @@ class Database:
 
             await insert_entries(session, session.info.pop(PENDING_AUDIT))
 
-    def _audit_after_commit(self, session: AsyncSession) -> None:
-        entries = session.info.pop(PENDING_AUDIT, None)
-        if entries and self.audit_sink is not None:
-            self.audit_sink(entries)
-
-    def _notify_after_commit(self, session: AsyncSession) -> None:
-        rows = session.info.pop(PENDING_NOTIFY, None)
-        if rows and self.notify_sink is not None:
-            try:
-                self.notify_sink(rows)
-            except Exception:  # delivery is best effort: the rows are in the inbox
-                logger.exception("live delivery of %d notifications failed", len(rows))
 
     async def write_sync(self, fn: Callable[[Session], T],
                          before_commit: Callable[[], None] | None = None) -> T:
@@ -179,11 +198,13 @@ class Database:
         returns, rolled back when it raises); ``before_commit``, blocking work such as file
         renames that must happen inside the transaction, runs after ``fn``, off the event loop.
 
-        On a SQLite file the whole transaction is one worker-thread call on a pysqlite engine
-        over the same file, queued on the same lock as :meth:`write`: one hop to a thread
-        instead of one per statement, which under load is most of a transaction's time.
-        Elsewhere ``fn`` runs through the async session (``run_sync``, on the loop: keep it to
-        statements) and ``before_commit`` in a worker thread.
+        On a SQLite file the whole transaction runs on a pysqlite engine over the same file,
+        queued on the same lock as :meth:`write`: without ``before_commit`` on the event loop's
+        thread (:meth:`_inline_write`), else (or when another process holds SQLite's lock)
+        as one worker-thread call: never a hop to a thread per statement, which under load was
+        most of a transaction's time. Elsewhere ``fn`` runs through the async session
+        (``run_sync``, on the loop) and ``before_commit`` in a worker thread. Either way:
+        keep ``fn`` to statements.
         """
         if self._sync_url is None:  # set only on a SQLite file, which has the lock
             async with self.write() as session:
@@ -193,35 +214,141 @@ class Database:
                 return result
         assert self._write_lock is not None
         async with self._write_lock:
-            # The thread cannot be stopped: if this await is cancelled, the lock is still held
-            # until its transaction has ended, so writers stay one at a time.
-            job = asyncio.ensure_future(asyncio.to_thread(self._run_write_sync, fn,
-                                                          before_commit))
-            try:
-                return await asyncio.shield(job)
-            except asyncio.CancelledError:
-                await asyncio.wait([job])
-                raise
+            done = self._inline_write(fn) if before_commit is None else None
+            if done is None:
+                # The thread cannot be stopped: if this await is cancelled, the lock is still
+                # held until its transaction has ended, so writers stay one at a time.
+                job = asyncio.ensure_future(asyncio.to_thread(self._run_write_sync, fn,
+                                                              before_commit))
+                try:
+                    done = await asyncio.shield(job)
+                except asyncio.CancelledError:
+                    await asyncio.wait([job])
+                    raise
+        result, info = done
+        self._after_commit(info)
+        return result
+
+    def _inline_write(self, fn: Callable[[Session], T]) -> tuple[T, dict[str, Any]] | None:
+        """The write transaction of ``fn`` on the event loop's own thread (under the write
+        lock), or None when SQLite is busy (another process holds its write lock) and the
+        caller should wait for it in a worker thread instead.
+
+        Short transactions run fastest here: a worker thread must win the GIL back from a
+        busy event loop after each statement (up to the 5 ms switch interval each time),
+        which under load made a 1.5 ms booking hold the write lock for 15 ms. The inline
+        engine never waits for a lock (busy timeout 0), so the loop is never parked on one.
+        """
+        try:
+            done = self._run_write_sync(fn, None, engine=self._inline())
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlite_errorcode", None) in _BUSY:
+                return None
+            raise
+        self._note_inline_commit()
+        return done
 
     def _sync(self) -> Engine:
         """The synchronous pysqlite engine over the same file (made on first use; only on a
-        SQLite file). Write transactions take ``execution_options(yilian_write=True)``."""
+        SQLite file); its write transactions go through :meth:`_sync_write`."""
         if self._sync_engine is None:
             assert self._sync_url is not None
             engine = create_engine(self._sync_url, connect_args={"timeout": 30,
                                                                  "check_same_thread": False})
             _setup_sqlite(engine)
             self._sync_engine = engine
+            self._sync_writer = engine.execution_options(yilian_write=True)
         return self._sync_engine
 
+    def _sync_write(self) -> Engine:
+        """:meth:`_sync`'s engine with ``yilian_write`` (``BEGIN IMMEDIATE``)."""
+        self._sync()
+        assert self._sync_writer is not None
+        return self._sync_writer
+
+    def _inline(self) -> Engine:
+        """A pysqlite engine for :meth:`_inline_write`'s transactions: used on the
+        event loop's thread only, with a busy timeout of 0."""
+        if self._inline_writer is None:
+            assert self._sync_url is not None
+            engine = create_engine(self._sync_url, connect_args={"timeout": 0,
+                                                                 "check_same_thread": False})
+            _setup_sqlite(engine, busy_ms=0)
+
+            @event.listens_for(engine, "connect")
+            def _no_checkpoints(dbapi_conn: Any, _record: Any) -> None:
+                # A checkpoint copies the WAL into the database and syncs it to disk: not on
+                # the event loop (see _note_inline_commit).
+                dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+
+            self._inline_engine = engine
+            self._inline_writer = engine.execution_options(yilian_write=True)
+        return self._inline_writer
+
+    def _note_inline_commit(self) -> None:
+        """Checkpoint the WAL in a worker thread every CHECKPOINT_EVERY inline commits (their
+        connection does not: see :meth:`_inline`). PASSIVE: it waits for nobody."""
+        self._inline_commits += 1
+        if self._inline_commits >= CHECKPOINT_EVERY and (
+                self._checkpoint is None or self._checkpoint.done()):
+            self._inline_commits = 0
+            self._checkpoint = asyncio.ensure_future(asyncio.to_thread(self._run_checkpoint))
+
+    def _run_checkpoint(self) -> None:
+        try:
+            with self._sync().connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception:  # the next one will try again; SQLite's WAL is still correct
+            logger.exception("checkpointing the SQLite WAL failed")
+
     def _run_write_sync(self, fn: Callable[[Session], T],
-                        before_commit: Callable[[], None] | None) -> T:
-        engine = self._sync().execution_options(yilian_write=True)
-        with Session(engine, expire_on_commit=False) as session, session.begin():
-            result = fn(session)
-            if before_commit is not None:
-                before_commit()
-            return result
+                        before_commit: Callable[[], None] | None,
+                        engine: Engine | None = None) -> tuple[T, dict[str, Any]]:
+        with Session(engine or self._sync_write(), expire_on_commit=False) as session:
+            with session.begin():
+                result = fn(session)
+                if before_commit is not None:
+                    before_commit()
+                if self.audit_sink is None and PENDING_AUDIT in session.info:
+                    from yilian.server.core.audit import insert_entries_sync
+
+                    insert_entries_sync(session, session.info.pop(PENDING_AUDIT))
+            return result, dict(session.info)
+
+    def _after_commit(self, info: dict[str, Any]) -> None:
+        """Hand what a committed transaction recorded to the audit log and live delivery."""
+        entries = info.pop(PENDING_AUDIT, None)
+        if entries and self.audit_sink is not None:
+            self.audit_sink(entries)
+        rows = info.pop(PENDING_NOTIFY, None)
+        if rows and self.notify_sink is not None:
+            try:
+                self.notify_sink(rows)
+            except Exception:  # delivery is best effort: the rows are in the inbox
+                logger.exception("live delivery of %d notifications failed", len(rows))
+
+    async def read_sync(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` with a synchronous session for reads (rolled back at the end); audit
+        entries it records are logged when it returns.
+
+        On a SQLite file ``fn`` runs as one worker-thread call on the pysqlite engine (WAL: a
+        read never waits for a writer), instead of a hop to aiosqlite's thread per statement;
+        elsewhere through an async session (``run_sync``). (Reads on the loop's own thread, as
+        the writes run, were faster still, but a signalling test then found SQLite's write lock
+        held for over 30 s at shutdown in two runs of four under load. Likely cause: when a task
+        is cancelled inside an aiosqlite transaction, SQLAlchemy terminates the connection with
+        aiosqlite's ``stop()`` before ``close()``, an order in which aiosqlite 0.22 never closes
+        the sqlite3 connection, so its lock stays until the garbage collector frees it.)"""
+        if self._sync_url is None:
+            async with self.read() as session:
+                return await session.run_sync(fn)
+        result, info = await asyncio.to_thread(self._run_read_sync, fn)
+        self._after_commit(info)
+        return result
+
+    def _run_read_sync(self, fn: Callable[[Session], T]) -> tuple[T, dict[str, Any]]:
+        with Session(self._sync(), expire_on_commit=False) as session:
+            return fn(session), dict(session.info)
 
     async def rows(self, stmt: Select[Any]) -> list[Row[Any]]:
         """The rows of one SELECT, on the fastest path there is.
@@ -253,9 +380,44 @@ class Database:
     async def close(self) -> None:
         """Dispose of the connection pools; safe to call twice."""
         await self.engine.dispose()
-        engine, self._sync_engine = self._sync_engine, None
-        if engine is not None:
-            engine.dispose()
+        if self._checkpoint is not None:
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
+        for engine in (self._sync_engine, self._inline_engine):
+            if engine is not None:
+                engine.dispose()
+        self._sync_engine = self._inline_engine = self._sync_writer = self._inline_writer = None
+
+
+_M = TypeVar("_M")
+_BY_ID: dict[type[Any], Select[Any]] = {}
+
+
+def by_ids(session: Session, model: type[_M], ids: Iterable[int]) -> dict[int, _M]:
+    """Rows of ``model`` by primary key: those the session already holds cost no SQL, the rest
+    one statement (built once per model: building a SELECT costs more CPU than SQLite takes
+    to run it)."""
+    found: dict[int, _M] = {}
+    missing = []
+    for key in set(ids):
+        obj = session.identity_map.get(identity_key(model, key))
+        if obj is not None:
+            found[key] = obj  # type: ignore[assignment]
+        else:
+            missing.append(key)
+    if missing:
+        stmt = _BY_ID.get(model)
+        if stmt is None:
+            pk = inspect(model).primary_key[0]
+            stmt = _BY_ID[model] = select(model).where(pk.in_(bindparam("ids", expanding=True)))
+        for obj in session.execute(stmt, {"ids": missing}).scalars():
+            found[obj.id] = obj
+    return found
+
+
+def by_id(session: Session, model: type[_M], key: int) -> _M | None:
+    """One row of ``model`` by primary key (:func:`by_ids`); ``session.get`` builds its query
+    on every call that misses the identity map."""
+    return by_ids(session, model, (key,)).get(key)
 
 
 async def one_at_a_time(session: AsyncSession, *names: str) -> None:

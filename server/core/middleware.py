@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from yilian.server.core.errors import InsufficientStorage, YilianError, error_body
 from yilian.server.core.metrics import Metrics
@@ -84,6 +84,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                        type(exc.orig).__name__)
         return error_response(409, "conflict", "this conflicts with a change made at the same "
                               "moment; nothing was stored; reload and try again")
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            return _unexpected(request, exc)
+        # The database went away under this request (a restart, a network cut): the pool has
+        # dropped every older connection, so the next request connects afresh.
+        logger.warning("database connection lost on %s %s (%s)", request.method, request.path,
+                       type(exc.orig).__name__)
+        return error_response(503, "database_unavailable", "the connection to the database "
+                              "was lost; nothing was stored; try again")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -95,10 +104,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             resp.headers["Allow"] = exc.headers["Allow"]
         return resp
     except Exception as exc:
-        if _storage_full(exc):
-            return _full(request)
-        logger.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "the server failed; this has been logged")
+        return _unexpected(request, exc)
+
+
+def _unexpected(request: web.Request, exc: Exception) -> web.Response:
+    """507 for a full disk, else 500 with the traceback logged (call it from the ``except``)."""
+    if _storage_full(exc):
+        return _full(request)
+    logger.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "the server failed; this has been logged")
 
 
 def metrics_middleware(metrics: Metrics) -> Callable[..., Awaitable[web.StreamResponse]]:

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from yilian.server.core.db import PENDING_NOTIFY, utcnow
-from yilian.server.core.models import Notification, User
+from yilian.server.core.models import Notification
 
 DEFAULT_LOCALE = "zh-CN"
 #: locale -> (title, body); must hold ``DEFAULT_LOCALE``.
@@ -31,7 +33,19 @@ def text_for(texts: Texts, locale: str | None) -> tuple[str, str]:
     return texts.get(locale or DEFAULT_LOCALE) or texts[DEFAULT_LOCALE]
 
 
-def send(session: AsyncSession, recipients: Iterable[User], kind: str, texts: Texts, *,
+class Addressee(Protocol):
+    """Whom a notification is for: a ``User``, or a row of these columns of one."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def locale(self) -> str | None: ...
+
+
+def send(session: AsyncSession | Session, recipients: Iterable[Addressee], kind: str,
+         texts: Texts, *,
          resource_type: str | None = None, resource_id: object = None,
          urgent: bool = False, at: datetime | None = None) -> list[Notification]:
     """Notify each recipient (once, inactive accounts skipped) in this session's transaction."""
@@ -48,10 +62,24 @@ def send(session: AsyncSession, recipients: Iterable[User], kind: str, texts: Te
             resource_type=resource_type,
             resource_id=None if resource_id is None else str(resource_id)[:64],
             urgent=urgent, created_at=now, read_at=None))
-    if rows:
+    if not rows:
+        return rows
+    if isinstance(session, Session):
+        # One INSERT … RETURNING id for all of them, not the unit of work's flush (the rows
+        # stay out of the session: they are the live payload, read but never changed).
+        ids = session.execute(_INSERT, [{col: getattr(n, col) for col in _COLUMNS}
+                                        for n in rows]).scalars()
+        for n, key in zip(rows, ids, strict=True):
+            n.id = key
+    else:
         session.add_all(rows)
-        session.info.setdefault(PENDING_NOTIFY, []).extend(rows)
+    session.info.setdefault(PENDING_NOTIFY, []).extend(rows)
     return rows
+
+
+_TABLE = cast(Table, Notification.__table__)
+_COLUMNS = [col.key for col in _TABLE.columns if col.key != "id"]
+_INSERT = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
 
 
 def payload(n: Notification) -> dict[str, Any]:

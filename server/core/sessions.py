@@ -37,6 +37,11 @@ SEEN_EVERY = 60.0
 FLUSH_EVERY = 15.0
 
 
+_TOKENS = cast(Table, AuthToken.__table__)
+_LAST_SEEN = (update(_TOKENS).where(_TOKENS.c.token_hash == bindparam("digest"))
+              .values(last_seen_at=bindparam("at")))
+
+
 class SessionHub:
     """Last use of tokens, and revocations and account changes told to every process."""
 
@@ -71,11 +76,8 @@ class SessionHub:
         self._written = {d: t for d, t in self._written.items() if t >= cutoff}
         if not pending:
             return 0
-        table = cast(Table, AuthToken.__table__)
-        stmt = (update(table).where(table.c.token_hash == bindparam("digest"))
-                .values(last_seen_at=bindparam("at")))
-        async with db.write() as session:
-            await session.execute(stmt, [{"digest": d, "at": at} for d, at in pending.items()])
+        rows = [{"digest": d, "at": at} for d, at in pending.items()]
+        await db.write_sync(lambda session: session.execute(_LAST_SEEN, rows))
         return len(pending)
 
     # -- revocations -----------------------------------------------------------------------

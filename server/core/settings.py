@@ -172,6 +172,9 @@ class Settings(_Group):
     display_timezone: str = "Asia/Shanghai"
     #: Shared state between server processes (signalling); none for a single process.
     redis_url: str = ""
+    #: Server processes sharing the HTTP port (``yilian serve --workers``); more than one
+    #: needs ``redis_url`` (and PostgreSQL, in production).
+    workers: int = Field(default=1, ge=1, le=64)
     #: Reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto are believed.
     trusted_proxies: UrlList = Field(default_factory=list)
     #: The address clients use (e.g. https://yilian.example-hospital.cn), for the URLs in

@@ -62,7 +62,7 @@ async def consultations(session: AsyncSession, users: dict[str, User],
                    ) -> Consultation:
         if slot is not None:
             assert expert_user is not None
-            await book_slot(session, slot.id, expert_user.id)
+            await session.run_sync(book_slot, slot.id, expert_user.id)
         c = Consultation(
             patient_id=patient.id, requester_id=requester.id,
             requester_institution_id=requester.institution_id, kind=kind, urgency=urgency,
@@ -119,6 +119,6 @@ async def consultations(session: AsyncSession, users: dict[str, User],
     reason = "Orthopaedics question: please book Dr. Xu Ming (orthopaedics) instead."
     apply_transition(declined, "decline", users["county"], reason)
     declined.reason = reason
-    await release_slot(session, declined.slot_id)
+    await session.run_sync(release_slot, declined.slot_id)
     await session.flush()
     return made

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from yilian.server.core.audit import AuditLog, AuditUnavailable
 from yilian.server.core.db import Database
@@ -36,6 +36,30 @@ async def test_entries_reach_the_table_in_order_and_the_journal_goes(settings) -
     assert await _actions(db) == [f"t-{n}" for n in range(5)]
     await log.close()
     assert list((settings.data_dir / "audit").glob("journal-*")) == []
+    await db.close()
+
+
+async def test_a_stop_whose_last_batch_the_database_refuses_keeps_its_journal(settings
+                                                                            ) -> None:
+    """The table refuses the last batch at shutdown (here it is renamed away): stopping still
+    succeeds, the journal stays on disk, and the next start writes every entry once."""
+    db = Database(settings.resolved_database_url)
+    audit = settings.data_dir / "audit"
+    log = AuditLog(db, audit, interval=30)
+    await log.start()
+    for n in range(3):
+        log.record(None, f"t-{n}", "test", n)
+    async with db.write() as session:
+        await session.execute(text("ALTER TABLE audit_log RENAME TO audit_log_away"))
+    await log.close()  # logs the failure, does not raise
+    assert len(list(audit.glob("journal-*.jsonl"))) == 1
+    async with db.write() as session:
+        await session.execute(text("ALTER TABLE audit_log_away RENAME TO audit_log"))
+    again = AuditLog(db, audit, interval=30)
+    await again.start()  # replays the kept journal
+    assert await _actions(db) == [f"t-{n}" for n in range(3)]
+    assert list(audit.glob("journal-*")) == []
+    await again.close()
     await db.close()
 
 

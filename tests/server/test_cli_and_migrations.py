@@ -111,3 +111,15 @@ def test_api_bench_smoke() -> None:
                             capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ratio Yilian/bare" in result.stdout
+
+
+@pytest.mark.slow
+def test_api_bench_lists_the_statements_of_each_step() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "api_bench.py"),
+                             "--statements", "--flows", "1"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for step in ("experts", "slots", "book", "accept"):
+        assert any(line.startswith(step) and "statements" in line
+                   for line in result.stdout.splitlines()), result.stdout
+    assert "INSERT INTO consultations" in result.stdout

@@ -1,10 +1,12 @@
-"""Database.write_sync: one synchronous transaction (a single thread call on SQLite, run_sync
+"""Database.write_sync: one synchronous transaction (on SQLite on the event loop's thread, or one
+worker-thread call with blocking work or while another process holds the lock; run_sync
 elsewhere), committed on return, rolled back on error, and writers kept one at a time even
 when the caller is cancelled."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 
 import pytest
@@ -46,7 +48,8 @@ async def test_commits_rolls_back_and_queues_writers(settings: Settings) -> None
 
         if not db.is_sqlite:
             return  # elsewhere the function runs on the event loop (run_sync): no thread
-        # Cancelled while its transaction runs: the next writer still waits for it to end.
+        # Cancelled while its transaction runs (in a worker thread: it has blocking work before
+        # its commit): the next writer still waits for it to end.
         started, release = threading.Event(), threading.Event()
 
         def slow(session: Session) -> None:
@@ -54,7 +57,7 @@ async def test_commits_rolls_back_and_queues_writers(settings: Settings) -> None
             started.set()
             release.wait(10)
 
-        task = asyncio.ensure_future(db.write_sync(slow))
+        task = asyncio.ensure_future(db.write_sync(slow, before_commit=lambda: None))
         await asyncio.to_thread(started.wait, 10)
         task.cancel()
         await asyncio.sleep(0.05)
@@ -69,3 +72,34 @@ async def test_commits_rolls_back_and_queues_writers(settings: Settings) -> None
         assert await _count(db, "ws-slow") == 1 and await _count(db, "ws-after") == 1
     finally:
         await db.close()
+
+
+async def test_a_lock_held_by_another_process_is_waited_for_off_the_loop(
+        settings: Settings) -> None:
+    """SQLite's write lock held elsewhere (another process, here a plain connection): the
+    transaction is not run on the event loop, which stays free, and commits once the lock is
+    released."""
+    db = Database(settings.resolved_database_url)
+    try:
+        if db._sync_url is None:
+            pytest.skip("SQLite files only")
+        await db.write_sync(lambda s: _audit(s, "ws-warm"))
+        other = sqlite3.connect(db.engine.url.database, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        task = asyncio.ensure_future(db.write_sync(lambda s: _audit(s, "ws-waited")))
+        ticks = 0
+        for _ in range(10):  # the loop keeps running while the writer waits
+            await asyncio.sleep(0.02)
+            ticks += 1
+        assert ticks == 10 and not task.done()
+        other.execute("ROLLBACK")
+        other.close()
+        assert await asyncio.wait_for(task, 30) == 1
+        assert await db.read_sync(lambda s: _audit_count(s, "ws-waited")) == 1
+    finally:
+        await db.close()
+
+
+def _audit_count(session: Session, action: str) -> int:
+    return int(session.scalar(select(func.count()).select_from(AuditEntry)
+                              .where(AuditEntry.action == action)) or 0)

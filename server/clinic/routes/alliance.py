@@ -38,16 +38,16 @@ async def list_alliances(req: ApiRequest) -> list[AllianceOut]:
               "next free slots; experts in the caller's alliances first", tag="alliance",
               query=ExpertsQuery, response=list[ExpertOut])
 async def list_experts(req: ApiRequest) -> list[ExpertOut]:
-    async with req.db.read() as session:
-        return await directory.experts(session, req.user, req.query)
+    return await req.db.read_sync(lambda session: directory.experts(session, req.user, req.query))
 
 
 @router.route("GET", "/api/experts/{id}/slots", summary="An expert's slots in a time range "
               "(default: the next 14 days)", tag="alliance", query=SlotsQuery,
               response=list[SlotOut])
 async def list_slots(req: ApiRequest) -> list[SlotOut]:
-    async with req.db.read() as session:
-        return await availability.slots(session, req.path_id(), req.query)
+    expert_id = req.path_id()
+    return await req.db.read_sync(lambda session: availability.slots(session, expert_id,
+                                                                     req.query))
 
 
 @router.route("GET", "/api/experts/{id}/availability", summary="An expert's weekly rules and "

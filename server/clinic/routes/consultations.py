@@ -24,8 +24,9 @@ router = ApiRouter()
               tag="consultations", body=ConsultationIn, response=ConsultationOut, status=201)
 async def create_consultation(req: ApiRequest) -> ConsultationOut:
     catalog = req.request.app[clinic_keys.STUDY_CATALOG]
-    async with req.db.write() as session:
-        return await consultations.create(session, catalog, req.user, req.body, req.ip)
+    uids = await consultations.shareable_studies(req.db, catalog, req.user, req.body)
+    return await req.db.write_sync(
+        lambda session: consultations.create(session, req.user, req.body, uids, req.ip))
 
 
 @router.route("GET", "/api/consultations", summary="Consultations the caller may see: their "
@@ -49,11 +50,11 @@ def _action_route(action: str, summary: str, body: type | None = None) -> None:
     path = f"/api/consultations/{{id}}/{action.replace('_', '-')}"
 
     async def handler(req: ApiRequest) -> ConsultationOut:
-        async with req.db.write() as session:
-            return await consultations.act(
-                session, req.user, req.path_id(), action,
-                slot_id=getattr(req.body, "slot_id", None),
-                reason=getattr(req.body, "reason", None), ip=req.ip)
+        consultation_id = req.path_id()
+        return await req.db.write_sync(lambda session: consultations.act(
+            session, req.user, consultation_id, action,
+            slot_id=getattr(req.body, "slot_id", None),
+            reason=getattr(req.body, "reason", None), ip=req.ip))
 
     handler.__name__ = f"{action}_consultation"
     router.route("POST", path, summary=summary, tag="consultations", body=body,  # type: ignore[arg-type]
