@@ -152,7 +152,7 @@ def check_request(session: Session, user: User, body: ConsultationIn) -> Parties
     if not body.expert_id and not (body.specialty or body.target_institution_id):
         raise ValidationFailed("name an expert_id, or a specialty and/or target_institution_id "
                                "queue", details={"field": "expert_id"})
-    row = session.execute(_PARTIES, {
+    row = session.connection().execute(_PARTIES, {
         "patient": body.patient_id, "expert": body.expert_id, "place": user.institution_id,
         "target": body.target_institution_id, "slot": body.slot_id}).first()
     if row is None or row.institution_id != user.institution_id:
@@ -193,6 +193,7 @@ def create(session: Session, user: User, body: ConsultationIn, study_uids: list[
     """Request a consultation with an expert (in one of their slots) or a specialty queue,
     sharing ``study_uids`` (checked by :func:`shareable_studies`)."""
     patient, expert, place, slot_start = check_request(session, user, body)
+    conn = session.connection()  # Core statements: none of the ORM session's execute layer
     now = utcnow()
     # Core statements, not the ORM's unit of work (a third of the request's CPU before); the
     # Consultation object stays out of the session, for the notice's text and the view.
@@ -204,7 +205,7 @@ def create(session: Session, user: User, body: ConsultationIn, study_uids: list[
         target_institution_id=body.target_institution_id,
         deadline=deadline_for(body.urgency, now, slot_start),
         status="requested", reason=None, created_at=now, updated_at=now)
-    c.id = session.execute(_INSERT_CONSULTATION, {
+    c.id = conn.execute(_INSERT_CONSULTATION, {
         col: getattr(c, col) for col in _CONSULTATION_COLUMNS}).scalar_one()
     # Booked once the request exists, so the slot names it in the same UPDATE (a slot that is
     # taken after all rolls the request back).
@@ -212,9 +213,9 @@ def create(session: Session, user: User, body: ConsultationIn, study_uids: list[
             if body.slot_id and body.expert_id else None)
     event = ConsultationEvent(consultation_id=c.id, from_status=None, to_status="requested",
                               actor_id=user.id, at=now, note=None)
-    session.execute(_INSERT_EVENT, {col: getattr(event, col) for col in _EVENT_COLUMNS})
+    conn.execute(_INSERT_EVENT, {col: getattr(event, col) for col in _EVENT_COLUMNS})
     if study_uids:
-        session.execute(insert(_STUDIES), [
+        conn.execute(insert(_STUDIES), [
             {"consultation_id": c.id, "study_instance_uid": u, "shared_by_id": user.id,
              "shared_at": now} for u in study_uids])
     audit.record(session, user, "create", "consultation", c.id, patient_id=c.patient_id, ip=ip)
@@ -334,7 +335,8 @@ def act(session: Session, user: User, consultation_id: int, action: str, *,
     its studies, if any); the change is one UPDATE and one INSERT. The Consultation object is
     a transient copy of its row (for the rules, the notice and the view), never flushed."""
     require_clinical(user, "open consultations")
-    row = session.execute(_ACT_ROW, {"id": consultation_id}).one_or_none()
+    conn = session.connection()  # Core statements: none of the ORM session's execute layer
+    row = conn.execute(_ACT_ROW, {"id": consultation_id}).one_or_none()
     if row is None:
         raise NotFound(f"no consultation {consultation_id}")
     c = Consultation(**{key: row[i] for i, key in enumerate(_CONSULTATION_KEYS)})
@@ -356,9 +358,9 @@ def act(session: Session, user: User, consultation_id: int, action: str, *,
         raise Conflict("sign the report before completing the consultation",
                        code="report_not_signed")
     event = transition(c, action, user, reason if action in ("decline", "cancel") else None)
-    session.execute(_UPDATE_CONSULTATION, {"b_id": c.id} | {
+    conn.execute(_UPDATE_CONSULTATION, {"b_id": c.id} | {
         f"b_{key}": getattr(c, key) for key in _CHANGING})
-    session.execute(_INSERT_EVENT, {col: getattr(event, col) for col in _EVENT_COLUMNS})
+    conn.execute(_INSERT_EVENT, {col: getattr(event, col) for col in _EVENT_COLUMNS})
     if c.status in CALLED_OFF and c.slot_id is not None:
         release_slot(session, c.slot_id)  # it will not take place
         slot = (slot.model_copy(update={"status": "free"})
@@ -368,14 +370,14 @@ def act(session: Session, user: User, consultation_id: int, action: str, *,
                        extra["requester_active"])
     notices.answered(session, c, user, action, reason, requester=requester)
     # The history as stored, the event just inserted last.
-    events = [ConsultationEvent(**e._mapping) for e in session.execute(_HISTORY, {"id": c.id})]
+    events = [ConsultationEvent(**e._mapping) for e in conn.execute(_HISTORY, {"id": c.id})]
     names = {user.id: user.display_name, c.requester_id: requester.display_name}
     unknown = {i for i in [c.expert_id, *(e.actor_id for e in events)]
                if i is not None and i not in names}
     names |= {u.id: u.display_name for u in by_ids(session, User, unknown).values()}
     patient = PatientSummary(id=c.patient_id, name=extra["patient_name"],
                              sex=extra["patient_sex"], birth_date=extra["patient_birth_date"])
-    study_uids = (list(session.execute(_STUDY_UIDS, {"id": c.id}).scalars())
+    study_uids = (list(conn.execute(_STUDY_UIDS, {"id": c.id}).scalars())
                   if extra["studies"] else [])
     return consultation_view(c, patient, slot, events, study_uids,
                              extra["report_status"] or "none", names)

@@ -14,12 +14,11 @@ from yilian.server.clinic.models import Slot
 from yilian.server.clinic.schemas import (
     AllianceOut,
     DepartmentOut,
-    ExpertOut,
     ExpertsQuery,
     InstitutionOut,
     InstitutionsQuery,
-    SlotOut,
 )
+from yilian.server.core.api import JsonRows
 from yilian.server.core.db import utcnow
 from yilian.server.core.freshness import watch
 from yilian.server.core.models import Alliance, AllianceMember, Department, Institution, User
@@ -116,8 +115,9 @@ def _roster(session: Session) -> _Roster:
     return roster
 
 
-def experts(session: Session, user: User, q: ExpertsQuery) -> list[ExpertOut]:
-    """Active specialists with their next free slots; the caller's alliance partners first."""
+def experts(session: Session, user: User, q: ExpertsQuery) -> JsonRows:
+    """Active specialists with their next free slots; the caller's alliance partners first
+    (``ExpertOut``'s fields, as plain rows)."""
     roster = _roster(session)
     in_alliance = roster.members.get(q.alliance_id, frozenset()) if q.alliance_id else None
     rows = [(u, inst, dept) for u, inst, dept in roster.experts
@@ -126,16 +126,13 @@ def experts(session: Session, user: User, q: ExpertsQuery) -> list[ExpertOut]:
             and (not q.specialty or q.specialty in (u.specialties or []))]
     partners = roster.partners(user.institution_id)
     free = _next_free_slots(session, [u.id for u, _, _ in rows])
-    found = [
-        ExpertOut(
-            id=u.id, display_name=u.display_name, institution_id=u.institution_id,
-            institution_name=inst, department=dept, specialties=list(u.specialties or []),
-            title=u.title, in_my_alliance=u.institution_id in partners,
-            next_free_slots=free.get(u.id, []),
-        )
-        for u, inst, dept in rows
-    ]
-    found.sort(key=lambda e: not e.in_my_alliance)
+    found = JsonRows(
+        {"id": u.id, "display_name": u.display_name, "institution_id": u.institution_id,
+         "institution_name": inst, "department": dept, "specialties": list(u.specialties or []),
+         "title": u.title, "in_my_alliance": u.institution_id in partners,
+         "next_free_slots": free.get(u.id, [])}
+        for u, inst, dept in rows)
+    found.sort(key=lambda e: not e["in_my_alliance"])
     return found
 
 
@@ -160,13 +157,16 @@ _NEXT_FREE_LATERAL = (select(_LATERAL.c.expert_id, _LATERAL.c.id, _LATERAL.c.sta
                       .order_by(_LATERAL.c.expert_id, _LATERAL.c.start))
 
 
-def _next_free_slots(session: Session, expert_ids: list[int]) -> dict[int, list[SlotOut]]:
-    """Each expert's next few free slots."""
+def _next_free_slots(session: Session, expert_ids: list[int]
+                     ) -> dict[int, list[dict[str, object]]]:
+    """Each expert's next few free slots (``SlotOut``'s fields)."""
     if not expert_ids:
         return {}
-    out: dict[int, list[SlotOut]] = {}
-    stmt = _NEXT_FREE if session.get_bind().dialect.name == "sqlite" else _NEXT_FREE_LATERAL
-    for r in session.execute(stmt, {"expert_ids": expert_ids, "now": utcnow()}):
-        out.setdefault(r.expert_id, []).append(SlotOut(id=r.id, start=r.start, end=r.end,
-                                                       status="free"))
+    out: dict[int, list[dict[str, object]]] = {}
+    conn = session.connection()  # Core columns: none of the ORM's result handling
+    stmt = _NEXT_FREE if conn.dialect.name == "sqlite" else _NEXT_FREE_LATERAL
+    for expert_id, slot_id, start, end in conn.execute(stmt, {"expert_ids": expert_ids,
+                                                             "now": utcnow()}):
+        out.setdefault(expert_id, []).append({"id": slot_id, "start": start, "end": end,
+                                              "status": "free"})
     return out

@@ -158,14 +158,14 @@ def book_slot(session: Session, slot_id: int, expert_id: int,
               holder: int | None = None) -> Row[datetime, datetime] | None:
     """Atomically take a free future slot for the consultation ``holder``: its start and end,
     or None if somebody else has it (or it is gone)."""
-    return session.execute(_BOOK, {"b_id": slot_id, "b_expert": expert_id, "b_now": utcnow(),
+    return session.connection().execute(_BOOK, {"b_id": slot_id, "b_expert": expert_id, "b_now": utcnow(),
                                    "b_holder": holder}).first()
 
 
 def release_slot(session: Session, slot_id: int | None) -> None:
     """Give a booked slot back (the consultation that held it ended early)."""
     if slot_id is not None:
-        session.execute(_RELEASE, {"b_id": slot_id})
+        session.connection().execute(_RELEASE, {"b_id": slot_id})
 
 
 # Built once, run with parameters (every booking and every cancellation runs one); an UPDATE's

@@ -67,10 +67,15 @@ def send(session: AsyncSession | Session, recipients: Iterable[Addressee], kind:
     if isinstance(session, Session):
         # One INSERT … RETURNING id for all of them, not the unit of work's flush (the rows
         # stay out of the session: they are the live payload, read but never changed).
-        ids = session.execute(_INSERT, [{col: getattr(n, col) for col in _COLUMNS}
-                                        for n in rows]).scalars()
-        for n, key in zip(rows, ids, strict=True):
-            n.id = key
+        # On the session's connection (Core: none of the ORM session's execute layer); one
+        # recipient, the usual case, as a plain INSERT (a batch of one costs more).
+        params = [{col: getattr(n, col) for col in _COLUMNS} for n in rows]
+        conn = session.connection()
+        if len(rows) == 1:
+            rows[0].id = conn.execute(_INSERT_ONE, params[0]).scalar_one()
+        else:
+            for n, key in zip(rows, conn.execute(_INSERT, params).scalars(), strict=True):
+                n.id = key
     else:
         session.add_all(rows)
     session.info.setdefault(PENDING_NOTIFY, []).extend(rows)
@@ -80,6 +85,7 @@ def send(session: AsyncSession | Session, recipients: Iterable[Addressee], kind:
 _TABLE = cast(Table, Notification.__table__)
 _COLUMNS = [col.key for col in _TABLE.columns if col.key != "id"]
 _INSERT = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
+_INSERT_ONE = insert(_TABLE).returning(_TABLE.c.id)
 
 
 def payload(n: Notification) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from yilian.server.clinic.schemas import (
     SlotOut,
     SlotsQuery,
 )
-from yilian.server.core.api import ApiRequest, ApiRouter
+from yilian.server.core.api import ApiRequest, ApiRouter, JsonRows
 
 router = ApiRouter()
 
@@ -37,14 +37,14 @@ async def list_alliances(req: ApiRequest) -> list[AllianceOut]:
 @router.route("GET", "/api/experts", summary="Experts by specialty and institution, with their "
               "next free slots; experts in the caller's alliances first", tag="alliance",
               query=ExpertsQuery, response=list[ExpertOut])
-async def list_experts(req: ApiRequest) -> list[ExpertOut]:
+async def list_experts(req: ApiRequest) -> JsonRows:
     return await req.db.read_sync(lambda session: directory.experts(session, req.user, req.query))
 
 
 @router.route("GET", "/api/experts/{id}/slots", summary="An expert's slots in a time range "
               "(default: the next 14 days)", tag="alliance", query=SlotsQuery,
               response=list[SlotOut])
-async def list_slots(req: ApiRequest) -> list[SlotOut]:
+async def list_slots(req: ApiRequest) -> JsonRows:
     expert_id = req.path_id()
     return await req.db.read_sync(lambda session: availability.slots(session, expert_id,
                                                                      req.query))
