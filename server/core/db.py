@@ -8,12 +8,10 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, nullcontext
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import (
-    DateTime,
     Engine,
     MetaData,
     Row,
@@ -25,7 +23,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -35,7 +32,11 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.orm.util import identity_key
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import greenlet_spawn
+
+# Where the UTC column type and clock live; imported from here by much of the code base.
+from yilian.server.core.utctime import UTCDateTime as UTCDateTime
+from yilian.server.core.utctime import utcnow as utcnow
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -63,77 +64,6 @@ _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware in UTC."""
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware datetimes stored as UTC on every backend (SQLite keeps no offset)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-    # The two methods above, fused with the driver's own conversion into one function per
-    # value on SQLite and PostgreSQL: lists of slots, consultations and audit entries convert
-    # thousands of values a second, and ``datetime.replace`` alone costs ~1.5 us on CPython
-    # 3.11 (more than parsing the text). Same stored text, same values
-    # (tests/server/test_utc_datetime.py).
-    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
-        if dialect.name == "sqlite":
-            return _sqlite_bind
-        return super().bind_processor(dialect)
-
-    def result_processor(self, dialect: Dialect, coltype: object
-                         ) -> Callable[[Any], Any] | None:
-        if dialect.name == "sqlite":
-            return _sqlite_result
-        if dialect.name == "postgresql":
-            return _aware_result
-        return super().result_processor(dialect, coltype)
-
-
-def _sqlite_bind(value: datetime | None) -> str | None:
-    """SQLAlchemy's SQLite text for the UTC time: ``YYYY-MM-DD HH:MM:SS.ffffff``."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]
-
-
-def _sqlite_result(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:  # what _sqlite_bind wrote (or SQLite's CURRENT_TIMESTAMP)
-        return datetime.fromisoformat(value + "+00:00")
-    except ValueError:  # text with an offset of its own
-        parsed = datetime.fromisoformat(value)
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _aware_result(value: datetime | None) -> datetime | None:
-    """asyncpg's ``timestamptz`` values are already aware, in UTC."""
-    if value is None or value.tzinfo is UTC:
-        return value
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _setup_sqlite(engine: Engine, busy_ms: int = 30000) -> None:
@@ -195,7 +125,13 @@ class Database:
         self._inline_commits = 0
         self._checkpoint: asyncio.Future[None] | None = None
         write_engine = self.engine.execution_options(yilian_write=True)
-        self.read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads on PostgreSQL in autocommit: no BEGIN and ROLLBACK round trips around each
+        # read (under READ COMMITTED each statement takes its own snapshot anyway, so a read
+        # sees exactly what it saw inside a transaction). SQLite reads keep their transaction:
+        # there it is what makes several statements see one snapshot.
+        self._read_engine = self.engine if self.is_sqlite else self.engine.execution_options(
+            isolation_level="AUTOCOMMIT")
+        self.read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
         self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
         #: Where audit entries recorded on sessions go (the app's ``AuditLog``); without one
         #: they are written to the table by the session itself.
@@ -249,11 +185,18 @@ class Database:
         queued on the same lock as :meth:`write`: without ``before_commit`` on the event loop's
         thread (:meth:`_inline_write`), else (or when another process holds SQLite's lock)
         as one worker-thread call: never a hop to a thread per statement, which under load was
-        most of a transaction's time. Elsewhere ``fn`` runs through the async session
-        (``run_sync``, on the loop) and ``before_commit`` in a worker thread. Either way:
-        keep ``fn`` to statements.
+        most of a transaction's time. Elsewhere (PostgreSQL) the whole transaction, BEGIN to
+        COMMIT, runs in one greenlet over the async engine's synchronous face (what
+        ``run_sync`` does, without an ``AsyncSession``'s own awaits for begin, commit and
+        close: a third of a booking's CPU there); with ``before_commit``, through the async
+        session, ``before_commit`` in a worker thread. Either way: keep ``fn`` to statements.
         """
         if self._sync_url is None:  # set only on a SQLite file, which has the lock
+            if self._write_lock is None and before_commit is None:
+                result, info = await greenlet_spawn(self._run_write_sync, fn, None,
+                                                    self.engine.sync_engine)
+                self._after_commit(info)
+                return result
             async with self.write() as session:
                 result = await session.run_sync(fn)
                 if before_commit is not None:
@@ -378,15 +321,19 @@ class Database:
         """Run ``fn`` with a synchronous session for reads (rolled back at the end); audit
         entries it records are logged when it returns.
 
-        On a SQLite file ``fn`` runs as one worker-thread call on the pysqlite engine (WAL: a
-        read never waits for a writer), instead of a hop to aiosqlite's thread per statement;
-        elsewhere through an async session (``run_sync``). (Reads on the loop's own thread, as
-        the writes run, were faster still, but a signalling test then found SQLite's write lock
-        held for over 30 s at shutdown in two runs of four under load. Likely cause: when a task
-        is cancelled inside an aiosqlite transaction, SQLAlchemy terminates the connection with
-        aiosqlite's ``stop()`` before ``close()``, an order in which aiosqlite 0.22 never closes
-        the sqlite3 connection, so its lock stays until the garbage collector frees it.)"""
+        On a SQLite file ``fn`` runs on the event loop's own thread, on a pysqlite engine that
+        never waits (busy timeout 0; WAL: a reader does not wait for the writer): a hop to a
+        worker thread must win the GIL back from a busy loop, up to 5 ms a time, which made
+        the busiest lists (an expert's slots) the slowest answers under load. If SQLite is
+        busy after all (a checkpoint's moment, another process), it runs in a worker thread
+        instead. On PostgreSQL the read runs in one greenlet over the async engine's
+        synchronous face, in autocommit (no BEGIN and ROLLBACK round trips)."""
         if self._sync_url is None:
+            if self._write_lock is None:
+                result, info = await greenlet_spawn(self._run_read_sync, fn,
+                                                    self._read_engine.sync_engine)
+                self._after_commit(info)
+                return result
             async with self.read() as session:
                 return await session.run_sync(fn)
         try:
@@ -399,6 +346,7 @@ class Database:
         return result
 
     def _inline_reader(self) -> Engine:
+        """A pysqlite engine for :meth:`read_sync` on the event loop's thread (busy timeout 0)."""
         if self._inline_read_engine is None:
             assert self._sync_url is not None
             engine = create_engine(self._sync_url, connect_args={"timeout": 0,
@@ -420,7 +368,7 @@ class Database:
         of connect, BEGIN, execute, fetch and ROLLBACK: what a viewer asking for dozens of
         images a second pays on every request. Elsewhere the async engine runs it."""
         if self._sync_url is None:
-            async with self.engine.connect() as conn:
+            async with self._read_engine.connect() as conn:
                 return list(await conn.execute(stmt))
         return await asyncio.to_thread(self._run_rows, stmt)
 
@@ -444,10 +392,11 @@ class Database:
         await self.engine.dispose()
         if self._checkpoint is not None:
             await asyncio.gather(self._checkpoint, return_exceptions=True)
-        for engine in (self._sync_engine, self._inline_engine):
+        for engine in (self._sync_engine, self._inline_engine, self._inline_read_engine):
             if engine is not None:
                 engine.dispose()
         self._sync_engine = self._inline_engine = self._sync_writer = self._inline_writer = None
+        self._inline_read_engine = None
 
 
 _M = TypeVar("_M")
