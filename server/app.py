@@ -138,7 +138,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the database and migrate it to the newest schema; dispose at shutdown."""
     settings = app[keys.SETTINGS]
     _private_data_dir(settings.data_dir)
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
     await migrate(db)
     app[keys.DATABASE] = db
     yield

@@ -155,6 +155,10 @@ class Settings(_Group):
     port: int = Field(default=8080, ge=0, le=65535)
     data_dir: Path = Path("yilian-data")
     database_url: str = ""
+    #: PostgreSQL connections each server process keeps open (a third more at a peak): below
+    #: the busy hour's concurrent transactions, connections are opened and closed all the time
+    #: (each re-preparing its statements).
+    database_pool_size: int = Field(default=30, ge=1, le=500)
     #: Seeds per-install secrets (national-ID encryption); generated when absent.
     secret_key: str = ""
     demo: bool = False
