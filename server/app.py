@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
@@ -36,7 +37,7 @@ from yilian.server.clinic.routes import (
 )
 from yilian.server.clinic.routes import stats as stats_routes
 from yilian.server.clinic.routes import teaching as teaching_routes
-from yilian.server.clinic.scheduling import extend_horizon
+from yilian.server.clinic.scheduling import extend_horizon_sync
 from yilian.server.clinic.sharing import ClinicalShares
 from yilian.server.clinic.teaching import sweeps as teaching_sweeps
 from yilian.server.clinic.teaching.media import TeachingMedia
@@ -169,12 +170,13 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
             logger.info("expired %d consultation requests", count)
 
     async def extend() -> None:
-        async with db.write() as session:
-            experts = (
-                await session.execute(select(AvailabilityRule.expert_id).distinct())
-            ).scalars().all()
-            for expert_id in experts:
-                await extend_horizon(session, expert_id, settings.clinic.slot_horizon_days)
+        # One short transaction per expert: the writers of a busy hour wait for one expert's
+        # new day at most, not for the whole alliance's (over a second on SQLite).
+        experts = await db.read_sync(
+            lambda session: list(session.scalars(select(AvailabilityRule.expert_id).distinct())))
+        for expert_id in experts:
+            await db.write_sync(partial(extend_horizon_sync, expert_id=expert_id,
+                                        days=settings.clinic.slot_horizon_days))
 
     async def referrals() -> None:
         await referral_sweeps.expire_overdue(db)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Table, bindparam, delete, select, update
+from sqlalchemy import Row, Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -99,20 +99,21 @@ async def materialize_slots(
     session: AsyncSession, expert_id: int, start: datetime, end: datetime
 ) -> None:
     """Make the stored slots in [start, end) match the expert's rules; booked ones stay."""
-    rules = (
-        await session.execute(
-            select(AvailabilityRule).where(AvailabilityRule.expert_id == expert_id)
-        )
-    ).scalars()
-    exceptions = (
-        await session.execute(
-            select(AvailabilityException).where(
-                AvailabilityException.expert_id == expert_id,
-                AvailabilityException.end > start,
-                AvailabilityException.start < end,
-            )
-        )
-    ).scalars()
+    await session.run_sync(materialize_slots_sync, expert_id, start, end)
+
+
+def materialize_slots_sync(session: Session, expert_id: int, start: datetime,
+                           end: datetime) -> None:
+    """:func:`materialize_slots` on a synchronous session. The slots as rows, not objects
+    (an expert has a thousand in the horizon, and usually only the newest day changes)."""
+    rules = session.scalars(
+        select(AvailabilityRule).where(AvailabilityRule.expert_id == expert_id))
+    exceptions = session.scalars(
+        select(AvailabilityException).where(
+            AvailabilityException.expert_id == expert_id,
+            AvailabilityException.end > start,
+            AvailabilityException.start < end,
+        ))
     windows = [
         Window(r.weekday, parse_hhmm(r.start_time), parse_hhmm(r.end_time), r.slot_minutes,
                r.timezone)
@@ -120,38 +121,41 @@ async def materialize_slots(
     ]
     blocks = [Block(x.kind, x.start, x.end, x.slot_minutes) for x in exceptions]
     wanted = generate_slots(windows, blocks, start, end)
-    existing = (
-        await session.execute(
-            select(Slot).where(Slot.expert_id == expert_id, Slot.start >= start, Slot.start < end)
-        )
-    ).scalars().all()
+    conn = session.connection()
     stale: list[int] = []
-    for slot in existing:
-        want = wanted.pop(slot.start, None)
-        if slot.status == "booked":
+    reshaped: list[dict[str, object]] = []
+    for slot_id, slot_start, slot_end, status in conn.execute(
+            _IN_RANGE, {"b_expert": expert_id, "b_start": start, "b_end": end}):
+        want = wanted.pop(slot_start, None)
+        if status == "booked":
             continue
         if want is None:
-            stale.append(slot.id)
-        elif (want[0], want[1]) != (slot.end, slot.status):
-            slot.end, slot.status = want[0], want[1]
+            stale.append(slot_id)
+        elif want != (slot_end, status):
+            reshaped.append({"b_id": slot_id, "b_slot_end": want[0], "b_status": want[1]})
+    if reshaped:
+        conn.execute(_RESHAPE, reshaped)
     if stale:
         # A slot a past consultation still names (booked, then given back) is kept, blocked:
         # deleting it would break that consultation's history.
         named = select(Consultation.slot_id).where(Consultation.slot_id.in_(stale))
-        await session.execute(update(Slot).where(Slot.id.in_(named)).values(status="blocked"))
-        await session.execute(delete(Slot).where(Slot.id.in_(stale), Slot.id.not_in(named)))
-        await session.flush()
-    session.add_all(
-        Slot(expert_id=expert_id, start=s, end=e, status=status)
-        for s, (e, status) in sorted(wanted.items())
-    )
-    await session.flush()
+        conn.execute(update(_SLOTS).where(_SLOTS.c.id.in_(named)).values(status="blocked"))
+        conn.execute(delete(_SLOTS).where(_SLOTS.c.id.in_(stale), _SLOTS.c.id.not_in(named)))
+    if wanted:
+        conn.execute(insert(_SLOTS), [
+            {"expert_id": expert_id, "start": s, "end": e, "status": status}
+            for s, (e, status) in sorted(wanted.items())])
 
 
 async def extend_horizon(session: AsyncSession, expert_id: int, days: int) -> None:
     """Materialize from now to ``days`` ahead."""
+    await session.run_sync(extend_horizon_sync, expert_id, days)
+
+
+def extend_horizon_sync(session: Session, expert_id: int, days: int) -> None:
+    """:func:`extend_horizon` on a synchronous session (``Database.write_sync``)."""
     now = utcnow().replace(second=0, microsecond=0)
-    await materialize_slots(session, expert_id, now, now + timedelta(days=days))
+    materialize_slots_sync(session, expert_id, now, now + timedelta(days=days))
 
 
 def book_slot(session: Session, slot_id: int, expert_id: int,
@@ -178,5 +182,10 @@ _BOOK = (update(_SLOTS)
                 _SLOTS.c.status == "free", _SLOTS.c.start > bindparam("b_now"))
          .values(status="booked", consultation_id=bindparam("b_holder"))
          .returning(_SLOTS.c.start, _SLOTS.c.end))
+_IN_RANGE = (select(_SLOTS.c.id, _SLOTS.c.start, _SLOTS.c.end, _SLOTS.c.status)
+             .where(_SLOTS.c.expert_id == bindparam("b_expert"),
+                    _SLOTS.c.start >= bindparam("b_start"), _SLOTS.c.start < bindparam("b_end")))
+_RESHAPE = (update(_SLOTS).where(_SLOTS.c.id == bindparam("b_id"))
+            .values(end=bindparam("b_slot_end"), status=bindparam("b_status")))
 _RELEASE = (update(_SLOTS).where(_SLOTS.c.id == bindparam("b_id"), _SLOTS.c.status == "booked")
             .values(status="free", consultation_id=None))
