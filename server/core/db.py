@@ -264,10 +264,7 @@ class Database:
         """A pysqlite engine for :meth:`_inline_write`'s transactions: used on the
         event loop's thread only, with a busy timeout of 0."""
         if self._inline_writer is None:
-            assert self._sync_url is not None
-            engine = create_engine(self._sync_url, connect_args={"timeout": 0,
-                                                                 "check_same_thread": False})
-            _setup_sqlite(engine, busy_ms=0)
+            engine = self._loop_engine()
 
             @event.listens_for(engine, "connect")
             def _no_checkpoints(dbapi_conn: Any, _record: Any) -> None:
@@ -352,12 +349,18 @@ class Database:
     def _inline_reader(self) -> Engine:
         """A pysqlite engine for :meth:`read_sync` on the event loop's thread (busy timeout 0)."""
         if self._inline_read_engine is None:
-            assert self._sync_url is not None
-            engine = create_engine(self._sync_url, connect_args={"timeout": 0,
-                                                                 "check_same_thread": False})
-            _setup_sqlite(engine, busy_ms=0)
-            self._inline_read_engine = engine
+            self._inline_read_engine = self._loop_engine()
         return self._inline_read_engine
+
+    def _loop_engine(self) -> Engine:
+        """A pysqlite engine over the file for work on the event loop's thread: it never waits
+        for a lock (busy timeout 0), and its connections go back to the pool without a reset
+        (every transaction on it ends in the session's own COMMIT or ROLLBACK)."""
+        assert self._sync_url is not None
+        engine = create_engine(self._sync_url, pool_reset_on_return=None,
+                               connect_args={"timeout": 0, "check_same_thread": False})
+        _setup_sqlite(engine, busy_ms=0)
+        return engine
 
     def _run_read_sync(self, fn: Callable[[Session], T], engine: Engine | None = None
                        ) -> tuple[T, dict[str, Any]]:
