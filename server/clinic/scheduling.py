@@ -162,8 +162,8 @@ def book_slot(session: Session, slot_id: int, expert_id: int,
               holder: int | None = None) -> Row[datetime, datetime] | None:
     """Atomically take a free future slot for the consultation ``holder``: its start and end,
     or None if somebody else has it (or it is gone)."""
-    return session.connection().execute(_BOOK, {"b_id": slot_id, "b_expert": expert_id, "b_now": utcnow(),
-                                   "b_holder": holder}).first()
+    return session.connection().execute(_BOOK, {
+        "b_id": slot_id, "b_expert": expert_id, "b_now": utcnow(), "b_holder": holder}).first()
 
 
 def release_slot(session: Session, slot_id: int | None) -> None:

@@ -11,7 +11,10 @@ same (and, for changes made by other processes, for at most its own time to live
 
 Writes are seen through every SQLAlchemy ``Session`` of the process (the async sessions' too):
 ORM flushes of mapped objects and statements run through a session (``insert``/``update``/
-``delete``, Core or ORM). The bump comes after COMMIT, so a reader that filled a cache from the
+``delete``, Core or ORM). Statements run on a session's connection (``session.connection()
+.execute``, what the busiest paths do to skip the ORM's execute layer) are not seen: those
+paths write only tables no cache watches (consultations, slots, notifications, the audit log).
+The bump comes after COMMIT, so a reader that filled a cache from the
 old rows while the change was being made holds an older generation and reads again.
 """
 
