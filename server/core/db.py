@@ -62,6 +62,11 @@ CHECKPOINT_EVERY = 200
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+def _busy(exc: OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds a lock (busy timeout 0)."""
+    return getattr(exc.orig, "sqlite_errorcode", None) in _BUSY
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -236,7 +241,7 @@ class Database:
         try:
             done = self._run_write_sync(fn, None, engine=self._inline())
         except OperationalError as exc:
-            if getattr(exc.orig, "sqlite_errorcode", None) in _BUSY:
+            if _busy(exc):
                 return None
             raise
         self._note_inline_commit()
@@ -340,7 +345,7 @@ class Database:
         try:
             result, info = self._run_read_sync(fn, self._inline_reader())
         except OperationalError as exc:
-            if getattr(exc.orig, "sqlite_errorcode", None) not in _BUSY:
+            if not _busy(exc):
                 raise
             result, info = await asyncio.to_thread(self._run_read_sync, fn)
         self._after_commit(info)

@@ -65,10 +65,9 @@ def send(session: AsyncSession | Session, recipients: Iterable[Addressee], kind:
     if not rows:
         return rows
     if isinstance(session, Session):
-        # One INSERT … RETURNING id for all of them, not the unit of work's flush (the rows
-        # stay out of the session: they are the live payload, read but never changed).
-        # On the session's connection (Core: none of the ORM session's execute layer); one
-        # recipient, the usual case, as a plain INSERT (a batch of one costs more).
+        # Core on the session's connection, not the unit of work's flush: one INSERT …
+        # RETURNING id (a plain one for the usual single recipient: a batch of one costs
+        # more). The rows stay out of the session: the live payload, read, never changed.
         params = [{col: getattr(n, col) for col in _COLUMNS} for n in rows]
         conn = session.connection()
         if len(rows) == 1:
