@@ -7,6 +7,8 @@ import { io } from "../../vendor/socket.io-client/socket.io.esm.min.js";
 import { t } from "../i18n.js";
 
 const ACK_TIMEOUT_MS = 10000;
+// How long a media connection may stay "disconnected" before it is made again.
+const DISCONNECTED_GRACE_MS = 5000;
 const SFU = "sfu";
 
 /** An error from an error ack, keeping the server's code for the page's wording. */
@@ -36,6 +38,7 @@ export class TeachingLink extends EventTarget {
     this.layer = "auto";
     this.closed = false;
     this.superseded = false; // another peer of the presenter took the broadcast over
+    this.stalled = null; // the timer of a media connection left "disconnected"
     this.signals = Promise.resolve(); // signals from "sfu", handled one at a time in order
     this.names = new Map(); // peer_id -> display name, for questions that carry only the peer
   }
@@ -120,16 +123,26 @@ export class TeachingLink extends EventTarget {
     pc.onconnectionstatechange = () => {
       if (this.pc !== pc) return;
       this.emit("peer-state", { state: pc.connectionState });
-      // A viewer whose path to "sfu" failed asks for a fresh offer; the presenter publishes again.
-      if (pc.connectionState === "failed" && this.socket.connected) {
-        if (this.role === "viewer" && this.live) this.subscribe().catch(() => {});
-        if (this.role === "presenter" && this.stream && !this.superseded) this.publish(this.stream).catch(() => {});
+      clearTimeout(this.stalled);
+      if (pc.connectionState === "failed") this.reconnectMedia();
+      // "disconnected" that lasts: the server may have given this connection up (its consent
+      // checks went unanswered), and the browser would call it failed only ~30 s later.
+      if (pc.connectionState === "disconnected") {
+        this.stalled = setTimeout(() => { if (this.pc === pc && pc.connectionState === "disconnected") this.reconnectMedia(); }, DISCONNECTED_GRACE_MS);
       }
     };
     return pc;
   }
 
+  /** The path to "sfu" is gone: a viewer asks for a fresh offer; the presenter publishes again. */
+  reconnectMedia() {
+    if (this.closed || !this.socket || !this.socket.connected) return;
+    if (this.role === "viewer" && this.live) this.subscribe().catch(() => {});
+    if (this.role === "presenter" && this.stream && !this.superseded) this.publish(this.stream).catch(() => {});
+  }
+
   dropPeer() {
+    clearTimeout(this.stalled);
     if (!this.pc) return;
     this.pc.close();
     this.pc = null;
