@@ -94,6 +94,7 @@ def create_app(settings: Settings) -> web.Application:
                      metrics_middleware(metrics), error_middleware, denials_middleware],
     )
     app.on_response_prepare.append(secure_headers)
+    app.on_startup.append(_note_event_loop)
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
     app[keys.LOGIN_LIMITER] = LoginLimiter(settings.auth.login_attempts_per_minute,
@@ -133,6 +134,10 @@ def create_app(settings: Settings) -> web.Application:
     setup_rtc(app, rules={"consultation": ConsultationRooms(), "teaching": TeachingRooms()},
               broadcast=TeachingMedia(settings.data_dir, RecordingTarget))
     return app
+
+
+async def _note_event_loop(app: web.Application) -> None:
+    app[keys.METRICS].note_event_loop()
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:

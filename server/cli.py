@@ -265,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = settings_from_args(args)
         if settings.workers > 1:
             return serve_workers(settings)
-        asyncio.run(run_server(settings))
+        serve(settings)
     except KeyboardInterrupt:
         return 0
     except (ValueError, OSError) as exc:
@@ -274,6 +274,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         _stop_workers()
     return 0
+
+
+def serve(settings: Settings) -> None:
+    """Run one server process on the event loop ``settings.event_loop`` names."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if settings.event_loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:  # no build for this platform: asyncio's loop serves the same
+            logger.warning("uvloop is not installed: serving on asyncio's own event loop")
+        else:
+            factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(run_server(settings))
 
 
 def serve_workers(settings: Settings) -> int:
@@ -309,7 +323,7 @@ def serve_workers(settings: Settings) -> int:
             mine = settings if number == 0 else settings.with_overrides(dicom_port="off")
             code = 0
             try:
-                asyncio.run(run_server(mine))
+                serve(mine)
             except BaseException:
                 logger.exception("worker %d failed", number)
                 code = 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -26,12 +28,20 @@ class Metrics:
             registry=self.registry,
         )
         self.gauges: dict[str, Gauge] = {}
+        self.event_loop = Gauge(
+            "yilian_event_loop", "The event loop this process serves on (1 on its name)",
+            ["loop"], registry=self.registry,
+        )
 
     def gauge(self, name: str, doc: str) -> Gauge:
         """A named gauge other subsystems (signalling, DICOM) can set."""
         if name not in self.gauges:
             self.gauges[name] = Gauge(name, doc, registry=self.registry)
         return self.gauges[name]
+
+    def note_event_loop(self) -> None:
+        """Show the running loop's kind (``uvloop`` or ``asyncio``, settings.event_loop)."""
+        self.event_loop.labels(type(asyncio.get_running_loop()).__module__.split(".")[0]).set(1)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Record one finished request."""

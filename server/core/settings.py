@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -179,6 +179,9 @@ class Settings(_Group):
     #: Server processes sharing the HTTP port (``yilian serve --workers``); more than one
     #: needs ``redis_url`` (and PostgreSQL, in production).
     workers: int = Field(default=1, ge=1, le=64)
+    #: The event loop each server process runs: ``uvloop`` (libuv; its sockets, callbacks
+    #: and timers take less of the CPU per request than asyncio's own loop) or ``asyncio``.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     #: Reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto are believed.
     trusted_proxies: UrlList = Field(default_factory=list)
     #: The address clients use (e.g. https://yilian.example-hospital.cn), for the URLs in

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -31,12 +32,15 @@ def test_yilian_demo_prints_ready_line_and_serves(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "yilian.server.cli", "demo", "--host", "127.0.0.1", "--port", "0",
          "--data-dir", str(data), "--dicom-port", "off"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+        env=os.environ | {"YILIAN_METRICS_TOKEN": "scrape-secret"})
     try:
         assert proc.stdout is not None
         base = wait_ready(proc.stdout, proc)
         assert base.startswith("http://127.0.0.1:")
         assert _get(base + "/healthz") == {"status": "ok"}
+        # It serves on uvloop (settings.event_loop's default), and stops cleanly on it below.
+        assert 'yilian_event_loop{loop="uvloop"} 1.0' in _metrics(base, "scrape-secret")
         req = urllib.request.Request(base + "/api/auth/login", method="POST",
                                      data=b'{"username":"guilin_doctor","password":"yilian-demo"}',
                                      headers={"Content-Type": "application/json"})
@@ -67,9 +71,17 @@ def test_yilian_demo_prints_ready_line_and_serves(tmp_path: Path) -> None:
         proc.wait(timeout=15)
 
 
+def _metrics(base: str, token: str) -> str:
+    req = urllib.request.Request(base + "/metrics", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.read().decode()
+
+
 def test_serve_takes_settings_from_the_environment(settings) -> None:
-    with live_server(settings, env={"YILIAN_TOKEN_TTL_SECONDS": "5"}) as base:
+    with live_server(settings, env={"YILIAN_TOKEN_TTL_SECONDS": "5", "YILIAN_EVENT_LOOP": "asyncio",
+                                    "YILIAN_METRICS_TOKEN": "scrape-secret"}) as base:
         assert _get(base + "/healthz") == {"status": "ok"}
+        assert 'yilian_event_loop{loop="asyncio"} 1.0' in _metrics(base, "scrape-secret")
         doc = _get(base + "/api/openapi.json")
         assert isinstance(doc, dict) and doc["openapi"].startswith("3.")
 
@@ -110,7 +122,7 @@ def test_api_bench_smoke() -> None:
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "api_bench.py"), "--quick"],
                             capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "ratio Yilian/bare" in result.stdout
+    assert "ratio uvloop/bare" in result.stdout
 
 
 @pytest.mark.slow
