@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 import aiohttp
@@ -277,27 +277,36 @@ async def statements(args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_yilian(args: argparse.Namespace, loop: str) -> tuple[Flow, float, Path, Any]:
-    """The timed flows against a fresh ``yilian demo`` on the event loop ``loop``."""
+class Run(NamedTuple):
+    """The timed flows against one ``yilian demo``, and how long they took."""
+
+    loop: str
+    flow: Flow
+    seconds: float
+    recorded: dict[str, Any] | None  # one real flow's responses, for the bare baseline
+
+
+async def run_yilian(args: argparse.Namespace, loop: str, record: bool) -> Run:
+    """Time the flows against a fresh ``yilian demo`` on the event loop ``loop`` (first
+    recording one real flow's responses, with ``record``)."""
     data_dir = Path(tempfile.mkdtemp(prefix="yilian-bench-"))
     async with demo_server(args, data_dir, {"YILIAN_EVENT_LOOP": loop}) as base:
         flow = await prepare(base)
-        recorded = await record_responses(flow)
+        recorded = await record_responses(flow) if record else None
         await drive(flow, args.clients, max(2, args.flows // 10))  # warm-up
         flow.latency.clear()
         flow.conflicts = flow.errors = 0
-        seconds = await drive(flow, args.clients, args.flows)
-    return flow, seconds, data_dir, recorded
+        return Run(loop, flow, await drive(flow, args.clients, args.flows), recorded)
 
 
 async def main(args: argparse.Namespace) -> int:
     if args.statements:
         return await statements(args)
     loops = ["uvloop", "asyncio"] if args.event_loop == "both" else [args.event_loop]
-    runs = [await run_yilian(args, loop) for loop in loops]
-    flow, _, data_dir, recorded = runs[0]
-    rec_path = data_dir / "recorded.json"
-    rec_path.write_text(json.dumps(recorded))
+    runs = [await run_yilian(args, loop, record=i == 0) for i, loop in enumerate(loops)]
+    flow = runs[0].flow
+    rec_path = Path(tempfile.mkdtemp(prefix="yilian-bench-")) / "recorded.json"
+    rec_path.write_text(json.dumps(runs[0].recorded))
     bare, bare_base = start([sys.executable, str(ROOT / "bench" / "bare_server.py"),
                              str(rec_path)])
     try:
@@ -313,8 +322,8 @@ async def main(args: argparse.Namespace) -> int:
     print(f"\nBooking flow (experts -> slots -> book -> accept), {args.clients} concurrent "
           f"clients, {args.flows} bookings, database {db}{workers}")
     print(f"{'server':<22} {'flows/s':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
-    rows = [(loop, report(f"Yilian ({loop})", run[0], run[1], args.flows))
-            for loop, run in zip(loops, runs, strict=True)]
+    rows = [(run.loop, report(f"Yilian ({run.loop})", run.flow, run.seconds, args.flows))
+            for run in runs]
     b = report("bare aiohttp (memory)", baseline, bare_s, args.flows)
     # The booking flow's throughput is the measure (a Yilian flow can take more requests than
     # the bare one's: a two-week window without a free slot, a slot another client took).
@@ -322,7 +331,7 @@ async def main(args: argparse.Namespace) -> int:
         print(f"{'ratio ' + loop + '/bare':<22} {y['flows_s'] / b['flows_s']:8.3f} (flows/s; "
               f"requests/s {y['req_s'] / b['req_s']:.3f})   p50 x{y['p50'] / b['p50']:.1f}  "
               f"p99 x{y['p99'] / b['p99']:.1f}")
-    return 0 if all(run[0].errors == 0 for run in runs) else 1
+    return 0 if all(run.flow.errors == 0 for run in runs) else 1
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

@@ -27,6 +27,12 @@ def _get(url: str) -> object:
         return json.load(resp)
 
 
+def _metrics(base: str, token: str) -> str:
+    req = urllib.request.Request(base + "/metrics", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.read().decode()
+
+
 def test_yilian_demo_prints_ready_line_and_serves(tmp_path: Path) -> None:
     data = tmp_path / "demo-data"
     proc = subprocess.Popen(
@@ -69,12 +75,6 @@ def test_yilian_demo_prints_ready_line_and_serves(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.terminate()
         proc.wait(timeout=15)
-
-
-def _metrics(base: str, token: str) -> str:
-    req = urllib.request.Request(base + "/metrics", headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return resp.read().decode()
 
 
 def test_serve_takes_settings_from_the_environment(settings) -> None:
