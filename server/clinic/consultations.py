@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, case, exists, insert, select, update
+from sqlalchemy import Table, bindparam, case, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -35,7 +35,12 @@ from yilian.server.clinic.models import (
 )
 from yilian.server.clinic.notices import Person
 from yilian.server.clinic.ports import ChatLog, StudyCatalog
-from yilian.server.clinic.scheduling import book_slot, release_slot
+from yilian.server.clinic.scheduling import (
+    book_slot,
+    guard_booking,
+    release_slot,
+    release_slot_with,
+)
 from yilian.server.clinic.schemas import (
     ChatMessageOut,
     ConsultationIn,
@@ -61,9 +66,10 @@ from yilian.server.clinic.workflow import (
 )
 from yilian.server.core import audit
 from yilian.server.core.access import require_clinical
-from yilian.server.core.db import Database, by_id, by_ids, utcnow
+from yilian.server.core.db import Database, by_id, utcnow
 from yilian.server.core.errors import Conflict, Forbidden, NotFound, SlotTaken, ValidationFailed
 from yilian.server.core.models import Institution, User
+from yilian.server.core.writes import Changed, NotApplied, Writes
 
 
 def apply_transition(
@@ -116,12 +122,18 @@ def _take_slot(session: Session, slot_id: int, expert_id: int, holder: int) -> S
     if booked is not None:
         # The slot as it now is, without a SELECT (the UPDATE returned its times).
         return SlotOut(id=slot_id, start=booked.start, end=booked.end, status="booked")
+    raise _slot_refusal(session, slot_id, expert_id)
+
+
+def _slot_refusal(session: Session, slot_id: int, expert_id: int) -> Exception:
+    """Why the expert's slot could not be booked: 409 ``slot_taken`` or ``slot_unavailable``,
+    422 if it is not theirs."""
     slot = by_id(session, Slot, slot_id)
     if slot is None or slot.expert_id != expert_id:
-        raise _not_the_experts(slot_id, expert_id)
+        return _not_the_experts(slot_id, expert_id)
     if slot.status == "booked":
-        raise SlotTaken(f"slot {slot_id} is already booked", details={"slot_id": slot_id})
-    raise Conflict(f"slot {slot_id} cannot be booked (it is {slot.status} or in the past)",
+        return SlotTaken(f"slot {slot_id} is already booked", details={"slot_id": slot_id})
+    return Conflict(f"slot {slot_id} cannot be booked (it is {slot.status} or in the past)",
                    code="slot_unavailable", details={"slot_id": slot_id, "status": slot.status})
 
 
@@ -132,19 +144,22 @@ def _not_the_experts(slot_id: int, expert_id: int) -> ValidationFailed:
 
 class Parties(NamedTuple):
     """What :func:`check_request` found: the patient, the named expert, the requester's
-    institution (its name and local name, for the expert's notice), and the start of the
-    slot asked for (not yet booked)."""
+    institution (its name and local name, for the expert's notice), the start of the
+    slot asked for (not yet booked), and the new consultation's number if asked for."""
 
     patient: PatientSummary
     expert: Person | None
     place: tuple[str, str]
     slot_start: datetime | None
+    new_id: int | None
 
 
-def check_request(session: Session, user: User, body: ConsultationIn) -> Parties:
+def check_request(session: Session, user: User, body: ConsultationIn, *,
+                  number: bool = False) -> Parties:
     """The request's patient and expert once the request is one this user may make (else
     4xx): one statement for the patient, the expert, the requester's institution and the
-    queue's."""
+    queue's, and with ``number`` the new consultation's id (PostgreSQL: the next of its
+    sequence; SQLite: one past the largest, the write transaction holding the write lock)."""
     require_clinical(user, "request consultations")
     if body.slot_id and not body.expert_id:
         raise ValidationFailed("a slot_id needs the expert_id it belongs to",
@@ -152,7 +167,10 @@ def check_request(session: Session, user: User, body: ConsultationIn) -> Parties
     if not body.expert_id and not (body.specialty or body.target_institution_id):
         raise ValidationFailed("name an expert_id, or a specialty and/or target_institution_id "
                                "queue", details={"field": "expert_id"})
-    row = session.connection().execute(_PARTIES, {
+    conn = session.connection()
+    stmt = _PARTIES if not number else (
+        _PARTIES_NUMBERED_PG if conn.dialect.name == "postgresql" else _PARTIES_NUMBERED)
+    row = conn.execute(stmt, {
         "patient": body.patient_id, "expert": body.expert_id, "place": user.institution_id,
         "target": body.target_institution_id, "slot": body.slot_id}).first()
     if row is None or row.institution_id != user.institution_id:
@@ -173,7 +191,7 @@ def check_request(session: Session, user: User, body: ConsultationIn) -> Parties
         raise _not_the_experts(body.slot_id, body.expert_id)
     patient = PatientSummary(id=row.id, name=row.name, sex=row.sex, birth_date=row.birth_date)
     return Parties(patient, expert, (row.place_name or "", row.place_local or row.place_name or ""),
-                   row.slot_start)
+                   row.slot_start, row.new_id if number else None)
 
 
 async def shareable_studies(db: Database, catalog: StudyCatalog, user: User,
@@ -191,35 +209,42 @@ async def shareable_studies(db: Database, catalog: StudyCatalog, user: User,
 def create(session: Session, user: User, body: ConsultationIn, study_uids: list[str],
            ip: str | None) -> ConsultationOut:
     """Request a consultation with an expert (in one of their slots) or a specialty queue,
-    sharing ``study_uids`` (checked by :func:`shareable_studies`)."""
-    patient, expert, place, slot_start = check_request(session, user, body)
-    conn = session.connection()  # Core statements: none of the ORM session's execute layer
+    sharing ``study_uids`` (checked by :func:`shareable_studies`).
+
+    One read (the parties, and the new consultation's number), then the request, its first
+    event, its studies, the notification and the slot's booking as one ``Writes`` batch: on
+    PostgreSQL one statement (``Database.write_fused``), which books the slot only if it is
+    still free and writes nothing otherwise."""
+    patient, expert, place, slot_start, new_id = check_request(session, user, body, number=True)
     now = utcnow()
-    # Core statements, not the ORM's unit of work (a third of the request's CPU before); the
-    # Consultation object stays out of the session, for the notice's text and the view.
+    # A transient Consultation (never in the session): the notice's text and the view.
     c = Consultation(
-        patient_id=patient.id, requester_id=user.id,
+        id=new_id, patient_id=patient.id, requester_id=user.id,
         requester_institution_id=user.institution_id, kind=body.kind,
         urgency=body.urgency, question=body.question, expert_id=body.expert_id,
         slot_id=body.slot_id, specialty=body.specialty,
         target_institution_id=body.target_institution_id,
         deadline=deadline_for(body.urgency, now, slot_start),
         status="requested", reason=None, created_at=now, updated_at=now)
-    c.id = conn.execute(_INSERT_CONSULTATION, {
-        col: getattr(c, col) for col in _CONSULTATION_COLUMNS}).scalar_one()
-    # Booked once the request exists, so the slot names it in the same UPDATE (a slot that is
-    # taken after all rolls the request back).
-    slot = (_take_slot(session, body.slot_id, body.expert_id, c.id)
-            if body.slot_id and body.expert_id else None)
+    writes = Writes()
+    writes.insert(_CONSULTATIONS, {col: getattr(c, col) for col in _CONSULTATION_KEYS})
     event = ConsultationEvent(consultation_id=c.id, from_status=None, to_status="requested",
                               actor_id=user.id, at=now, note=None)
-    conn.execute(_INSERT_EVENT, {col: getattr(event, col) for col in _EVENT_COLUMNS})
-    if study_uids:
-        conn.execute(insert(_STUDIES), [
-            {"consultation_id": c.id, "study_instance_uid": u, "shared_by_id": user.id,
-             "shared_at": now} for u in study_uids])
+    writes.insert(_EVENTS, {col: getattr(event, col) for col in _EVENT_COLUMNS})
+    for uid in study_uids:
+        writes.insert(_STUDIES, {"consultation_id": c.id, "study_instance_uid": uid,
+                                 "shared_by_id": user.id, "shared_at": now})
+    notices.requested(session, c, user, expert=expert, place=place, writes=writes)
+    if body.slot_id and body.expert_id:
+        guard_booking(writes, body.slot_id, body.expert_id, c.id)
+    try:
+        booked = writes.run(session.connection())
+    except NotApplied:
+        assert body.slot_id and body.expert_id
+        raise _slot_refusal(session, body.slot_id, body.expert_id) from None
+    slot = (SlotOut(id=body.slot_id, start=booked[0][0], end=booked[0][1], status="booked")
+            if booked and body.slot_id else None)
     audit.record(session, user, "create", "consultation", c.id, patient_id=c.patient_id, ip=ip)
-    notices.requested(session, c, user, expert=expert, place=place)
     names = {user.id: user.display_name} | ({expert.id: expert.display_name} if expert else {})
     return consultation_view(c, patient, slot, [event], study_uids, "none", names)
 
@@ -227,10 +252,7 @@ def create(session: Session, user: User, body: ConsultationIn, study_uids: list[
 _CONSULTATIONS = cast(Table, Consultation.__table__)
 _EVENTS = cast(Table, ConsultationEvent.__table__)
 _STUDIES = cast(Table, ConsultationStudy.__table__)
-_CONSULTATION_COLUMNS = [col.key for col in _CONSULTATIONS.columns if col.key != "id"]
-_INSERT_CONSULTATION = insert(_CONSULTATIONS).returning(_CONSULTATIONS.c.id)
 _EVENT_COLUMNS = [col.key for col in _EVENTS.columns if col.key != "id"]
-_INSERT_EVENT = insert(_EVENTS)
 _SLOTS = cast(Table, Slot.__table__)
 _PATIENTS = cast(Table, Patient.__table__)
 # What check_request reads, in one statement: each outer join matches one row or none.
@@ -251,13 +273,23 @@ _PARTIES = (
     .outerjoin(_TARGET, _TARGET.c.id == bindparam("target"))
     .outerjoin(_SLOTS, _SLOTS.c.id == bindparam("slot"))
     .where(_PATIENTS.c.id == bindparam("patient")))
+_PARTIES_NUMBERED_PG = _PARTIES.add_columns(
+    func.nextval(func.pg_get_serial_sequence("consultations", "id")).label("new_id"))
+_PARTIES_NUMBERED = _PARTIES.add_columns(
+    select(func.coalesce(func.max(_CONSULTATIONS.c.id), 0) + 1).scalar_subquery()
+    .label("new_id"))
 
 # What ``act`` reads and writes, built once.
 _CONSULTATION_KEYS = [col.key for col in _CONSULTATIONS.columns]
 _REQUESTER = cast(Table, User.__table__).alias("requester")
+_ASSIGNED = cast(Table, User.__table__).alias("assigned")
+_ACTOR = cast(Table, User.__table__).alias("actor")
 _REPORT_STATUS = (select(case((ReportVersion.signed_at.is_(None), "draft"), else_="signed"))
                   .where(ReportVersion.consultation_id == _CONSULTATIONS.c.id)
                   .order_by(ReportVersion.version.desc()).limit(1).scalar_subquery())
+#: The consultation with its patient, slot, requester, expert, report state and whether it
+#: has studies. (Its history is a statement of its own: joined here, PostgreSQL took twice as
+#: long to plan the one statement as the two.)
 _ACT_ROW = (
     select(*_CONSULTATIONS.columns,
            _PATIENTS.c.name.label("patient_name"), _PATIENTS.c.sex.label("patient_sex"),
@@ -267,19 +299,35 @@ _ACT_ROW = (
            _REQUESTER.c.display_name.label("requester_name"),
            _REQUESTER.c.locale.label("requester_locale"),
            _REQUESTER.c.active.label("requester_active"),
+           _ASSIGNED.c.display_name.label("expert_name"),
+           _ASSIGNED.c.locale.label("expert_locale"),
+           _ASSIGNED.c.active.label("expert_active"),
            _REPORT_STATUS.label("report_status"),
            exists().where(_STUDIES.c.consultation_id == _CONSULTATIONS.c.id).label("studies"))
     .join(_PATIENTS, _PATIENTS.c.id == _CONSULTATIONS.c.patient_id)
     .join(_REQUESTER, _REQUESTER.c.id == _CONSULTATIONS.c.requester_id)
+    .outerjoin(_ASSIGNED, _ASSIGNED.c.id == _CONSULTATIONS.c.expert_id)
     .outerjoin(_SLOTS, _SLOTS.c.id == _CONSULTATIONS.c.slot_id)
-    .where(_CONSULTATIONS.c.id == bindparam("id"))
-    .with_for_update(of=_CONSULTATIONS))
-#: What an action may change (parameters named b_<column>: not like the columns).
-_CHANGING = ("status", "updated_at", "expert_id", "slot_id", "deadline", "reason")
-_UPDATE_CONSULTATION = (update(_CONSULTATIONS).where(_CONSULTATIONS.c.id == bindparam("b_id"))
-                        .values({key: bindparam(f"b_{key}") for key in _CHANGING}))
-_HISTORY = (select(*(_EVENTS.c[key] for key in _EVENT_COLUMNS))
+    .where(_CONSULTATIONS.c.id == bindparam("id")))
+#: Its history, the oldest first, each event with its actor's name.
+_HISTORY = (select(*(_EVENTS.c[key] for key in _EVENT_COLUMNS),
+                   _ACTOR.c.display_name.label("actor_name"))
+            .outerjoin(_ACTOR, _ACTOR.c.id == _EVENTS.c.actor_id)
             .where(_EVENTS.c.consultation_id == bindparam("id")).order_by(_EVENTS.c.id))
+#: The same, the consultation locked until the transaction ends (``act`` in a transaction).
+_ACT_ROW_LOCKED = _ACT_ROW.with_for_update(of=_CONSULTATIONS)
+#: What an action may change (parameters named b_<column>: not like the columns); the guard
+#: of its ``Writes``, in a transaction (the row locked as it was read).
+_CHANGING = ("status", "updated_at", "expert_id", "slot_id", "deadline", "reason")
+_UPDATE_CONSULTATION = (update(_CONSULTATIONS)
+                        .where(_CONSULTATIONS.c.id == bindparam("b_id"))
+                        .values({key: bindparam(f"b_{key}") for key in _CHANGING})
+                        .returning(_CONSULTATIONS.c.id))
+#: The same without a transaction (PostgreSQL, ``Database.write_fused``): only if the row is
+#: still as it was read (its state and the time of its last change).
+_UPDATE_UNCHANGED_CONSULTATION = _UPDATE_CONSULTATION.where(
+    _CONSULTATIONS.c.status == bindparam("b_seen_status"),
+    _CONSULTATIONS.c.updated_at == bindparam("b_seen_at"))
 _STUDY_UIDS = (select(_STUDIES.c.study_instance_uid)
                .where(_STUDIES.c.consultation_id == bindparam("id"))
                .order_by(_STUDIES.c.shared_at))
@@ -325,18 +373,33 @@ async def read(session: AsyncSession, chat: ChatLog, user: User, consultation_id
     return ConsultationWithChatOut(**dict(view), chat=messages)
 
 
+async def take_action(db: Database, user: User, consultation_id: int, action: str, *,
+                      slot_id: int | None = None, reason: str | None = None,
+                      ip: str | None = None) -> ConsultationOut:
+    """:func:`act` as one write: its change is one statement (``Database.write_fused``),
+    except an accept into another slot (two guards, the consultation and the new slot: that
+    takes a transaction)."""
+    write = db.write_sync if slot_id else db.write_fused
+    return await write(lambda session: act(session, user, consultation_id, action,
+                                           slot_id=slot_id, reason=reason, ip=ip))
+
+
 def act(session: Session, user: User, consultation_id: int, action: str, *,
         slot_id: int | None = None, reason: str | None = None,
         ip: str | None = None) -> ConsultationOut:
     """Take ``action`` (accept, decline, cancel, start, no_show, complete) on a consultation.
 
-    SQLAlchemy Core, not the ORM: one locking SELECT brings the consultation with its patient,
-    slot, requester, report state and whether it has studies, one more its history (and one
-    its studies, if any); the change is one UPDATE and one INSERT. The Consultation object is
-    a transient copy of its row (for the rules, the notice and the view), never flushed."""
+    SQLAlchemy Core, not the ORM: one SELECT brings the consultation with its patient, slot,
+    requester, expert, report state and whether it has studies, one more its history (and
+    one its studies, if any); the change is one ``Writes`` batch: the UPDATE (guarded: the row
+    is still as read, else :class:`Changed` and the action runs again on what is there now),
+    the event, the notification and a freed slot. In a transaction the row is locked as it is
+    read. The Consultation object is a transient copy of its row, never flushed."""
     require_clinical(user, "open consultations")
     conn = session.connection()  # Core statements: none of the ORM session's execute layer
-    row = conn.execute(_ACT_ROW, {"id": consultation_id}).one_or_none()
+    locked = conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
+    row = conn.execute(_ACT_ROW_LOCKED if locked else _ACT_ROW,
+                       {"id": consultation_id}).one_or_none()
     if row is None:
         raise NotFound(f"no consultation {consultation_id}")
     c = Consultation(**{key: row[i] for i, key in enumerate(_CONSULTATION_KEYS)})
@@ -347,34 +410,45 @@ def act(session: Session, user: User, consultation_id: int, action: str, *,
     if not may_act(action, user.id, c.requester_id, c.expert_id, reaches_queue):
         raise Forbidden(actor_refusal(action))
     next_state(c.status, action)  # a clear 409 before anything is touched
+    history = conn.execute(_HISTORY, {"id": c.id}).all()  # as it was: the new event follows
+    seen = {"b_id": c.id} if locked else {
+        "b_id": c.id, "b_seen_status": c.status, "b_seen_at": c.updated_at}
     extra = row._mapping
     slot = (SlotOut(id=c.slot_id, start=extra["slot_start"], end=extra["slot_end"],
                     status=extra["slot_status"]) if c.slot_id else None)
+    expert = (Person(c.expert_id, extra["expert_name"], extra["expert_locale"],
+                     extra["expert_active"]) if c.expert_id else None)
     if action == "accept":
-        slot = _accept(session, user, c, slot_id) or slot
+        slot = _accept(session, user, c, slot_id, locked) or slot
     elif action in ("decline", "cancel"):
         c.reason = reason
     elif action == "complete" and extra["report_status"] != "signed":
         raise Conflict("sign the report before completing the consultation",
                        code="report_not_signed")
     event = transition(c, action, user, reason if action in ("decline", "cancel") else None)
-    conn.execute(_UPDATE_CONSULTATION, {"b_id": c.id} | {
-        f"b_{key}": getattr(c, key) for key in _CHANGING})
-    conn.execute(_INSERT_EVENT, {col: getattr(event, col) for col in _EVENT_COLUMNS})
+    writes = Writes()
+    writes.guard(_UPDATE_CONSULTATION if locked else _UPDATE_UNCHANGED_CONSULTATION,
+                 seen | {f"b_{key}": getattr(c, key) for key in _CHANGING})
+    writes.insert(_EVENTS, {col: getattr(event, col) for col in _EVENT_COLUMNS})
     if c.status in CALLED_OFF and c.slot_id is not None:
-        release_slot(session, c.slot_id)  # it will not take place
+        release_slot_with(writes, c.slot_id)  # it will not take place
         slot = (slot.model_copy(update={"status": "free"})
                 if slot is not None and slot.status == "booked" else slot)
-    audit.record(session, user, action, "consultation", c.id, patient_id=c.patient_id, ip=ip)
     requester = Person(c.requester_id, extra["requester_name"], extra["requester_locale"],
                        extra["requester_active"])
-    notices.answered(session, c, user, action, reason, requester=requester)
-    # The history as stored, the event just inserted last.
-    events = [ConsultationEvent(**e._mapping) for e in conn.execute(_HISTORY, {"id": c.id})]
-    names = {user.id: user.display_name, c.requester_id: requester.display_name}
-    unknown = {i for i in [c.expert_id, *(e.actor_id for e in events)]
-               if i is not None and i not in names}
-    names |= {u.id: u.display_name for u in by_ids(session, User, unknown).values()}
+    notices.answered(session, c, user, action, reason, requester=requester, expert=expert,
+                     writes=writes)
+    try:
+        writes.run(conn)
+    except NotApplied:
+        raise Changed() from None
+    audit.record(session, user, action, "consultation", c.id, patient_id=c.patient_id, ip=ip)
+    events = [ConsultationEvent(**{key: h._mapping[key] for key in _EVENT_COLUMNS})
+              for h in history] + [event]
+    names = {h.actor_id: h.actor_name for h in history if h.actor_id is not None}
+    names |= {user.id: user.display_name, c.requester_id: requester.display_name}
+    if expert is not None:
+        names[expert.id] = expert.display_name
     patient = PatientSummary(id=c.patient_id, name=extra["patient_name"],
                              sex=extra["patient_sex"], birth_date=extra["patient_birth_date"])
     study_uids = (list(conn.execute(_STUDY_UIDS, {"id": c.id}).scalars())
@@ -383,10 +457,13 @@ def act(session: Session, user: User, consultation_id: int, action: str, *,
                              extra["report_status"] or "none", names)
 
 
-def _accept(session: Session, user: User, c: Consultation,
-            wanted: int | None) -> SlotOut | None:
-    """Assign the consultation to its expert, moving it to the slot ``wanted`` (then returned)."""
+def _accept(session: Session, user: User, c: Consultation, wanted: int | None,
+            locked: bool) -> SlotOut | None:
+    """Assign the consultation to its expert, moving it to the slot ``wanted`` (then returned:
+    booked at once, which takes the transaction ``locked`` says the caller holds)."""
     if wanted and wanted != c.slot_id:
+        if not locked:
+            raise RuntimeError("moving a consultation to another slot needs a transaction")
         slot = _take_slot(session, wanted, user.id, c.id)
         release_slot(session, c.slot_id)
         c.slot_id = slot.id

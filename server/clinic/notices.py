@@ -20,6 +20,7 @@ from yilian.server.core import notify
 from yilian.server.core.db import by_id
 from yilian.server.core.models import User
 from yilian.server.core.notify import Addressee
+from yilian.server.core.writes import Writes
 
 _KIND = {
     "video": ("视频会诊", "video consultation"),
@@ -65,9 +66,10 @@ def _users(session: Session, *ids: int | None) -> list[User]:
 
 
 def _send(session: Session, users: Sequence[Addressee], c: Consultation, kind: str,
-          zh: tuple[str, str], en: tuple[str, str], *, urgent: bool = False) -> None:
+          zh: tuple[str, str], en: tuple[str, str], *, urgent: bool = False,
+          writes: Writes | None = None) -> None:
     notify.send(session, users, kind, {"zh-CN": zh, "en": en},
-                resource_type="consultation", resource_id=c.id, urgent=urgent)
+                resource_type="consultation", resource_id=c.id, urgent=urgent, writes=writes)
 
 
 def queue_specialists(session: Session, c: Consultation) -> list[User]:
@@ -83,10 +85,12 @@ def queue_specialists(session: Session, c: Consultation) -> list[User]:
 
 
 def requested(session: Session, c: Consultation, requester: User, *,
-              expert: Addressee | None, place: tuple[str, str]) -> None:
+              expert: Addressee | None, place: tuple[str, str],
+              writes: Writes | None = None) -> None:
     """A new request: to the named expert (``expert``, the row of ``c.expert_id``), or to
     every specialist its queue reaches. An emergency is urgent (sound and the browser's
-    notification). ``place``: the requester's institution, its name and local name."""
+    notification). ``place``: the requester's institution, its name and local name;
+    ``writes``: the batch that inserts the rows with the request (``core.writes``)."""
     recipients: list[Addressee] = [expert] if expert is not None else list(
         queue_specialists(session, c))
     recipients = [u for u in recipients if u.id != requester.id]
@@ -99,14 +103,17 @@ def requested(session: Session, c: Consultation, requester: User, *,
           f"{zh_place} {requester.display_name} 申请{zh_kind}（{zh_urg}，#{c.id}）")
     en = ("Emergency consultation request" if emergency else "New consultation request",
           f"{requester.display_name}, {en_place}, requests {_a(en_kind)} ({en_urg}, #{c.id})")
-    _send(session, recipients, c, "consultation.requested", zh, en, urgent=emergency)
+    _send(session, recipients, c, "consultation.requested", zh, en, urgent=emergency,
+          writes=writes)
 
 
 def answered(session: Session, c: Consultation, actor: User, action: str,
-             reason: str | None, *, requester: Addressee) -> None:
+             reason: str | None, *, requester: Addressee, expert: Addressee | None = None,
+             writes: Writes | None = None) -> None:
     """Accepted, declined or cancelled: the other side hears of it (the requester, or for a
     cancellation the assigned expert; an unassigned request's queue is not told).
-    ``requester``: the row of ``c.requester_id``."""
+    ``requester``: the row of ``c.requester_id``; ``expert``, of ``c.expert_id`` (else read
+    when needed); ``writes``: the batch that inserts the rows with the change."""
     zh_kind, en_kind = _kind(c)
     zh_why, en_why = _reason(reason)
     name = actor.display_name
@@ -118,13 +125,14 @@ def answered(session: Session, c: Consultation, actor: User, action: str,
         zh = ("会诊申请被拒绝", f"{name} 拒绝了您的{zh_kind}申请（#{c.id}）{zh_why}")
         en = ("Consultation declined", f"{name} declined your {en_kind} request (#{c.id}){en_why}")
     elif action == "cancel":
-        recipients = list(_users(session, c.expert_id))
+        recipients = ([expert] if expert is not None and expert.id == c.expert_id
+                      else list(_users(session, c.expert_id)))
         zh = ("会诊已取消", f"{name} 取消了{zh_kind}申请（#{c.id}）{zh_why}")
         en = ("Consultation cancelled", f"{name} cancelled the {en_kind} request (#{c.id}){en_why}")
     else:
         return
     recipients = [u for u in recipients if u.id != actor.id]
-    _send(session, recipients, c, _ANSWERED[action], zh, en)
+    _send(session, recipients, c, _ANSWERED[action], zh, en, writes=writes)
 
 
 def expired(session: Session, c: Consultation) -> None:

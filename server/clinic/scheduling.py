@@ -19,6 +19,7 @@ from yilian.server.clinic.models import (
     Slot,
 )
 from yilian.server.core.db import utcnow
+from yilian.server.core.writes import Writes
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,18 @@ def book_slot(session: Session, slot_id: int, expert_id: int,
     or None if somebody else has it (or it is gone)."""
     return session.connection().execute(_BOOK, {
         "b_id": slot_id, "b_expert": expert_id, "b_now": utcnow(), "b_holder": holder}).first()
+
+
+def guard_booking(writes: Writes, slot_id: int, expert_id: int, holder: int) -> None:
+    """Book the slot for the consultation ``holder`` with the rest of ``writes``, which then
+    stands only if the slot was free (its guard returns the slot's start and end)."""
+    writes.guard(_BOOK, {"b_id": slot_id, "b_expert": expert_id, "b_now": utcnow(),
+                         "b_holder": holder})
+
+
+def release_slot_with(writes: Writes, slot_id: int) -> None:
+    """:func:`release_slot` as one of ``writes``."""
+    writes.update(_RELEASE, {"b_id": slot_id})
 
 
 def release_slot(session: Session, slot_id: int | None) -> None:

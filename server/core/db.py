@@ -37,6 +37,7 @@ from sqlalchemy.util import greenlet_spawn
 # Where the UTC column type and clock live; imported from here by much of the code base.
 from yilian.server.core.utctime import UTCDateTime as UTCDateTime
 from yilian.server.core.utctime import utcnow as utcnow
+from yilian.server.core.writes import CHANGED_RETRIES, Changed
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -227,6 +228,29 @@ class Database:
         result, info = done
         self._after_commit(info)
         return result
+
+    async def write_fused(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn``, a change whose writes are one ``core.writes.Writes`` batch with one
+        guard at most, as :meth:`write_sync` does; on PostgreSQL without a transaction: there
+        the batch is one statement, atomic by itself, so ``fn``'s reads and that statement
+        each run in autocommit (a booking: two statements, where BEGIN, five and COMMIT were
+        seven). What ``fn`` read may have changed by the time it writes: its guard then misses
+        and ``fn`` raises ``Changed``, and runs again on what is there now (``CHANGED_RETRIES``
+        times at most). Without an audit sink (a bare ``Database``), and on SQLite, each run is
+        a :meth:`write_sync` transaction."""
+        for attempt in range(CHANGED_RETRIES):
+            try:
+                if self._write_lock is not None or self.audit_sink is None:
+                    return await self.write_sync(fn)
+                result, info = await greenlet_spawn(self._run_write_sync, fn, None,
+                                                    self._read_engine.sync_engine)
+            except Changed:
+                if attempt == CHANGED_RETRIES - 1:
+                    raise
+                continue
+            self._after_commit(info)
+            return result
+        raise AssertionError("unreachable")
 
     def _inline_write(self, fn: Callable[[Session], T]) -> tuple[T, dict[str, Any]] | None:
         """The write transaction of ``fn`` on the event loop's own thread (under the write

@@ -12,7 +12,7 @@ the caller gives the text in every language (``Texts``), usually from a table in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from yilian.server.core.db import PENDING_NOTIFY, utcnow
 from yilian.server.core.models import Notification
+from yilian.server.core.writes import Writes
 
 DEFAULT_LOCALE = "zh-CN"
 #: locale -> (title, body); must hold ``DEFAULT_LOCALE``.
@@ -47,8 +48,10 @@ class Addressee(Protocol):
 def send(session: AsyncSession | Session, recipients: Iterable[Addressee], kind: str,
          texts: Texts, *,
          resource_type: str | None = None, resource_id: object = None,
-         urgent: bool = False, at: datetime | None = None) -> list[Notification]:
-    """Notify each recipient (once, inactive accounts skipped) in this session's transaction."""
+         urgent: bool = False, at: datetime | None = None,
+         writes: Writes | None = None) -> list[Notification]:
+    """Notify each recipient (once, inactive accounts skipped) in this session's transaction;
+    with ``writes``, the rows are inserted by that batch (``core.writes``) with the change."""
     now = at or utcnow()
     rows: list[Notification] = []
     seen: set[int] = set()
@@ -64,7 +67,11 @@ def send(session: AsyncSession | Session, recipients: Iterable[Addressee], kind:
             urgent=urgent, created_at=now, read_at=None))
     if not rows:
         return rows
-    if isinstance(session, Session):
+    if writes is not None:
+        for n in rows:
+            writes.insert(_TABLE, {col: getattr(n, col) for col in _COLUMNS},
+                          on_key=_key_setter(n))
+    elif isinstance(session, Session):
         # Core on the session's connection, not the unit of work's flush: one INSERT …
         # RETURNING id (a plain one for the usual single recipient: a batch of one costs
         # more). The rows stay out of the session: the live payload, read, never changed.
@@ -79,6 +86,12 @@ def send(session: AsyncSession | Session, recipients: Iterable[Addressee], kind:
         session.add_all(rows)
     session.info.setdefault(PENDING_NOTIFY, []).extend(rows)
     return rows
+
+
+def _key_setter(n: Notification) -> Callable[[Any], None]:
+    def set_key(key: Any) -> None:
+        n.id = key
+    return set_key
 
 
 _TABLE = cast(Table, Notification.__table__)

@@ -25,7 +25,7 @@ router = ApiRouter()
 async def create_consultation(req: ApiRequest) -> ConsultationOut:
     catalog = req.request.app[clinic_keys.STUDY_CATALOG]
     uids = await consultations.shareable_studies(req.db, catalog, req.user, req.body)
-    return await req.db.write_sync(
+    return await req.db.write_fused(
         lambda session: consultations.create(session, req.user, req.body, uids, req.ip))
 
 
@@ -51,10 +51,10 @@ def _action_route(action: str, summary: str, body: type | None = None) -> None:
 
     async def handler(req: ApiRequest) -> ConsultationOut:
         consultation_id = req.path_id()
-        return await req.db.write_sync(lambda session: consultations.act(
-            session, req.user, consultation_id, action,
+        return await consultations.take_action(
+            req.db, req.user, consultation_id, action,
             slot_id=getattr(req.body, "slot_id", None),
-            reason=getattr(req.body, "reason", None), ip=req.ip))
+            reason=getattr(req.body, "reason", None), ip=req.ip)
 
     handler.__name__ = f"{action}_consultation"
     router.route("POST", path, summary=summary, tag="consultations", body=body,  # type: ignore[arg-type]
