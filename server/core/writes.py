@@ -211,7 +211,7 @@ def _fuse(writes: Writes) -> Select[Any]:
         ctes.append(cte)
     # One column at least: a batch of unconditional inserts returns no key, and a statement
     # that selects nothing returns no row either.
-    columns = [literal_column("1").label("ran")]
+    columns: list[Any] = [literal_column("1").label("ran")]
     columns += [m.label(f"matched{i}") for i, m in enumerate(matched)]
     for i, g in enumerate(guards):
         columns += [select(col).scalar_subquery().label(f"g{i}_{col.key}") for col in g.c]
