@@ -92,7 +92,9 @@ class Writes:
 
     def guard(self, stmt: Update, params: Mapping[str, Any]) -> None:
         """An UPDATE … RETURNING that must match a row for anything to be written; its row
-        is in :meth:`run`'s result, in the order the guards were added."""
+        is in :meth:`run`'s result, in the order the guards were added. Like :meth:`update`'s,
+        ``stmt`` is built once (a module's constant): the fused statement of each shape is
+        kept by the identity of its parts."""
         self.guards.append(_Update(stmt, dict(params)))
 
     def insert(self, table: Table, row: Mapping[str, Any],
