@@ -69,7 +69,7 @@ from yilian.server.core.access import require_clinical
 from yilian.server.core.db import Database, by_id, utcnow
 from yilian.server.core.errors import Conflict, Forbidden, NotFound, SlotTaken, ValidationFailed
 from yilian.server.core.models import Institution, User
-from yilian.server.core.writes import Changed, NotApplied, Writes
+from yilian.server.core.writes import Changed, NotApplied, Writes, autocommit
 
 
 def apply_transition(
@@ -397,7 +397,7 @@ def act(session: Session, user: User, consultation_id: int, action: str, *,
     read. The Consultation object is a transient copy of its row, never flushed."""
     require_clinical(user, "open consultations")
     conn = session.connection()  # Core statements: none of the ORM session's execute layer
-    locked = conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
+    locked = not autocommit(conn)
     row = conn.execute(_ACT_ROW_LOCKED if locked else _ACT_ROW,
                        {"id": consultation_id}).one_or_none()
     if row is None:

@@ -108,12 +108,13 @@ def requested(session: Session, c: Consultation, requester: User, *,
 
 
 def answered(session: Session, c: Consultation, actor: User, action: str,
-             reason: str | None, *, requester: Addressee, expert: Addressee | None = None,
+             reason: str | None, *, requester: Addressee, expert: Addressee | None,
              writes: Writes | None = None) -> None:
     """Accepted, declined or cancelled: the other side hears of it (the requester, or for a
     cancellation the assigned expert; an unassigned request's queue is not told).
-    ``requester``: the row of ``c.requester_id``; ``expert``, of ``c.expert_id`` (else read
-    when needed); ``writes``: the batch that inserts the rows with the change."""
+    ``requester``: the row of ``c.requester_id``; ``expert``, of the expert assigned before
+    the action (None for a queue's request); ``writes``: the batch that inserts the rows with
+    the change."""
     zh_kind, en_kind = _kind(c)
     zh_why, en_why = _reason(reason)
     name = actor.display_name
@@ -125,8 +126,7 @@ def answered(session: Session, c: Consultation, actor: User, action: str,
         zh = ("会诊申请被拒绝", f"{name} 拒绝了您的{zh_kind}申请（#{c.id}）{zh_why}")
         en = ("Consultation declined", f"{name} declined your {en_kind} request (#{c.id}){en_why}")
     elif action == "cancel":
-        recipients = ([expert] if expert is not None and expert.id == c.expert_id
-                      else list(_users(session, c.expert_id)))
+        recipients = [expert] if expert is not None else []
         zh = ("会诊已取消", f"{name} 取消了{zh_kind}申请（#{c.id}）{zh_why}")
         en = ("Consultation cancelled", f"{name} cancelled the {en_kind} request (#{c.id}){en_why}")
     else:

@@ -163,15 +163,18 @@ def book_slot(session: Session, slot_id: int, expert_id: int,
               holder: int | None = None) -> Row[datetime, datetime] | None:
     """Atomically take a free future slot for the consultation ``holder``: its start and end,
     or None if somebody else has it (or it is gone)."""
-    return session.connection().execute(_BOOK, {
-        "b_id": slot_id, "b_expert": expert_id, "b_now": utcnow(), "b_holder": holder}).first()
+    return session.connection().execute(_BOOK, _booking(slot_id, expert_id, holder)).first()
 
 
 def guard_booking(writes: Writes, slot_id: int, expert_id: int, holder: int) -> None:
     """Book the slot for the consultation ``holder`` with the rest of ``writes``, which then
     stands only if the slot was free (its guard returns the slot's start and end)."""
-    writes.guard(_BOOK, {"b_id": slot_id, "b_expert": expert_id, "b_now": utcnow(),
-                         "b_holder": holder})
+    writes.guard(_BOOK, _booking(slot_id, expert_id, holder))
+
+
+def _booking(slot_id: int, expert_id: int, holder: int | None) -> dict[str, object]:
+    """:data:`_BOOK`'s parameters."""
+    return {"b_id": slot_id, "b_expert": expert_id, "b_now": utcnow(), "b_holder": holder}
 
 
 def release_slot_with(writes: Writes, slot_id: int) -> None:

@@ -12,8 +12,9 @@ the caller gives the text in every language (``Texts``), usually from a table in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, insert
@@ -70,7 +71,7 @@ def send(session: AsyncSession | Session, recipients: Iterable[Addressee], kind:
     if writes is not None:
         for n in rows:
             writes.insert(_TABLE, {col: getattr(n, col) for col in _COLUMNS},
-                          on_key=_key_setter(n))
+                          on_key=partial(setattr, n, "id"))
     elif isinstance(session, Session):
         # Core on the session's connection, not the unit of work's flush: one INSERT …
         # RETURNING id (a plain one for the usual single recipient: a batch of one costs
@@ -86,12 +87,6 @@ def send(session: AsyncSession | Session, recipients: Iterable[Addressee], kind:
         session.add_all(rows)
     session.info.setdefault(PENDING_NOTIFY, []).extend(rows)
     return rows
-
-
-def _key_setter(n: Notification) -> Callable[[Any], None]:
-    def set_key(key: Any) -> None:
-        n.id = key
-    return set_key
 
 
 _TABLE = cast(Table, Notification.__table__)

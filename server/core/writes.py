@@ -130,8 +130,7 @@ class Writes:
         return rows
 
     def _run_fused(self, conn: Connection) -> list[tuple[Any, ...]]:
-        if len(self.guards) > 1 and conn.get_execution_options().get(
-                "isolation_level") == "AUTOCOMMIT":
+        if len(self.guards) > 1 and autocommit(conn):
             # Guards run whether or not the others match: only a transaction undoes one
             # that matched when another did not.
             raise RuntimeError("more than one guard needs a transaction")
@@ -163,6 +162,12 @@ class Writes:
             if isinstance(w, _Insert) and w.on_key is not None:
                 w.on_key(next(keys))
         return rows
+
+
+def autocommit(conn: Connection) -> bool:
+    """Whether ``conn`` runs each statement on its own (``Database.write_fused`` on
+    PostgreSQL), not inside a transaction."""
+    return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
 
 
 _FUSED: dict[Any, Select[Any]] = {}
