@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, true
+from sqlalchemy import ARRAY, JSON, Integer, any_, bindparam, column, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased, selectinload
 
@@ -138,7 +138,9 @@ def experts(session: Session, user: User, q: ExpertsQuery) -> JsonRows:
 
 # Each expert's next few free slots in one statement, built once and run with parameters. On
 # SQLite: per expert, a correlated LIMIT over the (expert, status, start) index. PostgreSQL
-# would run that subquery once per slot row: there, the same LIMIT in a LATERAL join.
+# would run that subquery once per slot row: there, the same LIMIT in a LATERAL join. The
+# experts are one parameter (an array; on SQLite a JSON list), so one statement text serves
+# any number of them (``core.lane`` runs it).
 _LATER = aliased(Slot)
 _NEXT = (select(_LATER.expert_id, _LATER.id, _LATER.start, _LATER.end)
          .where(_LATER.expert_id == User.id, _LATER.status == "free",
@@ -147,13 +149,14 @@ _NEXT = (select(_LATER.expert_id, _LATER.id, _LATER.start, _LATER.end)
 _NEXT_IDS = _NEXT.with_only_columns(_LATER.id).correlate(User)
 _NEXT_FREE = (select(Slot.expert_id, Slot.id, Slot.start, Slot.end).select_from(User)
               .join(Slot, Slot.id.in_(_NEXT_IDS))
-              .where(User.id.in_(bindparam("expert_ids", expanding=True)))
+              .where(User.id.in_(select(column("value")).select_from(
+                  func.json_each(bindparam("expert_ids", type_=JSON)))))
               .order_by(Slot.expert_id, Slot.start))
 _LATERAL = _NEXT.lateral()
 _NEXT_FREE_LATERAL = (select(_LATERAL.c.expert_id, _LATERAL.c.id, _LATERAL.c.start,
                              _LATERAL.c.end)
                       .select_from(User).join(_LATERAL, true())
-                      .where(User.id.in_(bindparam("expert_ids", expanding=True)))
+                      .where(User.id == any_(bindparam("expert_ids", type_=ARRAY(Integer))))
                       .order_by(_LATERAL.c.expert_id, _LATERAL.c.start))
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlalchemy.util import greenlet_spawn
 
 # Where the UTC column type and clock live; imported from here by much of the code base.
+from yilian.server.core import lane
 from yilian.server.core.utctime import UTCDateTime as UTCDateTime
 from yilian.server.core.utctime import utcnow as utcnow
 from yilian.server.core.writes import CHANGED_RETRIES, Changed
@@ -49,9 +50,8 @@ NAMING = {
 
 T = TypeVar("T")
 
-#: ``session.info`` key of the audit entries recorded through a session (``core.audit``).
 logger = logging.getLogger(__name__)
-
+#: ``session.info`` key of the audit entries recorded through a session (``core.audit``).
 PENDING_AUDIT = "yilian_audit"
 #: Notifications added on a write session, handed to ``Database.notify_sink`` after COMMIT.
 PENDING_NOTIFY = "yilian_notify"
@@ -141,6 +141,9 @@ class Database:
         # there it is what makes several statements see one snapshot.
         self._read_engine = self.engine if self.is_sqlite else self.engine.execution_options(
             isolation_level="AUTOCOMMIT")
+        # PostgreSQL's reads and one-statement writes (read_sync, write_fused): core.lane.
+        self._lane = None if self.is_sqlite else lane.Lane(self.engine, pool_size)
+        self._sqlite_lane = lane.SqliteLane() if self.is_sqlite else None
         self.read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
         self.write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
         #: Where audit entries recorded on sessions go (the app's ``AuditLog``); without one
@@ -236,14 +239,15 @@ class Database:
         each run in autocommit (a booking: two statements, where BEGIN, five and COMMIT were
         seven). What ``fn`` read may have changed by the time it writes: its guard then misses
         and ``fn`` raises ``Changed``, and runs again on what is there now (``CHANGED_RETRIES``
-        times at most). Without an audit sink (a bare ``Database``), and on SQLite, each run is
-        a :meth:`write_sync` transaction."""
+        times at most). On PostgreSQL ``fn`` runs on a ``core.lane`` connection; without an
+        audit sink (a bare ``Database``), and on SQLite, each run is a :meth:`write_sync`
+        transaction."""
         for attempt in range(CHANGED_RETRIES):
             try:
                 if self._write_lock is not None or self.audit_sink is None:
                     return await self.write_sync(fn)
-                result, info = await greenlet_spawn(self._run_write_sync, fn, None,
-                                                    self._read_engine.sync_engine)
+                result, info = await greenlet_spawn(lane.run, self._lane,
+                                                    self._read_engine.sync_engine, fn)
             except Changed:
                 if attempt == CHANGED_RETRIES - 1:
                     raise
@@ -324,7 +328,7 @@ class Database:
     def _run_write_sync(self, fn: Callable[[Session], T],
                         before_commit: Callable[[], None] | None,
                         engine: Engine | None = None) -> tuple[T, dict[str, Any]]:
-        with Session(engine or self._sync_write(), expire_on_commit=False) as session:
+        with lane.session(engine or self._sync_write(), self._sqlite_lane) as session:
             with session.begin():
                 result = fn(session)
                 if before_commit is not None:
@@ -356,12 +360,12 @@ class Database:
         worker thread must win the GIL back from a busy loop, up to 5 ms a time, which made
         the busiest lists (an expert's slots) the slowest answers under load. If SQLite is
         busy after all (a checkpoint's moment, another process), it runs in a worker thread
-        instead. On PostgreSQL the read runs in one greenlet over the async engine's
-        synchronous face, in autocommit (no BEGIN and ROLLBACK round trips)."""
+        instead. On PostgreSQL ``fn`` runs in one greenlet on a ``core.lane`` connection, in
+        autocommit (no BEGIN and ROLLBACK round trips; its Core SELECTs on asyncpg itself)."""
         if self._sync_url is None:
-            if self._write_lock is None:
-                result, info = await greenlet_spawn(self._run_read_sync, fn,
-                                                    self._read_engine.sync_engine)
+            if self._lane is not None:
+                result, info = await greenlet_spawn(lane.run, self._lane,
+                                                    self._read_engine.sync_engine, fn)
                 self._after_commit(info)
                 return result
             async with self.read() as session:
@@ -393,7 +397,7 @@ class Database:
 
     def _run_read_sync(self, fn: Callable[[Session], T], engine: Engine | None = None
                        ) -> tuple[T, dict[str, Any]]:
-        with Session(engine or self._sync(), expire_on_commit=False) as session:
+        with lane.session(engine or self._sync(), self._sqlite_lane) as session:
             return fn(session), dict(session.info)
 
     async def rows(self, stmt: Select[Any]) -> list[Row[Any]]:
@@ -425,6 +429,8 @@ class Database:
 
     async def close(self) -> None:
         """Dispose of the connection pools; safe to call twice."""
+        if self._lane is not None:
+            await self._lane.close()
         await self.engine.dispose()
         if self._checkpoint is not None:
             await asyncio.gather(self._checkpoint, return_exceptions=True)
@@ -482,19 +488,12 @@ async def one_at_a_time(session: AsyncSession, *names: str) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-def alembic_config(script_location: Path, connection: Any = None) -> Any:
-    """An Alembic config for the scripts at ``script_location``, optionally on a connection."""
+def run_migrations(sync_conn: Any, script_location: Path) -> None:
+    """Upgrade to every head on an open synchronous connection."""
+    from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(script_location))
-    if connection is not None:
-        cfg.attributes["connection"] = connection
-    return cfg
-
-
-def run_migrations(sync_conn: Any, script_location: Path) -> None:
-    """Upgrade to every head on an open synchronous connection."""
-    from alembic import command
-
-    command.upgrade(alembic_config(script_location, sync_conn), "head")
+    cfg.attributes["connection"] = sync_conn
+    command.upgrade(cfg, "head")

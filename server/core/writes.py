@@ -118,7 +118,7 @@ class Writes:
             if isinstance(w, _Update):
                 conn.execute(w.stmt, w.params)
             elif w.on_key is None:
-                conn.execute(insert(w.table), w.row)
+                conn.execute(_insert(w.table), w.row)
             else:
                 w.on_key(conn.execute(_insert_returning(w.table), w.row).scalar_one())
         rows = []
@@ -171,7 +171,16 @@ def autocommit(conn: Connection) -> bool:
 
 
 _FUSED: dict[Any, Select[Any]] = {}
+_INSERT: dict[Table, Any] = {}
 _INSERT_RETURNING: dict[Table, Any] = {}
+
+
+def _insert(table: Table) -> Any:
+    """One INSERT per table (built once: ``core.lane`` keeps what it compiled by identity)."""
+    stmt = _INSERT.get(table)
+    if stmt is None:
+        stmt = _INSERT[table] = insert(table)
+    return stmt
 
 
 def _insert_returning(table: Table) -> Any:
