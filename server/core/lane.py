@@ -48,9 +48,12 @@ logger = logging.getLogger(__name__)
 MAX_COMPILED = 512
 _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 _REQUIRED = object()
-#: What leaves a connection unusable (anything else, a PostgreSQL error, leaves it as it was).
+#: What leaves a connection unusable (anything else, a PostgreSQL error, leaves it as it was):
+#: among them the server ending it (a restart, ``pg_terminate_backend``).
 _CONNECTION_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError,
-                      asyncio.TimeoutError)
+                      asyncio.TimeoutError, asyncpg.exceptions.AdminShutdownError,
+                      asyncpg.exceptions.CrashShutdownError,
+                      asyncpg.exceptions.CannotConnectNowError)
 
 
 class _Row(tuple):  # type: ignore[type-arg]
@@ -71,12 +74,12 @@ class _Row(tuple):  # type: ignore[type-arg]
 
 
 class _Compiled:
-    """A ``SELECT`` compiled once for asyncpg: its SQL, where each positional parameter comes
-    from, and how each column's value is read."""
+    """A statement compiled once for the lane's driver: its SQL, where each positional
+    parameter comes from, and how each column's value is read."""
 
     __slots__ = ("stmt", "sql", "binds", "results", "row")
 
-    def __init__(self, stmt: Select[Any], compiled: Any, dialect: Dialect) -> None:
+    def __init__(self, stmt: Any, compiled: Any, dialect: Dialect) -> None:
         self.stmt, self.sql = stmt, compiled.string
         processors = compiled._bind_processors
         self.binds = []
@@ -314,8 +317,8 @@ class _PgFetch:
         except _CONNECTION_ERRORS as exc:
             raise DBAPIError(sql, None, exc, connection_invalidated=True) from exc
         except asyncpg.PostgresError as exc:
-            self.broken = False
-            raise DBAPIError(sql, None, exc) from exc
+            self.broken = self.driver.is_closed()
+            raise DBAPIError(sql, None, exc, connection_invalidated=self.broken) from exc
         self.broken = False
         return cast(list[Any], records)
 
