@@ -8,6 +8,7 @@ processes on loopback; the client drives N concurrent doctors against each in tu
     python bench/api_bench.py --database-url postgresql+asyncpg://postgres@127.0.0.1/test
     python bench/api_bench.py --quick                            # smoke run
     python bench/api_bench.py --statements   # one client: SQL statements and ms per step
+    python bench/api_bench.py --profile      # one client: server CPU per flow, by layer
     python bench/api_bench.py --workers 2 --database-url …   # several processes, one port
 """
 
@@ -19,6 +20,7 @@ import json
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -229,9 +231,11 @@ async def drop_database(url: str, scratch: str) -> None:
 
 @asynccontextmanager
 async def demo_server(args: argparse.Namespace, data_dir: Path,
-                      env: dict[str, str] | None = None) -> AsyncIterator[str]:
+                      env: dict[str, str] | None = None,
+                      procs: list[subprocess.Popen[str]] | None = None) -> AsyncIterator[str]:
     """A ``yilian demo`` process on a free port (on a scratch PostgreSQL database with
-    --database-url); yields its base URL, stops it and drops the database afterwards."""
+    --database-url); yields its base URL (the process appended to ``procs``), stops it and
+    drops the database afterwards."""
     cmd = [sys.executable, "-m", "yilian.server.cli", "--log-level", "WARNING", "demo", "--port", "0",
            "--data-dir", str(data_dir), "--dicom-port", "off"]
     scratch = await scratch_database(args.database_url) if args.database_url else ""
@@ -243,6 +247,8 @@ async def demo_server(args: argparse.Namespace, data_dir: Path,
         server_env |= {"YILIAN_REDIS_URL": args.redis_url,
                        "YILIAN_RTC_REDIS_CHANNEL": f"yilian-bench-{os.getpid()}"}
     proc, base = start(cmd, server_env | (env or {}))
+    if procs is not None:
+        procs.append(proc)
     try:
         yield base
     finally:
@@ -256,10 +262,8 @@ async def statements(args: argparse.Namespace) -> int:
     (``bench/sqlcount``): per step, the time taken and the statements it ran."""
     data_dir = Path(tempfile.mkdtemp(prefix="yilian-bench-"))
     sql_log = data_dir / "statements.log"
-    env = {"YILIAN_BENCH_SQL_LOG": str(sql_log),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "bench" / "sqlcount"),
-                                                       os.environ.get("PYTHONPATH")]))}
-    async with demo_server(args, data_dir, env) as base:
+    async with demo_server(args, data_dir,
+                           _hooks_env("sqlcount", YILIAN_BENCH_SQL_LOG=str(sql_log))) as base:
         flow = await prepare(base)
         async with aiohttp.ClientSession() as http:
             for _ in range(args.flows):
@@ -274,6 +278,45 @@ async def statements(args: argparse.Namespace) -> int:
         print(f"{step:<8} {1000 * (t1 - t0):6.1f} ms  {len(ran):3d} statements")
         for text in ran:
             print(f"           {text}")
+    return 0
+
+
+def _hooks_env(folder: str, **env: str) -> dict[str, str]:
+    """``env`` plus ``bench/<folder>`` first on the server's PYTHONPATH (its sitecustomize)."""
+    return env | {"PYTHONPATH": os.pathsep.join(filter(None, [
+        str(ROOT / "bench" / folder), os.environ.get("PYTHONPATH")]))}
+
+
+async def profile(args: argparse.Namespace) -> int:
+    """One doctor, ``--flows`` flows after a warm-up, against a server that adds up its event
+    loop's CPU time per layer (``bench/cpuhooks``): where a booking flow's CPU goes."""
+    data_dir = Path(tempfile.mkdtemp(prefix="yilian-bench-"))
+    cpu_log = data_dir / "cpu.json"
+    procs: list[subprocess.Popen[str]] = []
+    async with demo_server(args, data_dir, _hooks_env("cpuhooks", YILIAN_BENCH_CPU_LOG=str(
+            cpu_log)), procs) as base:
+        flow = await prepare(base)
+        done = 0
+        async with aiohttp.ClientSession() as http:
+            for _ in range(max(5, args.flows // 10)):
+                await flow.once(http, "village")
+            procs[0].send_signal(signal.SIGUSR1)
+            await asyncio.sleep(0.2)
+            for i in range(args.flows):
+                done += await flow.once(http, ("village", "township")[i % 2])
+            procs[0].send_signal(signal.SIGUSR2)
+            for _ in range(50):
+                await asyncio.sleep(0.1)
+                if cpu_log.exists() and cpu_log.stat().st_size:
+                    break
+    sums = json.loads(cpu_log.read_text())
+    db = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"Server CPU per booking flow by layer, one client, {done} flows, {db} (nested "
+          f"layers indented; each includes what runs inside it):")
+    print(f"{'the whole process':<52} {1000 * sums['process'] / done:7.3f} ms")
+    for label, (seconds, calls) in sorted(sums["layers"].items(), key=lambda kv: -kv[1][0]):
+        print(f"{label:<52} {1000 * seconds / done:7.3f} ms  {calls / done:5.2f} calls"
+              f"  {1e6 * seconds / max(calls, 1):7.1f} µs each")
     return 0
 
 
@@ -302,6 +345,8 @@ async def run_yilian(args: argparse.Namespace, loop: str, record: bool) -> Run:
 async def main(args: argparse.Namespace) -> int:
     if args.statements:
         return await statements(args)
+    if args.profile:
+        return await profile(args)
     loops = ["uvloop", "asyncio"] if args.event_loop == "both" else [args.event_loop]
     runs = [await run_yilian(args, loop, record=i == 0) for i, loop in enumerate(loops)]
     flow = runs[0].flow
@@ -350,9 +395,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a few flows, for the smoke test")
     p.add_argument("--statements", action="store_true",
                    help="one client: list each step's SQL statements and time")
+    p.add_argument("--profile", action="store_true",
+                   help="one client: the server's CPU per flow, by layer (default 200 flows)")
     args = p.parse_args(argv)
     if args.flows is None:
-        args.flows = 5 if args.statements else 300
+        args.flows = 5 if args.statements else 200 if args.profile else 300
     if args.quick:
         args.clients, args.flows, args.event_loop = 4, 12, "uvloop"
     return args

@@ -135,3 +135,15 @@ def test_api_bench_lists_the_statements_of_each_step() -> None:
         assert any(line.startswith(step) and "statements" in line
                    for line in result.stdout.splitlines()), result.stdout
     assert "INSERT INTO consultations" in result.stdout
+
+
+@pytest.mark.slow
+def test_api_bench_profiles_the_server_by_layer() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "api_bench.py"),
+                             "--profile", "--flows", "4"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the whole process" in result.stdout, result.stdout
+    for layer in ("aiohttp: the request", "route POST /api/consultations ",
+                  "Database.read_sync"):
+        assert layer in result.stdout, result.stdout
