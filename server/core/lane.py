@@ -37,7 +37,14 @@ from typing import Any, cast
 import asyncpg
 from sqlalchemy import Connection, Engine, Insert, Select, Update
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    InvalidRequestError,
+    MultipleResultsFound,
+    NoResultFound,
+    OperationalError,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 from sqlalchemy.util import await_only
@@ -118,7 +125,7 @@ class _Compiled:
         for name, default, process in self.binds:
             value = params.get(name, default)
             if value is _REQUIRED:
-                raise DBAPIError(self.sql, None, ValueError(f"no value for {name!r}"))
+                raise InvalidRequestError(f"a value is required for bind parameter {name!r}")
             out.append(process(value) if process is not None else value)
         return out
 
@@ -149,13 +156,13 @@ class Result:
 
     def one_or_none(self) -> Any:
         if len(self._rows) > 1:
-            raise DBAPIError(None, None, ValueError("more than one row"))
+            raise MultipleResultsFound("more than one row where one was expected")
         return self.first()
 
     def one(self) -> Any:
         row = self.one_or_none()
         if row is None:
-            raise DBAPIError(None, None, ValueError("no row"))
+            raise NoResultFound("no row where one was expected")
         return row
 
     def scalar(self) -> Any:
