@@ -55,12 +55,10 @@ logger = logging.getLogger(__name__)
 MAX_COMPILED = 512
 _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 _REQUIRED = object()
-#: What leaves a connection unusable (anything else, a PostgreSQL error, leaves it as it was):
-#: among them the server ending it (a restart, ``pg_terminate_backend``).
-_CONNECTION_ERRORS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError,
-                      asyncio.TimeoutError, asyncpg.exceptions.AdminShutdownError,
-                      asyncpg.exceptions.CrashShutdownError,
-                      asyncpg.exceptions.CannotConnectNowError)
+#: PostgreSQL's errors that end the connection (a restart, ``pg_terminate_backend``); any
+#: other leaves it as it was, unless it is closed.
+_SERVER_ENDED = (asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
+                 asyncpg.exceptions.CrashShutdownError, asyncpg.exceptions.CannotConnectNowError)
 
 
 class _Row(tuple):  # type: ignore[type-arg]
@@ -321,11 +319,15 @@ class _PgFetch:
         except asyncpg.IntegrityConstraintViolationError as exc:
             self.broken = False
             raise IntegrityError(sql, None, exc) from exc
-        except _CONNECTION_ERRORS as exc:
-            raise DBAPIError(sql, None, exc, connection_invalidated=True) from exc
+        except asyncpg.exceptions._base.DataError as exc:  # a parameter refused, not sent
+            self.broken = False
+            raise DBAPIError(sql, None, exc) from exc
         except asyncpg.PostgresError as exc:
-            self.broken = self.driver.is_closed()
+            self.broken = isinstance(exc, _SERVER_ENDED) or self.driver.is_closed()
             raise DBAPIError(sql, None, exc, connection_invalidated=self.broken) from exc
+        except Exception as exc:  # the client's side (closed, a protocol state, the socket):
+            # what the connection is in is unknown, so it goes.
+            raise DBAPIError(sql, None, exc, connection_invalidated=True) from exc
         self.broken = False
         return cast(list[Any], records)
 

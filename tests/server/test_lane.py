@@ -164,3 +164,13 @@ async def test_the_lane_keeps_to_its_size(db: Database) -> None:
             "AND state = 'active' AND query LIKE 'SELECT pg_sleep(%'"))).scalar_one()
     await sleeps
     assert running == 3  # pool_size=3: the other seven wait for one of them
+
+
+async def test_a_refused_parameter_leaves_the_connection_in_use(db: Database) -> None:
+    if db.is_sqlite:
+        pytest.skip("asyncpg's own parameter checks")
+    with pytest.raises(DBAPIError) as refused:
+        await db.read_sync(lambda s: _lane_rows(s, _EXPERT_SLOTS, {"expert": "not a number"}))
+    assert not refused.value.connection_invalidated  # a 500, not "database unavailable"
+    for _ in range(4):  # pool_size=3: the connection that refused it serves again
+        assert await db.read_sync(lambda s: s.connection().scalar(_SOME_EXPERT)) is not None
