@@ -69,7 +69,7 @@ from yilian.server.core.access import require_clinical
 from yilian.server.core.db import Database, by_id, utcnow
 from yilian.server.core.errors import Conflict, Forbidden, NotFound, SlotTaken, ValidationFailed
 from yilian.server.core.models import Institution, User
-from yilian.server.core.writes import Changed, NotApplied, Writes, autocommit
+from yilian.server.core.writes import Changed, NotApplied, Writes, autocommit, transient
 
 
 def apply_transition(
@@ -86,10 +86,9 @@ def transition(c: Consultation, action: str, actor: User | None,
     """Move ``c`` by ``action`` (raising InvalidTransition); the event that records it, for the
     caller to store."""
     new = next_state(c.status, action)
-    event = ConsultationEvent(
-        consultation_id=c.id, from_status=c.status, to_status=new,
-        actor_id=actor.id if actor else None, at=utcnow(), note=note,
-    )
+    event = transient(ConsultationEvent, {
+        "consultation_id": c.id, "from_status": c.status, "to_status": new,
+        "actor_id": actor.id if actor else None, "at": utcnow(), "note": note})
     c.status = new
     c.updated_at = event.at
     return event
@@ -218,18 +217,19 @@ def create(session: Session, user: User, body: ConsultationIn, study_uids: list[
     patient, expert, place, slot_start, new_id = check_request(session, user, body, number=True)
     now = utcnow()
     # A transient Consultation (never in the session): the notice's text and the view.
-    c = Consultation(
-        id=new_id, patient_id=patient.id, requester_id=user.id,
-        requester_institution_id=user.institution_id, kind=body.kind,
-        urgency=body.urgency, question=body.question, expert_id=body.expert_id,
-        slot_id=body.slot_id, specialty=body.specialty,
-        target_institution_id=body.target_institution_id,
-        deadline=deadline_for(body.urgency, now, slot_start),
-        status="requested", reason=None, created_at=now, updated_at=now)
+    c = transient(Consultation, {
+        "id": new_id, "patient_id": patient.id, "requester_id": user.id,
+        "requester_institution_id": user.institution_id, "kind": body.kind,
+        "urgency": body.urgency, "question": body.question, "expert_id": body.expert_id,
+        "slot_id": body.slot_id, "specialty": body.specialty,
+        "target_institution_id": body.target_institution_id,
+        "deadline": deadline_for(body.urgency, now, slot_start),
+        "status": "requested", "reason": None, "created_at": now, "updated_at": now})
     writes = Writes()
     writes.insert(_CONSULTATIONS, {col: getattr(c, col) for col in _CONSULTATION_KEYS})
-    event = ConsultationEvent(consultation_id=c.id, from_status=None, to_status="requested",
-                              actor_id=user.id, at=now, note=None)
+    event = transient(ConsultationEvent, {
+        "consultation_id": c.id, "from_status": None, "to_status": "requested",
+        "actor_id": user.id, "at": now, "note": None})
     writes.insert(_EVENTS, {col: getattr(event, col) for col in _EVENT_COLUMNS})
     for uid in study_uids:
         writes.insert(_STUDIES, {"consultation_id": c.id, "study_instance_uid": uid,
@@ -402,7 +402,7 @@ def act(session: Session, user: User, consultation_id: int, action: str, *,
                        {"id": consultation_id}).one_or_none()
     if row is None:
         raise NotFound(f"no consultation {consultation_id}")
-    c = Consultation(**{key: row[i] for i, key in enumerate(_CONSULTATION_KEYS)})
+    c = transient(Consultation, {key: row[i] for i, key in enumerate(_CONSULTATION_KEYS)})
     if not can_see_consultation(user, c):
         raise NotFound(f"no consultation {consultation_id}")
     # A specialist who sees an unassigned request sees it through their queue.
@@ -443,7 +443,7 @@ def act(session: Session, user: User, consultation_id: int, action: str, *,
     except NotApplied:
         raise Changed() from None
     audit.record(session, user, action, "consultation", c.id, patient_id=c.patient_id, ip=ip)
-    events = [ConsultationEvent(**{key: h._mapping[key] for key in _EVENT_COLUMNS})
+    events = [transient(ConsultationEvent, {key: h._mapping[key] for key in _EVENT_COLUMNS})
               for h in history] + [event]
     names = {h.actor_id: h.actor_name for h in history if h.actor_id is not None}
     names |= {user.id: user.display_name, c.requester_id: requester.display_name}

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from yilian.server.core.db import PENDING_NOTIFY, utcnow
 from yilian.server.core.models import Notification
-from yilian.server.core.writes import Writes
+from yilian.server.core.writes import Writes, transient
 
 DEFAULT_LOCALE = "zh-CN"
 #: locale -> (title, body); must hold ``DEFAULT_LOCALE``.
@@ -61,11 +61,11 @@ def send(session: AsyncSession | Session, recipients: Iterable[Addressee], kind:
             continue
         seen.add(user.id)
         title, body = text_for(texts, user.locale)
-        rows.append(Notification(
-            user_id=user.id, kind=kind, title=title[:200], body=body,
-            resource_type=resource_type,
-            resource_id=None if resource_id is None else str(resource_id)[:64],
-            urgent=urgent, created_at=now, read_at=None))
+        rows.append(transient(Notification, {
+            "user_id": user.id, "kind": kind, "title": title[:200], "body": body,
+            "resource_type": resource_type,
+            "resource_id": None if resource_id is None else str(resource_id)[:64],
+            "urgent": urgent, "created_at": now, "read_at": None}))
     if not rows:
         return rows
     if writes is not None:

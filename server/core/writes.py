@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     BindParameter,
@@ -44,10 +44,13 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.orm import class_mapper
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from yilian.server.core.errors import Conflict
+
+_M = TypeVar("_M")
 
 #: How often ``Database.write_fused`` runs a change again that found its rows changed.
 CHANGED_RETRIES = 3
@@ -162,6 +165,15 @@ class Writes:
             if isinstance(w, _Insert) and w.on_key is not None:
                 w.on_key(next(keys))
         return rows
+
+
+def transient(model: type[_M], values: Mapping[str, Any]) -> _M:
+    """A mapped object holding ``values``, never in a session (a batch's row, for the rules,
+    the notices and the view): made as the ORM makes a loaded row, without the constructor's
+    event per attribute (a sixth of the time of ``model(**values)``)."""
+    obj = class_mapper(model).class_manager.new_instance()
+    obj.__dict__.update(values)
+    return cast(_M, obj)
 
 
 def autocommit(conn: Connection) -> bool:
