@@ -123,7 +123,7 @@ class Writes:
             elif w.on_key is None:
                 conn.execute(_insert(w.table), w.row)
             else:
-                w.on_key(conn.execute(_insert_returning(w.table), w.row).scalar_one())
+                w.on_key(conn.execute(_insert(w.table, returning_key=True), w.row).scalar_one())
         rows = []
         for i, g in enumerate(self.guards):
             row = conn.execute(g.stmt, g.params).first()
@@ -183,23 +183,18 @@ def autocommit(conn: Connection) -> bool:
 
 
 _FUSED: dict[Any, Select[Any]] = {}
-_INSERT: dict[Table, Any] = {}
-_INSERT_RETURNING: dict[Table, Any] = {}
+_INSERTS: dict[tuple[Table, bool], Any] = {}
 
 
-def _insert(table: Table) -> Any:
-    """One INSERT per table (built once: ``core.lane`` keeps what it compiled by identity)."""
-    stmt = _INSERT.get(table)
+def _insert(table: Table, returning_key: bool = False) -> Any:
+    """One INSERT per table, returning its primary key or not (built once: ``core.lane``
+    keeps what it compiled by identity)."""
+    stmt = _INSERTS.get((table, returning_key))
     if stmt is None:
-        stmt = _INSERT[table] = insert(table)
-    return stmt
-
-
-def _insert_returning(table: Table) -> Any:
-    stmt = _INSERT_RETURNING.get(table)
-    if stmt is None:
-        pk = list(table.primary_key.columns)[0]
-        stmt = _INSERT_RETURNING[table] = insert(table).returning(pk)
+        stmt = insert(table)
+        if returning_key:
+            stmt = stmt.returning(list(table.primary_key.columns)[0])
+        _INSERTS[(table, returning_key)] = stmt
     return stmt
 
 
